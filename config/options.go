@@ -1,0 +1,138 @@
+// Package config defines Gatehouse's one typed configuration and loads it
+// from a YAML file, command-line flags and GATEHOUSE_* environment variables
+// (flags > env > file > defaults), validating it up front.
+package config
+
+import "time"
+
+// Options is the whole configuration of one Gatehouse.
+//
+// Each field's tags are its reference documentation:
+//   - flag:    the command-line flag (--NAME); the environment variable is
+//     GATEHOUSE_<NAME> upper-cased with '-' → '_'; the YAML key is NAME with
+//     '-' → '_'. flag:"-" means YAML only.
+//   - default: the default value, as it would be typed on the command line.
+//   - help:    one sentence for --help and docs/configuration.md.
+//
+// Repeatable flags ([]string) are given several times on the command line,
+// comma-separated in the environment, and as a YAML list.
+type Options struct {
+	// ---- server ----
+	HTTPAddress     string        `flag:"http-address" default:"127.0.0.1:4180" help:"host:port to listen on"`
+	ShutdownTimeout time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
+	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust X-Forwarded-Proto/-Host/-Uri from a proxy in front of Gatehouse (nginx auth_request, Traefik, ingress)"`
+	LogLevel        string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
+	LogFormat       string        `flag:"log-format" default:"text" help:"text or json"`
+
+	// ---- upstream ----
+	Upstream               string        `flag:"upstream" help:"URL of the application to proxy to (http:// or https://); empty in auth_request-only deployments"`
+	UpstreamTimeout        time.Duration `flag:"upstream-timeout" default:"30s" help:"time to wait for the upstream's response headers"`
+	PassAccessToken        bool          `flag:"pass-access-token" default:"false" help:"send the access token upstream as X-Forwarded-Access-Token (and X-Auth-Request-Access-Token on /oauth2/auth)"`
+	SetAuthorizationHeader bool          `flag:"set-authorization-header" default:"false" help:"send 'Authorization: Bearer <access token>' upstream"`
+
+	// ---- the provider given by flags (a YAML 'providers' list configures several) ----
+	Provider             string            `flag:"provider" default:"oidc" help:"provider type: oidc, oauth2, osdn, quaily, osu or mastodon"`
+	ProviderDisplayName  string            `flag:"provider-display-name" help:"name on the sign-in button (default: from the provider type)"`
+	OIDCIssuerURL        string            `flag:"oidc-issuer-url" help:"OpenID Connect issuer URL; its /.well-known/openid-configuration is discovered at start-up"`
+	ClientID             string            `flag:"client-id" help:"OAuth2 client id registered with the provider"`
+	ClientSecret         string            `flag:"client-secret" help:"OAuth2 client secret (prefer --client-secret-file)"`
+	ClientSecretFile     string            `flag:"client-secret-file" help:"file holding the OAuth2 client secret"`
+	RedirectURL          string            `flag:"redirect-url" help:"absolute callback URL registered with the provider, ending in /oauth2/callback (default: derived from the request)"`
+	Scope                string            `flag:"scope" help:"space-separated scopes to request (default: the provider's, 'openid email profile' for oidc)"`
+	OIDCGroupsClaim      string            `flag:"oidc-groups-claim" default:"groups" help:"ID-token/userinfo claim holding the user's groups"`
+	OIDCExtraAudiences   []string          `flag:"oidc-extra-audience" help:"additional accepted ID-token audiences besides the client id (repeatable)"`
+	AllowUnverifiedEmail bool              `flag:"insecure-oidc-allow-unverified-email" default:"false" help:"accept emails the provider marks email_verified=false"`
+	SkipOIDCDiscovery    bool              `flag:"skip-oidc-discovery" default:"false" help:"do not fetch discovery; use --login-url, --redeem-url, --oidc-jwks-url"`
+	LoginURL             string            `flag:"login-url" help:"authorization endpoint (with --skip-oidc-discovery)"`
+	RedeemURL            string            `flag:"redeem-url" help:"token endpoint (with --skip-oidc-discovery)"`
+	OIDCJWKSURL          string            `flag:"oidc-jwks-url" help:"JWKS endpoint (with --skip-oidc-discovery)"`
+	ProfileURL           string            `flag:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery)"`
+	ProviderSignOut      bool              `flag:"provider-sign-out" default:"true" help:"on sign-out, also send the browser to the provider's end_session_endpoint when it has one"`
+	Providers            []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once (YAML only); replaces the single provider given by flags"`
+
+	// ---- authorization ----
+	EmailDomains     []string `flag:"email-domain" help:"allowed email domains, '*' for any (repeatable); identities without email are refused unless '*' "`
+	WhitelistDomains []string `flag:"whitelist-domain" help:"hosts that ?rd= may redirect to after login: 'app.example.com', '.example.com' for subdomains, optional ':port' (repeatable)"`
+
+	// ---- cookies and sessions ----
+	CookieName           string        `flag:"cookie-name" default:"_gatehouse" help:"name of the session cookie (chunks add _0, _1, ...)"`
+	CookieSecret         string        `flag:"cookie-secret" help:"32-byte secret encrypting cookies: raw, or base64 (std or url); generate with 'openssl rand -base64 32'"`
+	CookieSecretFile     string        `flag:"cookie-secret-file" help:"file holding the cookie secret; further lines are previous secrets still accepted for decoding"`
+	CookiePreviousSecret []string      `flag:"cookie-previous-secret" help:"older cookie secrets still accepted for decoding during rotation (repeatable)"`
+	CookieDomain         string        `flag:"cookie-domain" help:"Domain attribute of the cookies (default: host-only)"`
+	CookiePath           string        `flag:"cookie-path" default:"/" help:"Path attribute of the cookies"`
+	CookieSecure         bool          `flag:"cookie-secure" default:"true" help:"Secure attribute; set false only for plain-HTTP development"`
+	CookieSameSite       string        `flag:"cookie-samesite" default:"lax" help:"SameSite attribute: lax, strict or none"`
+	CookieExpire         time.Duration `flag:"cookie-expire" default:"168h" help:"session lifetime, whatever the tokens say"`
+	CookieRefresh        time.Duration `flag:"cookie-refresh" default:"0s" help:"refresh tokens when the session was last refreshed longer ago than this; 0 disables"`
+	RefreshWindow        time.Duration `flag:"refresh-window" default:"1m" help:"refresh tokens that expire within this window"`
+	SessionStore         string        `flag:"session-store" default:"cookie" help:"cookie (encrypted cookie, no server) or redis"`
+
+	// ---- redis (with --session-store redis) ----
+	RedisURL                  string        `flag:"redis-url" help:"redis:// or rediss:// URL of a standalone Redis; may carry user:password"`
+	RedisPasswordFile         string        `flag:"redis-password-file" help:"file holding the Redis password"`
+	RedisSentinelMaster       string        `flag:"redis-sentinel-master" help:"Sentinel master name (enables Sentinel mode)"`
+	RedisSentinelAddrs        []string      `flag:"redis-sentinel-addr" help:"host:port of a Sentinel (repeatable)"`
+	RedisSentinelPasswordFile string        `flag:"redis-sentinel-password-file" help:"file holding the Sentinel password"`
+	RedisClusterAddrs         []string      `flag:"redis-cluster-addr" help:"host:port of a Redis Cluster node (repeatable; enables Cluster mode)"`
+	RedisCAFile               string        `flag:"redis-ca-file" help:"PEM CA bundle to verify Redis TLS (rediss://)"`
+	RedisKeyPrefix            string        `flag:"redis-key-prefix" default:"gatehouse:" help:"prefix of every Redis key Gatehouse writes"`
+	RedisTimeout              time.Duration `flag:"redis-timeout" default:"2s" help:"timeout of every Redis call"`
+
+	// ---- misc ----
+	Version bool `flag:"version" default:"false" help:"print the version and exit"`
+}
+
+// ProviderOptions configures one provider in the YAML 'providers' list.
+// The fields a type does not use are ignored; validation says which are
+// required for which type.
+type ProviderOptions struct {
+	ID               string   `yaml:"id" help:"unique id used in URLs, sessions and rules"`
+	Type             string   `yaml:"type" help:"oidc, oauth2, osdn, quaily, osu or mastodon"`
+	DisplayName      string   `yaml:"name" help:"text on the sign-in button"`
+	ClientID         string   `yaml:"client_id"`
+	ClientSecret     string   `yaml:"client_secret"`
+	ClientSecretFile string   `yaml:"client_secret_file"`
+	RedirectURL      string   `yaml:"redirect_url" help:"callback URL registered with this provider (default: the global redirect_url or derived)"`
+	Scopes           []string `yaml:"scopes"`
+
+	// oidc
+	IssuerURL            string   `yaml:"issuer_url"`
+	GroupsClaim          string   `yaml:"groups_claim"`
+	ExtraAudiences       []string `yaml:"extra_audiences"`
+	AllowUnverifiedEmail bool     `yaml:"allow_unverified_email"`
+
+	// oauth2 (generic) and overrides of the built-in presets' endpoints
+	AuthURL          string            `yaml:"auth_url"`
+	TokenURL         string            `yaml:"token_url"`
+	UserinfoURL      string            `yaml:"userinfo_url"`
+	ClientAuth       string            `yaml:"client_auth" help:"body, basic or none (public client)"`
+	PKCE             string            `yaml:"pkce" help:"S256, plain or off"`
+	ScopeSeparator   string            `yaml:"scope_separator" help:"default ' '"`
+	AuthParams       map[string]string `yaml:"auth_params" help:"extra authorize query parameters"`
+	UserinfoEnvelope string            `yaml:"userinfo_envelope" help:"JSON path to unwrap, e.g. data"`
+	Claims           ClaimMapping      `yaml:"claims"`
+	UserPrefix       string            `yaml:"user_prefix" help:"prefix of X-Forwarded-User, e.g. 'osu:' (default: '<id>:' for non-OIDC providers)"`
+
+	// built-in presets
+	APIBase          string        `yaml:"api_base" help:"quaily API base / osu! base URL"`
+	SendRedirectURI  *bool         `yaml:"send_redirect_uri" help:"osdn: send redirect_uri (default false)"`
+	RefuseRestricted bool          `yaml:"refuse_restricted" help:"osu: refuse restricted, bot and deleted accounts"`
+	AllowedInstances []string      `yaml:"allowed_instances" help:"mastodon: instances allowed, exact host or '*.suffix'; '*' allows all"`
+	AppName          string        `yaml:"app_name" help:"mastodon: client_name registered on each instance"`
+	AppWebsite       string        `yaml:"app_website" help:"mastodon: website registered on each instance"`
+	CredentialsFile  string        `yaml:"credentials_file" help:"mastodon: file keeping per-instance app credentials when no Redis is configured (default: memory)"`
+	ValidateEvery    time.Duration `yaml:"validate_every" help:"mastodon: re-check the token this often so a revoked token ends the session; 0 disables"`
+}
+
+// ClaimMapping names, as dotted JSON paths into the userinfo response, where
+// each identity attribute is found.
+type ClaimMapping struct {
+	Subject       string `yaml:"subject" help:"default sub (falls back to id)"`
+	Email         string `yaml:"email" help:"default email"`
+	EmailVerified string `yaml:"email_verified" help:"default email_verified"`
+	Name          string `yaml:"name" help:"default name"`
+	Username      string `yaml:"username" help:"default preferred_username (falls back to username, login)"`
+	Picture       string `yaml:"picture" help:"default picture"`
+	Groups        string `yaml:"groups" help:"default groups"`
+}

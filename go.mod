@@ -1,3 +1,5 @@
 module github.com/gatehouse-proxy/gatehouse
 
 go 1.26.8
+
+require gopkg.in/yaml.v3 v3.0.1 // indirect

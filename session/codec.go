@@ -1,0 +1,209 @@
+package session
+
+import (
+	"bytes"
+	"compress/flate"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// SecretSize is the length in bytes of every cookie secret.
+const SecretSize = 32
+
+// MaxValueSize bounds an encoded value (and a decompressed payload). It is a
+// guard against hostile input, not a browser limit: CookieStore splits
+// values into chunks long before this.
+const MaxValueSize = 64 << 10
+
+// DefaultCodecMaxAge is the codec's timestamp limit when WithMaxAge is not
+// given.
+const DefaultCodecMaxAge = 30 * 24 * time.Hour
+
+// ErrInvalid means an encoded value failed to decode: it was tampered with,
+// truncated, made with a secret no longer configured, too old for the
+// codec's MaxAge, or is not a value this program wrote. The wrapped cause is
+// safe to log; it never contains the value or a key.
+var ErrInvalid = errors.New("invalid encoded value")
+
+// Info strings for HKDF: one secret yields independent keys for each use.
+const (
+	hkdfInfoHash  = "gatehouse/v1 cookie hmac-sha256"
+	hkdfInfoBlock = "gatehouse/v1 cookie aes-256"
+)
+
+// Payload format tags, the first byte of the serialized (pre-encryption)
+// value, so the format can evolve without breaking old cookies.
+const (
+	formatJSON  byte = 'j' // JSON as is
+	formatFlate byte = 'z' // raw DEFLATE of the JSON
+)
+
+// compressAbove is the JSON size from which compression is tried: below it
+// the DEFLATE framing costs more than it saves.
+const compressAbove = 256
+
+// Codec encrypts and authenticates values for cookies.
+//
+// Each secret yields, through HKDF-SHA256, an HMAC-SHA256 key and an AES-256
+// key for gorilla/securecookie (AES-CTR, then HMAC over name, timestamp and
+// ciphertext: encrypt-then-MAC). The cookie name is bound into the MAC, so a
+// value cannot be replayed under another name. The newest secret encodes;
+// every secret decodes, which allows rotation. Values are serialized as
+// JSON, DEFLATE-compressed when that makes them smaller.
+//
+// A Codec is safe for concurrent use.
+type Codec struct {
+	codecs []*securecookie.SecureCookie // newest first
+	// writers pools DEFLATE compressors, which are large to allocate.
+	writers sync.Pool
+}
+
+// CodecOption configures NewCodec.
+type CodecOption func(*codecConfig)
+
+type codecConfig struct {
+	maxAge time.Duration
+}
+
+// WithMaxAge makes Decode reject values encoded longer than d ago (checked
+// against the timestamp inside the authenticated value, in whole seconds).
+// The default is DefaultCodecMaxAge; d must be at least one second.
+func WithMaxAge(d time.Duration) CodecOption {
+	return func(c *codecConfig) { c.maxAge = d }
+}
+
+// NewCodec returns a codec for secrets, newest first. Every secret must be
+// exactly SecretSize bytes of high-entropy key material.
+func NewCodec(secrets [][]byte, opts ...CodecOption) (*Codec, error) {
+	cfg := codecConfig{maxAge: DefaultCodecMaxAge}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.maxAge < time.Second {
+		return nil, fmt.Errorf("session codec: max age %v is below one second", cfg.maxAge)
+	}
+	if len(secrets) == 0 {
+		return nil, errors.New("session codec: no cookie secret configured")
+	}
+	c := &Codec{}
+	c.writers.New = func() any {
+		w, _ := flate.NewWriter(nil, flate.BestCompression) // only fails on a bad level
+		return w
+	}
+	for i, secret := range secrets {
+		if len(secret) != SecretSize {
+			return nil, fmt.Errorf("session codec: cookie secret #%d is %d bytes, want %d", i+1, len(secret), SecretSize)
+		}
+		hashKey, err := hkdf.Key(sha256.New, secret, nil, hkdfInfoHash, 64)
+		if err != nil {
+			return nil, fmt.Errorf("session codec: derive hash key: %w", err)
+		}
+		blockKey, err := hkdf.Key(sha256.New, secret, nil, hkdfInfoBlock, 32)
+		if err != nil {
+			return nil, fmt.Errorf("session codec: derive block key: %w", err)
+		}
+		sc := securecookie.New(hashKey, blockKey).
+			SetSerializer(serializer{c}).
+			MaxLength(MaxValueSize).
+			MaxAge(int(cfg.maxAge / time.Second))
+		c.codecs = append(c.codecs, sc)
+	}
+	return c, nil
+}
+
+// Encode serializes v (JSON), encrypts and authenticates it for a cookie
+// called name with the newest secret. The result is URL-safe base64.
+func (c *Codec) Encode(name string, v any) (string, error) {
+	s, err := c.codecs[0].Encode(name, v)
+	if err != nil {
+		return "", fmt.Errorf("encode cookie %q: %w", name, err)
+	}
+	return s, nil
+}
+
+// Decode verifies and decrypts value, which must have been encoded for a
+// cookie called name, and unmarshals it into dst (a pointer). Any failure
+// wraps ErrInvalid.
+func (c *Codec) Decode(name, value string, dst any) error {
+	if len(value) > MaxValueSize {
+		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrInvalid, len(value), MaxValueSize)
+	}
+	var first error
+	for _, sc := range c.codecs {
+		err := sc.Decode(name, value, dst)
+		if err == nil {
+			return nil
+		}
+		// Prefer the error of the secret whose MAC matched (expired,
+		// undecodable payload) over "MAC invalid" from the others.
+		if first == nil || (errors.Is(first, securecookie.ErrMacInvalid) && !errors.Is(err, securecookie.ErrMacInvalid)) {
+			first = err
+		}
+	}
+	return fmt.Errorf("%w: cookie %q: %w", ErrInvalid, name, first)
+}
+
+// serializer is the securecookie.Serializer of a Codec: a format tag, then
+// JSON or DEFLATE-compressed JSON.
+type serializer struct{ c *Codec }
+
+func (s serializer) Serialize(src any) ([]byte, error) {
+	js, err := json.Marshal(src)
+	if err != nil {
+		return nil, err
+	}
+	if len(js) > compressAbove {
+		var buf bytes.Buffer
+		buf.Grow(len(js)/2 + 1)
+		buf.WriteByte(formatFlate)
+		w := s.c.writers.Get().(*flate.Writer)
+		w.Reset(&buf)
+		_, err := w.Write(js)
+		if err == nil {
+			err = w.Close()
+		}
+		s.c.writers.Put(w)
+		if err != nil {
+			return nil, fmt.Errorf("compress: %w", err)
+		}
+		if buf.Len() < len(js)+1 {
+			return buf.Bytes(), nil
+		}
+	}
+	out := make([]byte, 0, len(js)+1)
+	out = append(out, formatJSON)
+	return append(out, js...), nil
+}
+
+func (s serializer) Deserialize(src []byte, dst any) error {
+	if len(src) == 0 {
+		return errors.New("empty payload")
+	}
+	body := src[1:]
+	switch src[0] {
+	case formatJSON:
+	case formatFlate:
+		r := flate.NewReader(bytes.NewReader(body))
+		// Read one byte past the limit to tell "exactly at" from "beyond".
+		out, err := io.ReadAll(io.LimitReader(r, MaxValueSize+1))
+		_ = r.Close()
+		if err != nil {
+			return fmt.Errorf("decompress: %w", err)
+		}
+		if len(out) > MaxValueSize {
+			return fmt.Errorf("decompressed payload exceeds %d bytes", MaxValueSize)
+		}
+		body = out
+	default:
+		return fmt.Errorf("unknown payload format %#x", src[0])
+	}
+	return json.Unmarshal(body, dst)
+}

@@ -41,7 +41,7 @@ func (o CookieOptions) NewCookie(name, value string, maxAge time.Duration) *http
 // called name set with o's Domain and Path.
 func (o CookieOptions) ExpiredCookie(name string) *http.Cookie {
 	c := o.base(name)
-	c.MaxAge = -1              // sent as Max-Age=0
+	c.MaxAge = -1               // sent as Max-Age=0
 	c.Expires = time.Unix(0, 0) // for clients that ignore Max-Age
 	return c
 }

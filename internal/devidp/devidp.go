@@ -1,0 +1,394 @@
+// Package devidp is a small but real OpenID Connect provider for development
+// (`gatehouse dev`) and for tests: discovery, JWKS, an HTML login form, the
+// authorization-code flow with mandatory PKCE S256, refresh tokens, userinfo
+// and RP-initiated logout, with knobs that let tests break each step.
+//
+// It keeps everything in memory and is not meant to guard anything real.
+package devidp
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// User is a user the IdP can log in.
+type User struct {
+	// Username is the login name and the preferred_username claim.
+	Username string
+	// Name is the display name (name claim).
+	Name string
+	// Email is the email claim; empty for none.
+	Email string
+	// EmailVerified is the email_verified claim.
+	EmailVerified bool
+	// Groups is the groups claim.
+	Groups []string
+}
+
+// Options configure an IdP. The zero value is not usable: ClientID is
+// required.
+type Options struct {
+	// Issuer is the issuer URL, e.g. "http://127.0.0.1:5556/dex". When
+	// empty, Serve derives it from the listener; callers of Handler set it
+	// with SetIssuer before the first request.
+	Issuer string
+	// ClientID is the one registered client.
+	ClientID string
+	// ClientSecret is the client's secret; empty makes it a public client
+	// (token endpoint auth method "none", client_id in the body).
+	ClientSecret string
+	// RedirectURIs are the registered redirect URIs, matched exactly. Empty
+	// accepts any http(s) redirect to a loopback host (127.0.0.1, ::1,
+	// localhost).
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are the registered post-logout redirect URIs,
+	// matched exactly. Empty accepts any http(s) loopback URI.
+	PostLogoutRedirectURIs []string
+	// Users are the fixed users, shown on the login form.
+	Users []User
+	// AnyUser lets any well-formed username log in; users not in Users get
+	// Name = username, Email = <username>@example.test (verified), no groups.
+	AnyUser bool
+	// AccessTokenTTL is the access-token lifetime; default 5m.
+	AccessTokenTTL time.Duration
+	// IDTokenTTL is the ID-token lifetime; default 5m.
+	IDTokenTTL time.Duration
+	// AutoLogin, when set, makes GET /authorize skip the form and log in
+	// this user (headless tests). "*" logs in the user named by the
+	// request's login_hint, and shows the form when there is none.
+	AutoLogin string
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// MutateIDToken, when set, is called with every ID token's claims just
+	// before signing (test hook: tamper nonce, aud, exp, iss...).
+	MutateIDToken func(claims map[string]any)
+	// OmitUserinfoClaims makes ID tokens carry only the protocol claims
+	// (iss, sub, aud, exp, iat, nonce, at_hash), forcing clients to fetch
+	// email, name and groups from the userinfo endpoint.
+	OmitUserinfoClaims bool
+	// RefreshTokenRotation issues a new refresh token on every refresh and
+	// invalidates the old one; replaying a rotated token revokes the whole
+	// token family. Without it the refresh response carries no
+	// refresh_token and the original stays valid.
+	RefreshTokenRotation bool
+	// NoEndSession leaves end_session_endpoint out of discovery.
+	NoEndSession bool
+	// NoUserinfo leaves userinfo_endpoint out of discovery (the endpoint
+	// still answers).
+	NoUserinfo bool
+}
+
+const (
+	codeTTL        = time.Minute
+	defaultTTL     = 5 * time.Minute
+	maxUsernameLen = 64
+)
+
+var usernameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// IdP is an in-memory OpenID provider. It is safe for concurrent use.
+type IdP struct {
+	opts Options // read-only after New
+
+	mu            sync.Mutex
+	issuer        string
+	keys          []signingKey // keys[0] signs; all are published
+	rogue         *signingKey  // when set, signs instead of keys[0] but is never published
+	users         map[string]User
+	mutate        func(map[string]any)
+	codes         map[string]*authCode
+	accessTokens  map[string]*accessToken
+	refreshTokens map[string]*refreshToken
+	revokedFamily map[string]bool
+	lastAuthorize url.Values
+
+	down         atomic.Bool
+	tokenCalls   atomic.Int64
+	refreshCalls atomic.Int64
+	userinfoCall atomic.Int64
+	endSessions  atomic.Int64
+}
+
+type signingKey struct {
+	kid    string
+	key    *rsa.PrivateKey
+	signer jose.Signer
+}
+
+// grantInfo is what every token issued for one login shares.
+type grantInfo struct {
+	user     User
+	sub      string
+	clientID string
+	scopes   []string
+	authTime time.Time
+	family   string // ties the code, access and refresh tokens of one login
+}
+
+type authCode struct {
+	grantInfo
+	redirectURI string
+	challenge   string
+	nonce       string
+	expiry      time.Time
+	used        bool
+}
+
+type accessToken struct {
+	grantInfo
+	expiry time.Time
+}
+
+type refreshToken struct {
+	grantInfo
+	rotated bool // replaced by a newer token (rotation)
+}
+
+// New returns an IdP with a fresh RSA-2048 signing key.
+func New(o Options) (*IdP, error) {
+	if o.ClientID == "" {
+		return nil, errors.New("devidp: ClientID is required")
+	}
+	if o.AccessTokenTTL <= 0 {
+		o.AccessTokenTTL = defaultTTL
+	}
+	if o.IDTokenTTL <= 0 {
+		o.IDTokenTTL = defaultTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	users := make(map[string]User, len(o.Users))
+	for _, u := range o.Users {
+		if !validUsername(u.Username) {
+			return nil, fmt.Errorf("devidp: invalid username %q", u.Username)
+		}
+		users[u.Username] = u
+	}
+	k, err := newSigningKey()
+	if err != nil {
+		return nil, err
+	}
+	p := &IdP{
+		opts:          o,
+		issuer:        strings.TrimSuffix(o.Issuer, "/"),
+		keys:          []signingKey{k},
+		users:         users,
+		mutate:        o.MutateIDToken,
+		codes:         map[string]*authCode{},
+		accessTokens:  map[string]*accessToken{},
+		refreshTokens: map[string]*refreshToken{},
+		revokedFamily: map[string]bool{},
+	}
+	return p, nil
+}
+
+func newSigningKey() (signingKey, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return signingKey{}, fmt.Errorf("devidp: generate key: %w", err)
+	}
+	kid := randomString(8)
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}},
+		(&jose.SignerOptions{}).WithType("JWT"),
+	)
+	if err != nil {
+		return signingKey{}, fmt.Errorf("devidp: signer: %w", err)
+	}
+	return signingKey{kid: kid, key: key, signer: signer}, nil
+}
+
+// Issuer returns the issuer URL (without a trailing slash).
+func (p *IdP) Issuer() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.issuer
+}
+
+// SetIssuer sets the issuer URL, typically to an httptest.Server's URL
+// (plus an optional path) right after starting it.
+func (p *IdP) SetIssuer(issuer string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.issuer = strings.TrimSuffix(issuer, "/")
+}
+
+// SetUser adds u or replaces the user with the same Username; the next
+// token or userinfo response reflects the change (e.g. new groups on
+// refresh).
+func (p *IdP) SetUser(u User) error {
+	if !validUsername(u.Username) {
+		return fmt.Errorf("devidp: invalid username %q", u.Username)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.users[u.Username] = u
+	return nil
+}
+
+// SetMutateIDToken replaces Options.MutateIDToken; nil removes the hook.
+func (p *IdP) SetMutateIDToken(f func(claims map[string]any)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mutate = f
+}
+
+// SetDown makes the token endpoint answer 503 temporarily_unavailable while
+// down is true.
+func (p *IdP) SetDown(down bool) { p.down.Store(down) }
+
+// TokenCalls is how many requests reached the token endpoint.
+func (p *IdP) TokenCalls() int { return int(p.tokenCalls.Load()) }
+
+// RefreshCalls is how many refresh_token grant requests reached the token
+// endpoint.
+func (p *IdP) RefreshCalls() int { return int(p.refreshCalls.Load()) }
+
+// UserinfoCalls is how many requests reached the userinfo endpoint.
+func (p *IdP) UserinfoCalls() int { return int(p.userinfoCall.Load()) }
+
+// EndSessionCalls is how many requests reached the end_session endpoint.
+func (p *IdP) EndSessionCalls() int { return int(p.endSessions.Load()) }
+
+// LastAuthorizeQuery returns a copy of the query of the most recent
+// authorization request (GET or POST), or nil.
+func (p *IdP) LastAuthorizeQuery() url.Values {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.lastAuthorize == nil {
+		return nil
+	}
+	return cloneValues(p.lastAuthorize)
+}
+
+// RevokeAllRefreshTokens invalidates every refresh token issued so far;
+// refreshing with one then fails with invalid_grant.
+func (p *IdP) RevokeAllRefreshTokens() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.refreshTokens)
+}
+
+// RevokeAllAccessTokens invalidates every access token issued so far; the
+// userinfo endpoint then answers 401 for them.
+func (p *IdP) RevokeAllAccessTokens() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	clear(p.accessTokens)
+}
+
+// RotateKey makes a new signing key current. The old keys stay published
+// in the JWKS, so tokens they signed still verify; clients that cached the
+// JWKS must refetch it to verify new tokens.
+func (p *IdP) RotateKey() error {
+	k, err := newSigningKey()
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.keys = append([]signingKey{k}, p.keys...)
+	return nil
+}
+
+// SignWithUnknownKey, while on, signs ID tokens with a key that is never
+// published but claims the current key's kid: every such token must fail
+// signature verification.
+func (p *IdP) SignWithUnknownKey(on bool) error {
+	if !on {
+		p.mu.Lock()
+		p.rogue = nil
+		p.mu.Unlock()
+		return nil
+	}
+	p.mu.Lock()
+	kid := p.keys[0].kid
+	p.mu.Unlock()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return fmt.Errorf("devidp: generate key: %w", err)
+	}
+	signer, err := jose.NewSigner(
+		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}},
+		(&jose.SignerOptions{}).WithType("JWT"),
+	)
+	if err != nil {
+		return fmt.Errorf("devidp: signer: %w", err)
+	}
+	p.mu.Lock()
+	p.rogue = &signingKey{kid: kid, key: key, signer: signer}
+	p.mu.Unlock()
+	return nil
+}
+
+// Subject returns the stable sub claim the IdP uses for username. It is
+// deliberately different from the username.
+func Subject(username string) string {
+	sum := sha256.Sum256([]byte("devidp-sub:" + username))
+	return "u-" + hex.EncodeToString(sum[:10])
+}
+
+// userLocked returns the user that may log in as username. p.mu is held.
+func (p *IdP) userLocked(username string) (User, bool) {
+	if !validUsername(username) {
+		return User{}, false
+	}
+	if u, ok := p.users[username]; ok {
+		return u, true
+	}
+	if p.opts.AnyUser {
+		return User{Username: username, Name: username, Email: username + "@example.test", EmailVerified: true}, true
+	}
+	return User{}, false
+}
+
+func (p *IdP) user(username string) (User, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.userLocked(username)
+}
+
+// fixedUsers returns the configured users sorted by username.
+func (p *IdP) fixedUsers() []User {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	us := make([]User, 0, len(p.users))
+	for _, u := range p.users {
+		us = append(us, u)
+	}
+	slices.SortFunc(us, func(a, b User) int { return strings.Compare(a.Username, b.Username) })
+	return us
+}
+
+func validUsername(u string) bool {
+	return len(u) > 0 && len(u) <= maxUsernameLen && usernameRE.MatchString(u)
+}
+
+func randomString(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func cloneValues(v url.Values) url.Values {
+	c := make(url.Values, len(v))
+	for k, vs := range v {
+		c[k] = slices.Clone(vs)
+	}
+	return c
+}

@@ -1,0 +1,9 @@
+//go:build !linux
+
+package testutil
+
+import "os/exec"
+
+// redisProcAttr does nothing where the kernel cannot tie a child's life
+// to its parent; t.Cleanup still stops every server.
+func redisProcAttr(*exec.Cmd) {}

@@ -1,0 +1,125 @@
+// Command gatehouse is an authenticating reverse proxy: it logs users in
+// through OpenID Connect / OAuth2 providers and forwards their requests to
+// an upstream application with identity headers.
+//
+// Usage:
+//
+//	gatehouse [--config FILE] [flags]   run the gateway
+//	gatehouse dev                        run a self-contained demo on loopback
+//	gatehouse --help                     list every option with its default
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/config"
+	"github.com/gatehouse-proxy/gatehouse/proxy"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, so it can be tested: 0 ok, 1 runtime
+// failure, 2 invalid configuration or usage.
+func run(args []string, stdout, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if len(args) > 0 && args[0] == "dev" {
+		return runDev(ctx, args[1:], stdout, stderr)
+	}
+
+	opts, err := config.Load(args, os.LookupEnv, stdout)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	if opts.Version {
+		fmt.Fprintln(stdout, "gatehouse", version)
+		return 0
+	}
+	if err := opts.Validate(); err != nil {
+		fmt.Fprintln(stderr, err)
+		return 2
+	}
+	log := newLogger(stderr, opts.LogLevel, opts.LogFormat)
+	gw, err := proxy.Build(ctx, opts, proxy.BuildOptions{Logger: log})
+	if err != nil {
+		log.Error("start-up failed", "err", err)
+		return 1
+	}
+	defer gw.Close()
+	ln, err := net.Listen("tcp", opts.HTTPAddress)
+	if err != nil {
+		log.Error("listen failed", "address", opts.HTTPAddress, "err", err)
+		return 1
+	}
+	log.Info("gatehouse listening", "address", ln.Addr().String(), "version", version, "upstream", opts.Upstream, "session_store", opts.SessionStore)
+	if err := serve(ctx, ln, gw, log, opts.ShutdownTimeout); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// newServer returns an http.Server with every timeout set; WriteTimeout is
+// left open so long downloads and WebSockets through the proxy still work.
+func newServer(h http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       0,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+// serve runs h on ln until ctx ends, then shuts down gracefully within
+// grace.
+func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration) error {
+	srv := newServer(h, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "grace", grace.String())
+	sctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	return nil
+}
+
+func newLogger(w io.Writer, level, format string) *slog.Logger {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		l = slog.LevelInfo
+	}
+	ho := &slog.HandlerOptions{Level: l}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

@@ -1,0 +1,260 @@
+package proxy
+
+import (
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"net/url"
+	"regexp"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// flow is what a login carries from /oauth2/start to /oauth2/callback, in a
+// short-lived encrypted cookie of its own so several tabs can log in at once.
+type flow struct {
+	ProviderID   string    `json:"p"`
+	State        string    `json:"s"`
+	Nonce        string    `json:"n"`
+	CodeVerifier string    `json:"v"`
+	Redirect     string    `json:"r"`
+	Instance     string    `json:"i,omitempty"`
+	RedirectURL  string    `json:"u"`
+	Started      time.Time `json:"t"`
+}
+
+// stateFormat is what a state we issued looks like: 32 random bytes,
+// base64url without padding.
+var stateFormat = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+
+// flowCookieName names the flow cookie of state; the state is public (it is
+// in the provider URL), so naming by a prefix of it leaks nothing.
+func (h *Handler) flowCookieName(state string) string {
+	return h.flowName + state[:16]
+}
+
+// signIn renders the sign-in page.
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	rd := h.safeRedirect(r, r.URL.Query().Get("rd"))
+	h.pages.signIn(w, signInData{Providers: h.providerButtons(), Redirect: rd, Error: ""})
+}
+
+func (h *Handler) providerButtons() []providers.Info {
+	infos := make([]providers.Info, 0, len(h.d.Providers))
+	for _, p := range h.d.Providers {
+		infos = append(infos, p.Info())
+	}
+	return infos
+}
+
+// start begins a login: GET /oauth2/start?provider=ID&rd=URL[&instance=X].
+func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	rd := h.safeRedirect(r, q.Get("rd"))
+	id := q.Get("provider")
+	if id == "" && len(h.d.Providers) == 1 {
+		id = h.d.Providers[0].Info().ID
+	}
+	p, ok := h.byID[id]
+	if !ok {
+		if id == "" {
+			// Several providers: let the user choose.
+			http.Redirect(w, r, "/oauth2/sign_in?rd="+url.QueryEscape(rd), http.StatusFound)
+			return
+		}
+		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option does not exist.", "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		return
+	}
+	info := p.Info()
+	instance := ""
+	if info.NeedsInstance {
+		instance = q.Get("instance")
+		if instance == "" {
+			w.WriteHeader(http.StatusBadRequest)
+			h.pages.signIn(w, signInData{Providers: h.providerButtons(), Redirect: rd, Error: "Enter the server you want to sign in with.", ErrorFor: id})
+			return
+		}
+	}
+	f := flow{
+		ProviderID:   id,
+		State:        session.RandomString(32),
+		Nonce:        session.RandomString(32),
+		CodeVerifier: oauth2.GenerateVerifier(),
+		Redirect:     rd,
+		Instance:     instance,
+		RedirectURL:  h.redirectURL(r, id),
+		Started:      h.now(),
+	}
+	authURL, err := p.AuthCodeURL(r.Context(), f.params())
+	if err != nil {
+		h.providerFailed(w, r, id, err, rd)
+		return
+	}
+	name := h.flowCookieName(f.State)
+	value, err := h.d.Codec.Encode(name, f)
+	if err != nil {
+		h.log.ErrorContext(r.Context(), "encoding login flow", "err", err)
+		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.", "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		return
+	}
+	http.SetCookie(w, h.d.Cookie.NewCookie(name, value, h.flowMax))
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+func (f flow) params() providers.AuthParams {
+	return providers.AuthParams{
+		State:        f.State,
+		Nonce:        f.Nonce,
+		CodeVerifier: f.CodeVerifier,
+		RedirectURL:  f.RedirectURL,
+		Instance:     f.Instance,
+	}
+}
+
+// callback finishes a login: checks state, redeems the code, authorizes the
+// identity, creates the session and sends the browser to its target.
+func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	q := r.URL.Query()
+	state := q.Get("state")
+	retry := "/oauth2/sign_in"
+	f, err := h.readFlow(r, state)
+	if err != nil {
+		h.log.InfoContext(ctx, "login callback without a valid flow", "err", err)
+		h.fail(w, r, http.StatusBadRequest, "invalid_state",
+			"This sign-in attempt expired or was started in another browser. Please try again.", retry)
+		return
+	}
+	// The flow is single-use whatever happens next.
+	http.SetCookie(w, h.d.Cookie.ExpiredCookie(h.flowCookieName(state)))
+	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect)
+
+	if e := q.Get("error"); e != "" {
+		h.log.InfoContext(ctx, "provider returned an error", "provider", f.ProviderID, "error", e)
+		msg := "The sign-in was not completed."
+		status := http.StatusBadGateway
+		if e == "access_denied" {
+			msg = "You declined the request to sign in."
+			status = http.StatusForbidden
+		}
+		h.fail(w, r, status, e, msg, retry)
+		return
+	}
+	code := q.Get("code")
+	if code == "" || len(code) > 4096 {
+		h.fail(w, r, http.StatusBadRequest, "invalid_request", "The provider did not send a sign-in code.", retry)
+		return
+	}
+	p, ok := h.byID[f.ProviderID]
+	if !ok {
+		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option no longer exists.", retry)
+		return
+	}
+	grant, err := p.Redeem(ctx, code, f.params())
+	if err != nil {
+		h.providerFailed(w, r, f.ProviderID, err, f.Redirect)
+		return
+	}
+	s := session.New(f.ProviderID, grant, h.now(), h.d.SessionLifetime)
+	if err := h.d.Authorizer.Allow(s); err != nil {
+		h.log.InfoContext(ctx, "login refused", "provider", f.ProviderID, "user", s.Identity.User, "reason", err)
+		h.fail(w, r, http.StatusForbidden, "forbidden", "Your account is not allowed to access this application.", retry)
+		return
+	}
+	if err := h.d.Store.Save(ctx, w, r, s); err != nil {
+		h.log.ErrorContext(ctx, "saving session", "provider", f.ProviderID, "err", err)
+		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.", retry)
+		return
+	}
+	h.log.InfoContext(ctx, "login", "provider", f.ProviderID, "user", s.Identity.User)
+	w.Header().Set("Cache-Control", "no-store")
+	http.Redirect(w, r, h.safeRedirect(r, f.Redirect), http.StatusFound)
+}
+
+var errNoFlow = errors.New("no matching login flow")
+
+// readFlow finds and decodes the flow cookie of state and checks it.
+func (h *Handler) readFlow(r *http.Request, state string) (flow, error) {
+	var f flow
+	if !stateFormat.MatchString(state) {
+		return f, errNoFlow
+	}
+	c, err := r.Cookie(h.flowCookieName(state))
+	if err != nil {
+		return f, errNoFlow
+	}
+	if err := h.d.Codec.Decode(c.Name, c.Value, &f); err != nil {
+		return f, err
+	}
+	if subtle.ConstantTimeCompare([]byte(f.State), []byte(state)) != 1 {
+		return f, errNoFlow
+	}
+	if age := h.now().Sub(f.Started); age < 0 || age > h.flowMax {
+		return f, errors.New("login flow expired")
+	}
+	return f, nil
+}
+
+// providerFailed renders a provider error without internals.
+func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id string, err error, rd string) {
+	retry := "/oauth2/sign_in?rd=" + url.QueryEscape(rd)
+	status, code, msg := http.StatusBadGateway, "provider_error", "The sign-in service returned an error. Please try again."
+	var pe *providers.Error
+	switch {
+	case errors.As(err, &pe):
+		code, msg = pe.Code, pe.Message
+		switch pe.Code {
+		case "access_denied", "account_not_allowed", "instance_not_allowed":
+			status = http.StatusForbidden
+		case "invalid_instance", "invalid_request", "invalid_grant":
+			status = http.StatusBadRequest
+		case "provider_unavailable":
+			status = http.StatusBadGateway
+		}
+	case errors.Is(err, providers.ErrUnauthorized):
+		status, code, msg = http.StatusForbidden, "forbidden", "Your account is not allowed to access this application."
+	case errors.Is(err, providers.ErrInvalidGrant):
+		status, code, msg = http.StatusBadRequest, "invalid_grant", "The sign-in link expired or was already used. Please try again."
+	}
+	h.log.WarnContext(r.Context(), "provider error", "provider", id, "code", code, "err", err)
+	h.fail(w, r, status, code, msg, retry)
+}
+
+// signOut clears the session and sends the browser on.
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	rd := h.safeRedirect(r, r.FormValue("rd"))
+	s, loadErr := h.d.Store.Load(ctx, r)
+	if err := h.d.Store.Clear(ctx, w, r); err != nil {
+		h.log.ErrorContext(ctx, "clearing session", "err", err)
+		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", "Signing out failed because the session store is unavailable. Please try again.", "/oauth2/sign_out")
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	if loadErr == nil && s != nil && h.d.ProviderSignOut {
+		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
+			back := rd
+			if u, err := url.Parse(rd); err == nil && !u.IsAbs() {
+				back = h.requestScheme(r) + "://" + h.requestHost(r) + rd
+			}
+			if target := p.SignOutURL(s.Grant(), back); target != "" {
+				h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User, "provider_logout", true)
+				http.Redirect(w, r, target, http.StatusFound)
+				return
+			}
+		}
+	}
+	if loadErr == nil && s != nil {
+		h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User)
+	}
+	if r.FormValue("rd") != "" {
+		http.Redirect(w, r, rd, http.StatusFound)
+		return
+	}
+	h.pages.signedOut(w)
+}

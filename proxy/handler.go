@@ -1,0 +1,328 @@
+// Package proxy is Gatehouse's HTTP handler: the /oauth2/* routes, the
+// authorization rules, and the reverse proxy that forwards authenticated
+// requests upstream with identity headers.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// Deps is everything the handler needs; New checks it.
+type Deps struct {
+	// Providers are the configured identity providers, in sign-in page order.
+	Providers []providers.Provider
+	// RedirectURLs maps a provider id to its absolute callback URL; a
+	// provider without one derives it from the request.
+	RedirectURLs map[string]string
+	// Store keeps sessions.
+	Store session.Store
+	// Refresher refreshes tokens before they expire; nil disables refresh.
+	Refresher *session.Refresher
+	// Codec encrypts the short-lived per-login flow cookies.
+	Codec *session.Codec
+	// Cookie holds the cookie attributes; its Name is the session cookie's.
+	Cookie session.CookieOptions
+	// SessionLifetime is the lifetime of a new session (cookie-expire).
+	SessionLifetime time.Duration
+	// Upstream is where authenticated requests go; nil answers 404 for
+	// anything but /oauth2/* (auth_request-only deployments).
+	Upstream *url.URL
+	// UpstreamTransport is used to reach Upstream; nil uses a transport
+	// with UpstreamTimeout as response-header timeout.
+	UpstreamTransport http.RoundTripper
+	// UpstreamTimeout bounds the wait for the upstream's response headers.
+	UpstreamTimeout time.Duration
+	// PassAccessToken sends X-Forwarded-Access-Token upstream.
+	PassAccessToken bool
+	// SetAuthorizationHeader sends "Authorization: Bearer <token>" upstream.
+	SetAuthorizationHeader bool
+	// ProviderSignOut sends the browser to the provider's logout endpoint.
+	ProviderSignOut bool
+	// ReverseProxy trusts X-Forwarded-Proto, -Host and -Uri from the client.
+	ReverseProxy bool
+	// Authorizer decides who may pass once authenticated.
+	Authorizer *Authorizer
+	// Redirects validates ?rd= targets.
+	Redirects *RedirectValidator
+	// Ready reports readiness (e.g. Redis reachable); nil is always ready.
+	Ready func(ctx context.Context) error
+	// Logger receives structured logs; never tokens, cookies or secrets.
+	Logger *slog.Logger
+	// Now is the clock; nil uses time.Now.
+	Now func() time.Time
+}
+
+// Handler is Gatehouse's http.Handler.
+type Handler struct {
+	d         Deps
+	byID      map[string]providers.Provider
+	mux       *http.ServeMux
+	upstream  *httputil.ReverseProxy
+	pages     *pages
+	log       *slog.Logger
+	now       func() time.Time
+	flowMax   time.Duration
+	flowName  string
+	sessionNm string
+}
+
+// flowLifetime bounds how long a login may take between /oauth2/start and
+// /oauth2/callback.
+const flowLifetime = 10 * time.Minute
+
+// New builds the handler.
+func New(d Deps) (*Handler, error) {
+	if len(d.Providers) == 0 {
+		return nil, errors.New("proxy: at least one provider is required")
+	}
+	if d.Store == nil || d.Codec == nil {
+		return nil, errors.New("proxy: Store and Codec are required")
+	}
+	if d.Cookie.Name == "" {
+		return nil, errors.New("proxy: Cookie.Name is required")
+	}
+	if d.Authorizer == nil {
+		return nil, errors.New("proxy: Authorizer is required")
+	}
+	if d.Redirects == nil {
+		d.Redirects = NewRedirectValidator(nil)
+	}
+	if d.SessionLifetime <= 0 {
+		d.SessionLifetime = 7 * 24 * time.Hour
+	}
+	h := &Handler{
+		d:         d,
+		byID:      make(map[string]providers.Provider, len(d.Providers)),
+		log:       d.Logger,
+		now:       d.Now,
+		flowMax:   flowLifetime,
+		flowName:  d.Cookie.Name + "_flow_",
+		sessionNm: d.Cookie.Name,
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	for _, p := range d.Providers {
+		id := p.Info().ID
+		if _, dup := h.byID[id]; dup {
+			return nil, fmt.Errorf("proxy: duplicate provider id %q", id)
+		}
+		h.byID[id] = p
+	}
+	var err error
+	if h.pages, err = newPages(); err != nil {
+		return nil, err
+	}
+	if d.Upstream != nil {
+		h.upstream = h.newReverseProxy(d.Upstream)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ping", h.ping)
+	mux.HandleFunc("GET /ready", h.ready)
+	mux.HandleFunc("GET /oauth2/sign_in", h.signIn)
+	mux.HandleFunc("GET /oauth2/start", h.start)
+	mux.HandleFunc("GET /oauth2/callback", h.callback)
+	mux.HandleFunc("GET /oauth2/sign_out", h.signOut)
+	mux.HandleFunc("POST /oauth2/sign_out", h.signOut)
+	mux.HandleFunc("GET /oauth2/auth", h.auth)
+	mux.HandleFunc("GET /oauth2/userinfo", h.userinfo)
+	mux.HandleFunc("/oauth2/", h.notFound)
+	mux.HandleFunc("/", h.protected)
+	h.mux = mux
+	return h, nil
+}
+
+// ServeHTTP strips client-supplied identity headers, then routes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	stripIdentityHeaders(r.Header)
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) ping(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	_, _ = w.Write([]byte("OK\n"))
+}
+
+func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if h.d.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := h.d.Ready(ctx); err != nil {
+			h.log.WarnContext(r.Context(), "not ready", "err", err)
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("NOT READY\n"))
+			return
+		}
+	}
+	_, _ = w.Write([]byte("OK\n"))
+}
+
+func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.fail(w, r, http.StatusNotFound, "not_found", "There is nothing at this address.", "")
+}
+
+// authenticated loads, refreshes and authorizes the request's session.
+// It returns the session, or an HTTP status and error code explaining why
+// there is none usable: 401 (no session), 403 (not allowed), 503 (store or
+// provider unavailable).
+func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*session.Session, int, string) {
+	ctx := r.Context()
+	s, err := h.d.Store.Load(ctx, r)
+	switch {
+	case errors.Is(err, session.ErrUnavailable):
+		h.log.ErrorContext(ctx, "session store unavailable", "path", r.URL.Path, "err", err)
+		return nil, http.StatusServiceUnavailable, "session_store_unavailable"
+	case err != nil:
+		if !errors.Is(err, session.ErrNotFound) {
+			h.log.WarnContext(ctx, "session load failed", "path", r.URL.Path, "err", err)
+		}
+		return nil, http.StatusUnauthorized, "unauthorized"
+	}
+	if s.Expired(h.now()) {
+		return nil, http.StatusUnauthorized, "unauthorized"
+	}
+	if _, ok := h.byID[s.ProviderID]; !ok {
+		// The provider was removed from the configuration: the session can
+		// no longer be refreshed or signed out properly.
+		return nil, http.StatusUnauthorized, "unauthorized"
+	}
+	if h.d.Refresher != nil {
+		s, err = h.d.Refresher.Ensure(ctx, w, r, s)
+		switch {
+		case errors.Is(err, session.ErrNotFound):
+			h.log.InfoContext(ctx, "session ended by provider", "path", r.URL.Path)
+			return nil, http.StatusUnauthorized, "unauthorized"
+		case err != nil:
+			h.log.ErrorContext(ctx, "session refresh failed", "path", r.URL.Path, "err", err)
+			return nil, http.StatusServiceUnavailable, "refresh_unavailable"
+		}
+	}
+	if err := h.d.Authorizer.Allow(s); err != nil {
+		h.log.InfoContext(ctx, "access denied", "user", s.Identity.User, "provider", s.ProviderID, "path", r.URL.Path, "reason", err)
+		return nil, http.StatusForbidden, "forbidden"
+	}
+	return s, 0, ""
+}
+
+// protected serves every non-/oauth2 path: proxy with a session, otherwise
+// send browsers to sign in and give API clients 401.
+func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
+	s, status, code := h.authenticated(w, r)
+	if s == nil {
+		h.deny(w, r, status, code, h.originalURI(r))
+		return
+	}
+	if h.upstream == nil {
+		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.", "")
+		return
+	}
+	r = r.WithContext(withSession(r.Context(), s))
+	h.upstream.ServeHTTP(w, r)
+}
+
+// deny answers a request without a usable session.
+func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code, rd string) {
+	switch status {
+	case http.StatusUnauthorized:
+		if wantsRedirect(r) {
+			target := "/oauth2/sign_in?rd=" + url.QueryEscape(rd)
+			w.Header().Set("Cache-Control", "no-store")
+			http.Redirect(w, r, target, http.StatusFound)
+			return
+		}
+		h.fail(w, r, status, code, "You need to sign in to see this.", "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+	case http.StatusForbidden:
+		h.fail(w, r, status, code, "Your account is not allowed to access this application.", "/oauth2/sign_out?rd="+url.QueryEscape("/oauth2/sign_in?rd="+url.QueryEscape(rd)))
+	default:
+		h.fail(w, r, status, code, "Sign-in is temporarily unavailable. Please try again in a moment.", rd)
+	}
+}
+
+// wantsRedirect reports whether r is a browser navigation that should be
+// sent to the sign-in page rather than answered 401.
+func wantsRedirect(r *http.Request) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	if strings.EqualFold(r.Header.Get("X-Requested-With"), "XMLHttpRequest") {
+		return false
+	}
+	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	return !wantsJSON(r)
+}
+
+// wantsJSON reports whether the client asked for JSON rather than HTML.
+func wantsJSON(r *http.Request) bool {
+	accept := strings.ToLower(r.Header.Get("Accept"))
+	if strings.Contains(accept, "text/html") {
+		return false
+	}
+	return strings.Contains(accept, "application/json") || strings.Contains(accept, "+json")
+}
+
+// originalURI is the URI the client asked for: the request's own, or, behind
+// a trusted proxy (nginx auth_request), X-Forwarded-Uri / X-Original-URI.
+func (h *Handler) originalURI(r *http.Request) string {
+	if h.d.ReverseProxy {
+		for _, name := range []string{"X-Forwarded-Uri", "X-Original-Uri", "X-Original-Url"} {
+			if v := r.Header.Get(name); v != "" {
+				return v
+			}
+		}
+	}
+	return r.URL.RequestURI()
+}
+
+// requestHost is the host the client addressed.
+func (h *Handler) requestHost(r *http.Request) string {
+	if h.d.ReverseProxy {
+		if v := r.Header.Get("X-Forwarded-Host"); v != "" {
+			return strings.TrimSpace(strings.Split(v, ",")[0])
+		}
+	}
+	return r.Host
+}
+
+// requestScheme is the scheme the client used.
+func (h *Handler) requestScheme(r *http.Request) string {
+	if h.d.ReverseProxy {
+		if v := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); v == "http" || v == "https" {
+			return v
+		}
+	}
+	if r.TLS != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// redirectURL is the callback URL for provider id.
+func (h *Handler) redirectURL(r *http.Request, id string) string {
+	if u := h.d.RedirectURLs[id]; u != "" {
+		return u
+	}
+	return h.requestScheme(r) + "://" + h.requestHost(r) + "/oauth2/callback"
+}
+
+// safeRedirect validates rd for this request.
+func (h *Handler) safeRedirect(r *http.Request, rd string) string {
+	return h.d.Redirects.Validate(rd, h.requestHost(r))
+}

@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"net/http"
+	"sort"
+	"strings"
+
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// Identity header names. Upstream requests carry the X-Forwarded-* set;
+// /oauth2/auth answers carry the X-Auth-Request-* set for nginx.
+const (
+	headerUser              = "X-Forwarded-User"
+	headerEmail             = "X-Forwarded-Email"
+	headerGroups            = "X-Forwarded-Groups"
+	headerPreferredUsername = "X-Forwarded-Preferred-Username"
+	headerAccessToken       = "X-Forwarded-Access-Token"
+	headerProvider          = "X-Forwarded-Provider"
+
+	authHeaderPrefix = "X-Auth-Request-"
+)
+
+// identityHeaderPrefixes are the normalised (lower-case, '_' → '-') header
+// name prefixes that only Gatehouse may set. A client sending any of them
+// has them removed before anything else looks at the request; the prefix
+// form also covers X-Forwarded-User-<Extra> headers.
+var identityHeaderPrefixes = []string{
+	"x-forwarded-user",
+	"x-forwarded-email",
+	"x-forwarded-groups",
+	"x-forwarded-preferred-username",
+	"x-forwarded-access-token",
+	"x-forwarded-provider",
+	"x-auth-request-",
+}
+
+// stripIdentityHeaders deletes every client-supplied identity header from h,
+// including spellings with underscores that some upstreams (CGI, PHP,
+// nginx with underscores_in_headers) treat as the same name.
+func stripIdentityHeaders(h http.Header) {
+	for name := range h {
+		normal := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+		for _, prefix := range identityHeaderPrefixes {
+			if strings.HasPrefix(normal, prefix) {
+				delete(h, name)
+				break
+			}
+		}
+	}
+}
+
+// identityValues lists the identity header values for s, keyed by the
+// suffix after the header prefix ("User", "Email", ...). Extra provider
+// attributes become "User-<Key>" (e.g. X-Forwarded-User-Uuid).
+func identityValues(s *session.Session, passAccessToken bool) [][2]string {
+	id := s.Identity
+	user := id.User
+	if user == "" {
+		user = id.Subject
+	}
+	out := [][2]string{{"User", user}}
+	if id.Email != "" {
+		out = append(out, [2]string{"Email", id.Email})
+	}
+	if len(id.Groups) > 0 {
+		out = append(out, [2]string{"Groups", strings.Join(id.Groups, ",")})
+	}
+	if id.PreferredUsername != "" {
+		out = append(out, [2]string{"Preferred-Username", id.PreferredUsername})
+	}
+	keys := make([]string, 0, len(id.Extra))
+	for k := range id.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if name := headerToken(k); name != "" && id.Extra[k] != "" {
+			out = append(out, [2]string{"User-" + name, id.Extra[k]})
+		}
+	}
+	if passAccessToken && s.Tokens.AccessToken != "" {
+		out = append(out, [2]string{"Access-Token", s.Tokens.AccessToken})
+	}
+	return out
+}
+
+// headerToken turns an Extra key into a header name part, or "" if it has
+// characters that do not belong in a header name.
+func headerToken(k string) string {
+	if k == "" || len(k) > 32 {
+		return ""
+	}
+	for _, r := range k {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
+			return ""
+		}
+	}
+	return http.CanonicalHeaderKey(k)
+}
+
+// cleanHeaderValue drops characters that must not appear in a header value;
+// values come from the provider and are not trusted to be well-formed.
+func cleanHeaderValue(v string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' || r == 0 {
+			return -1
+		}
+		return r
+	}, v)
+}

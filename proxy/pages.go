@@ -1,0 +1,118 @@
+package proxy
+
+import (
+	"bytes"
+	"embed"
+	"encoding/json"
+	"html/template"
+	"net/http"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+// pages renders Gatehouse's own HTML pages.
+type pages struct {
+	tmpl *template.Template
+}
+
+func newPages() (*pages, error) {
+	t, err := template.ParseFS(templateFS, "templates/*.html")
+	if err != nil {
+		return nil, err
+	}
+	return &pages{tmpl: t}, nil
+}
+
+type signInData struct {
+	Providers []providers.Info
+	Redirect  string
+	Error     string
+	// ErrorFor is the provider id the error belongs to (its form shows it).
+	ErrorFor string
+}
+
+type errorData struct {
+	Title, Message, Code, Retry string
+	Status                      int
+}
+
+// setPageHeaders sets the security headers of every Gatehouse page.
+func setPageHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+}
+
+func (p *pages) render(w http.ResponseWriter, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := p.tmpl.ExecuteTemplate(&buf, name, data); err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	setPageHeaders(w.Header())
+	if status != 0 {
+		w.WriteHeader(status)
+	}
+	_, _ = w.Write(buf.Bytes())
+}
+
+func (p *pages) signIn(w http.ResponseWriter, d signInData) {
+	p.render(w, 0, "sign_in.html", d)
+}
+
+func (p *pages) signedOut(w http.ResponseWriter) {
+	p.render(w, http.StatusOK, "signed_out.html", nil)
+}
+
+// fail answers an error: JSON for API clients, an HTML page with an
+// optional "Try again" link for browsers. Message must be safe to show.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, code, message, retry string) {
+	if !wantsRedirect(r) && !isBrowserRoute(r) {
+		writeJSONError(w, status, code, message)
+		return
+	}
+	h.pages.render(w, status, "error.html", errorData{
+		Title: statusMessage(status), Message: message, Code: code, Retry: retry, Status: status,
+	})
+}
+
+// isBrowserRoute reports the routes a browser reaches by navigation, which
+// always answer HTML unless JSON is explicitly asked for.
+func isBrowserRoute(r *http.Request) bool {
+	switch r.URL.Path {
+	case "/oauth2/start", "/oauth2/callback", "/oauth2/sign_in", "/oauth2/sign_out":
+		return !wantsJSON(r)
+	}
+	return false
+}
+
+// writeJSONError writes {"error": code, "message": message}.
+func writeJSONError(w http.ResponseWriter, status int, code, message string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": message})
+}
+
+func statusMessage(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "Sign-in required"
+	case http.StatusForbidden:
+		return "Access denied"
+	case http.StatusBadRequest:
+		return "Sign-in failed"
+	case http.StatusBadGateway, http.StatusServiceUnavailable:
+		return "Temporarily unavailable"
+	case http.StatusNotFound:
+		return "Not found"
+	}
+	return "Something went wrong"
+}

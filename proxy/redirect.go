@@ -1,0 +1,137 @@
+package proxy
+
+import (
+	"net"
+	"net/url"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// RedirectValidator decides where a browser may be sent after login or
+// sign-out. Anything it does not positively accept becomes "/".
+type RedirectValidator struct {
+	// allowed holds the --whitelist-domain entries, lower-cased: "host",
+	// ".suffix" (the domain and its subdomains), each optionally ":port".
+	allowed []string
+}
+
+// NewRedirectValidator returns a validator accepting same-site paths, the
+// request's own host, and the given allow-list of hosts.
+func NewRedirectValidator(whitelist []string) *RedirectValidator {
+	v := &RedirectValidator{}
+	for _, d := range whitelist {
+		d = strings.ToLower(strings.TrimSpace(d))
+		if d != "" {
+			v.allowed = append(v.allowed, d)
+		}
+	}
+	return v
+}
+
+// Validate returns rd if it is a safe redirect target for a request to
+// requestHost, and "/" otherwise.
+func (v *RedirectValidator) Validate(rd, requestHost string) string {
+	if safe, ok := v.check(rd, requestHost); ok {
+		return safe
+	}
+	return "/"
+}
+
+func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
+	if rd == "" || len(rd) > 4096 || !utf8.ValidString(rd) {
+		return "", false
+	}
+	// Check the value as given and once more percent-decoded, so that
+	// encoded tricks (%2f%2f, %5c, %09) are judged like their plain forms.
+	decoded, err := url.PathUnescape(rd)
+	if err != nil {
+		return "", false
+	}
+	for _, s := range []string{rd, decoded} {
+		if hasUnsafeRune(s) {
+			return "", false
+		}
+	}
+	if lower := strings.ToLower(rd); strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+		return "", false
+	}
+	if strings.HasPrefix(rd, "/") {
+		// A path on this site; "//host" and "/\host" are scheme-relative to
+		// browsers and leave the site.
+		if strings.HasPrefix(decoded, "//") {
+			return "", false
+		}
+		u, err := url.Parse(rd)
+		if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
+			return "", false
+		}
+		return rd, true
+	}
+	u, err := url.Parse(rd)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.Opaque != "" {
+		return "", false
+	}
+	// Reject authority tricks that url.Parse tolerates.
+	authority := strings.TrimPrefix(strings.TrimPrefix(rd, u.Scheme+":"), "//")
+	if end := strings.IndexAny(authority, "/?#"); end >= 0 {
+		authority = authority[:end]
+	}
+	if strings.ContainsAny(authority, "@%") {
+		return "", false
+	}
+	if !v.hostAllowed(u.Host, requestHost) {
+		return "", false
+	}
+	return u.String(), true
+}
+
+// hasUnsafeRune reports control characters, whitespace and backslashes,
+// which browsers strip or rewrite in URLs.
+func hasUnsafeRune(s string) bool {
+	for _, r := range s {
+		if r == '\\' || unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError {
+			return true
+		}
+	}
+	return false
+}
+
+// hostAllowed reports whether hostport (from the redirect URL) is the
+// request's own host or matches the allow-list.
+func (v *RedirectValidator) hostAllowed(hostport, requestHost string) bool {
+	host, port := splitHostPort(strings.ToLower(hostport))
+	if host == "" {
+		return false
+	}
+	if requestHost != "" {
+		rh, rp := splitHostPort(strings.ToLower(requestHost))
+		if host == rh && port == rp {
+			return true
+		}
+	}
+	for _, entry := range v.allowed {
+		eh, ep := splitHostPort(entry)
+		if ep != "" && ep != "*" && ep != port {
+			continue
+		}
+		if strings.HasPrefix(eh, ".") {
+			if host == eh[1:] || strings.HasSuffix(host, eh) {
+				return true
+			}
+			continue
+		}
+		if host == eh {
+			return true
+		}
+	}
+	return false
+}
+
+// splitHostPort splits "host:port", "[v6]:port", "host" and "[v6]".
+func splitHostPort(hp string) (host, port string) {
+	if h, p, err := net.SplitHostPort(hp); err == nil {
+		return h, p
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]"), ""
+}

@@ -1,0 +1,123 @@
+package proxy
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+type sessionKey struct{}
+
+func withSession(ctx context.Context, s *session.Session) context.Context {
+	return context.WithValue(ctx, sessionKey{}, s)
+}
+
+// SessionFrom returns the session the request was authenticated with, for
+// handlers wrapped after the gateway; nil when there is none.
+func SessionFrom(ctx context.Context) *session.Session {
+	s, _ := ctx.Value(sessionKey{}).(*session.Session)
+	return s
+}
+
+// newReverseProxy forwards authenticated requests to target with identity
+// headers. The client's identity headers were stripped in ServeHTTP;
+// Gatehouse's own cookies are removed so the upstream never sees them.
+func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
+	transport := h.d.UpstreamTransport
+	if transport == nil {
+		timeout := h.d.UpstreamTimeout
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		transport = &http.Transport{
+			Proxy:                 nil,
+			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          256,
+			MaxIdleConnsPerHost:   64,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ResponseHeaderTimeout: timeout,
+			ExpectContinueTimeout: time.Second,
+		}
+	}
+	return &httputil.ReverseProxy{
+		Transport: transport,
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(target)
+			pr.Out.Host = pr.In.Host
+			pr.SetXForwarded()
+			if h.d.ReverseProxy {
+				// Keep the front proxy's view of the original request.
+				for _, name := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+					if v := pr.In.Header.Get(name); v != "" {
+						pr.Out.Header.Set(name, v)
+					}
+				}
+			}
+			h.dropOwnCookies(pr.Out)
+			s := SessionFrom(pr.In.Context())
+			if s == nil {
+				return // unreachable: protected() always sets it.
+			}
+			for _, kv := range identityValues(s, h.d.PassAccessToken) {
+				pr.Out.Header.Set("X-Forwarded-"+kv[0], cleanHeaderValue(kv[1]))
+			}
+			pr.Out.Header.Set(headerProvider, s.ProviderID)
+			if h.d.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
+				pr.Out.Header.Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+			}
+		},
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			h.log.ErrorContext(r.Context(), "upstream unreachable", "path", r.URL.Path, "err", err)
+			h.fail(w, r, http.StatusBadGateway, "upstream_unavailable", "The application is not responding. Please try again in a moment.", "")
+		},
+	}
+}
+
+// dropOwnCookies removes Gatehouse's session and flow cookies from the
+// Cookie header of an upstream request, keeping the application's own.
+func (h *Handler) dropOwnCookies(r *http.Request) {
+	cookies := r.Cookies()
+	if len(cookies) == 0 {
+		return
+	}
+	kept := make([]string, 0, len(cookies))
+	for _, c := range cookies {
+		if h.isOwnCookie(c.Name) {
+			continue
+		}
+		kept = append(kept, c.Name+"="+c.Value)
+	}
+	r.Header.Del("Cookie")
+	if len(kept) > 0 {
+		r.Header.Set("Cookie", strings.Join(kept, "; "))
+	}
+}
+
+// isOwnCookie reports whether name is the session cookie, one of its chunks
+// or a flow cookie.
+func (h *Handler) isOwnCookie(name string) bool {
+	if name == h.sessionNm {
+		return true
+	}
+	rest, ok := strings.CutPrefix(name, h.sessionNm+"_")
+	if !ok {
+		return false
+	}
+	if strings.HasPrefix(name, h.flowName) {
+		return true
+	}
+	for _, r := range rest {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return rest != ""
+}

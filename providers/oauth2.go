@@ -703,8 +703,8 @@ func errorFromStatus(status int, doc map[string]any, what string) *Error {
 		return &Error{Code: CodeInvalidGrant, Message: "The login expired or was already used. Please try again.", Err: fmt.Errorf("%w: %w", ErrInvalidGrant, cause)}
 	case e.Code == "access_denied":
 		return &Error{Code: CodeAccessDenied, Message: "Access was denied at the identity provider.", Err: cause}
-	case status == http.StatusUnauthorized && e.Code == "":
-		// A resource endpoint refusing the token (Mastodon's prose errors).
+	case e.Code == "invalid_token" || ((status == http.StatusUnauthorized || status == http.StatusForbidden) && e.Code == ""):
+		// A resource endpoint refusing the token (Mastodon answers prose).
 		return &Error{Code: CodeInvalidGrant, Message: "The identity provider no longer accepts this login. Please sign in again.", Err: fmt.Errorf("%w: %w", ErrInvalidGrant, cause)}
 	case status >= 400 || e.Code != "":
 		return &Error{Code: CodeProviderError, Message: "The identity provider refused the login request. Please try again.", Err: cause}

@@ -1,0 +1,394 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
+)
+
+// ErrRefreshUnavailable means the session's access token has expired and
+// could not be renewed because the provider (or the refresh lock) is not
+// answering: the session is kept, the caller answers 503.
+var ErrRefreshUnavailable = errors.New("token refresh unavailable")
+
+// DefaultRefreshTimeout is RefreshOptions.Timeout when zero.
+const DefaultRefreshTimeout = 10 * time.Second
+
+// Outcomes of a refresh are remembered per session ID for a while, so that
+// requests the browser sent with the old cookie before it received the new
+// one get the refreshed session instead of refreshing again (which, with
+// rotating refresh tokens, would fail and end the session).
+const (
+	// recentGrace is how long a successful refresh is remembered.
+	recentGrace = 30 * time.Second
+	// retryAfter is how long, after a refresh failed but the tokens are
+	// still valid, requests keep the old tokens without trying again.
+	retryAfter = 5 * time.Second
+)
+
+// RefreshOptions configure a Refresher. The zero value refreshes tokens when
+// they have expired, in-process coordination only.
+type RefreshOptions struct {
+	// Window refreshes access tokens that expire within this duration
+	// (refresh-window). Zero refreshes only tokens that have expired.
+	Window time.Duration
+	// Period refreshes tokens last refreshed longer ago than this
+	// (cookie-refresh), whatever their expiry. Zero disables.
+	Period time.Duration
+	// Locker serializes refreshes of one session across replicas sharing a
+	// server-side store. Nil coordinates the goroutines of this process
+	// only, which is all a CookieStore can use.
+	Locker Locker
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Logger receives refresh failures; nil means slog.Default().
+	Logger *slog.Logger
+	// Timeout bounds one refresh (lock wait, store and provider calls) and
+	// how long requests wait for it. Zero means DefaultRefreshTimeout.
+	Timeout time.Duration
+}
+
+// Refresher renews a session's tokens before they expire, transparently to
+// the request that finds them due: it wraps a Store and the providers.
+//
+// However many requests of one session arrive at once, the provider sees one
+// refresh: requests of this process share it (keyed by Session.ID), and with
+// a Locker so do replicas. Every request sharing a refresh gets the
+// Set-Cookie headers the store wrote for it, so a CookieStore's browser
+// receives the new cookie whichever response arrives first. Stores used with
+// a Refresher must only set headers in Save and Clear (they must not write a
+// body or status), as all of this package's stores do.
+//
+// A Refresher is safe for concurrent use.
+type Refresher struct {
+	store  Store
+	lookup func(providerID string) (providers.Provider, bool)
+	o      RefreshOptions
+	log    *slog.Logger
+
+	flights singleflight.Group
+
+	mu        sync.Mutex
+	recent    map[string]recentOutcome // by Session.ID
+	nextSweep time.Time
+}
+
+// outcome is what one refresh yields to every request that shares it.
+type outcome struct {
+	s       *Session // nil when the session ended
+	cookies []string // Set-Cookie header values to send
+}
+
+// recentOutcome remembers the outcome of refreshing one version of a session
+// (identified by its RefreshedAt and ValidatedAt).
+type recentOutcome struct {
+	refreshedAt, validatedAt time.Time
+	out                      *outcome
+	stale                    bool // out.s is the unrefreshed session after a failure
+	until                    time.Time
+}
+
+// NewRefresher returns a Refresher saving refreshed sessions to store and
+// finding each session's provider with lookup.
+func NewRefresher(store Store, lookup func(providerID string) (providers.Provider, bool), o RefreshOptions) *Refresher {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultRefreshTimeout
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Refresher{store: store, lookup: lookup, o: o, log: log}
+}
+
+// Ensure returns the session to use for req: s itself when nothing is due
+// (without touching the store), otherwise s with refreshed or re-validated
+// tokens, saved to the store with its cookies written to w.
+//
+// Errors: ErrNotFound (wrapped) when the session has ended — the provider
+// rejected the refresh token or revoked the grant (the session is cleared
+// and its cookies expired in w), or its provider is no longer configured;
+// ErrRefreshUnavailable when the access token has expired and the provider
+// cannot be reached (if the token is still valid, s is returned and the
+// failure only logged); the store's errors (ErrUnavailable) as they are;
+// ctx's error if ctx ends first.
+//
+// The returned session may be shared with concurrent requests: treat it as
+// read-only.
+func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http.Request, s *Session) (*Session, error) {
+	if s == nil {
+		return nil, fmt.Errorf("%w: no session to refresh", ErrNotFound)
+	}
+	p, ok := r.lookup(s.ProviderID)
+	if !ok {
+		return nil, fmt.Errorf("%w: session provider %q is not configured", ErrNotFound, s.ProviderID)
+	}
+	now := r.o.Now()
+	if !r.refreshDue(s, now) && !validateDue(p, s, now) {
+		return s, nil
+	}
+	if out, ok := r.cached(s, now); ok {
+		writeCookies(w, out.cookies)
+		return out.s, nil
+	}
+
+	wait, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	defer cancel()
+	ch := r.flights.DoChan(s.ID, func() (any, error) {
+		return r.run(ctx, req, s, p)
+	})
+	select {
+	case res := <-ch:
+		out, _ := res.Val.(*outcome)
+		if out != nil {
+			writeCookies(w, out.cookies)
+		}
+		if res.Err != nil {
+			return nil, res.Err
+		}
+		return out.s, nil
+	case <-wait.Done():
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("session refresh: %w", err)
+		}
+		// The refresh itself is bounded by the same timeout, so this is
+		// rare: treat it like an unreachable provider.
+		if tokenExpired(s, r.o.Now()) {
+			return nil, fmt.Errorf("%w: timed out after %v", ErrRefreshUnavailable, r.o.Timeout)
+		}
+		return s, nil
+	}
+}
+
+// run is the one refresh of s shared by concurrent requests. It is detached
+// from the cancellation of the request that started it (its result serves
+// the others too) but bounded by Timeout.
+func (r *Refresher) run(parent context.Context, req *http.Request, s *Session, p providers.Provider) (*outcome, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.o.Timeout)
+	defer cancel()
+	// A refresh of this version may have finished between the caller's
+	// check and this flight.
+	if out, ok := r.cached(s, r.o.Now()); ok {
+		return out, nil
+	}
+	req = req.WithContext(ctx)
+
+	if r.o.Locker != nil {
+		unlock, err := r.o.Locker.Lock(ctx, s.ID)
+		if err != nil {
+			return r.failed(s, s, r.o.Now(), fmt.Errorf("lock: %w", err))
+		}
+		defer unlock()
+	}
+	// Another replica may have refreshed the session while we waited.
+	cur, err := r.store.Load(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("session refresh: reload: %w", err)
+	}
+	if cur.ID != s.ID || cur.ProviderID != s.ProviderID {
+		return nil, fmt.Errorf("%w: session changed during refresh", ErrNotFound)
+	}
+	now := r.o.Now()
+	refresh, validate := r.refreshDue(cur, now), validateDue(p, cur, now)
+	if !refresh && !validate {
+		out := &outcome{s: cur}
+		r.remember(s, out, false, now)
+		return out, nil
+	}
+
+	var next *Session
+	if refresh {
+		g, err := p.Refresh(ctx, cur.Grant())
+		if err == nil {
+			next, err = merge(cur, g, now)
+		}
+		switch {
+		case err == nil:
+		case errors.Is(err, providers.ErrInvalidGrant),
+			errors.Is(err, providers.ErrNoRefreshToken) && tokenExpired(cur, now):
+			return r.end(ctx, req, cur, err)
+		case errors.Is(err, providers.ErrNoRefreshToken):
+			// Nothing to refresh with, but the tokens still work.
+			out := &outcome{s: cur}
+			r.remember(s, out, true, now)
+			return out, nil
+		default:
+			return r.failed(s, cur, now, err)
+		}
+	} else {
+		err := p.(providers.Validator).Validate(ctx, cur.Grant())
+		switch {
+		case err == nil:
+			v := *cur
+			v.ValidatedAt = now
+			next = &v
+		case errors.Is(err, providers.ErrInvalidGrant):
+			return r.end(ctx, req, cur, err)
+		default:
+			return r.failed(s, cur, now, err)
+		}
+	}
+
+	rec := newHeaderRecorder()
+	if err := r.store.Save(ctx, rec, req, next); err != nil {
+		return nil, fmt.Errorf("session refresh: save: %w", err)
+	}
+	out := &outcome{s: next, cookies: rec.Header().Values("Set-Cookie")}
+	r.remember(s, out, false, now)
+	r.log.DebugContext(ctx, "session tokens renewed", "provider", next.ProviderID, "user", next.Identity.User, "refreshed", refresh)
+	return out, nil
+}
+
+// failed handles a transient failure: the current tokens are used while they
+// are valid, after that the request cannot be served.
+func (r *Refresher) failed(from, cur *Session, now time.Time, cause error) (*outcome, error) {
+	if tokenExpired(cur, now) {
+		return nil, fmt.Errorf("%w: %w", ErrRefreshUnavailable, cause)
+	}
+	r.log.Warn("token refresh failed, using the current tokens while they last",
+		"provider", cur.ProviderID, "user", cur.Identity.User, "error", cause)
+	out := &outcome{s: cur}
+	r.remember(from, out, true, now)
+	return out, nil
+}
+
+// end clears a session the provider no longer honours.
+func (r *Refresher) end(ctx context.Context, req *http.Request, cur *Session, cause error) (*outcome, error) {
+	r.log.InfoContext(ctx, "session ended by provider", "provider", cur.ProviderID, "user", cur.Identity.User, "error", cause)
+	rec := newHeaderRecorder()
+	if err := r.store.Clear(ctx, rec, req); err != nil {
+		// The session is unusable either way; the next request retries.
+		r.log.WarnContext(ctx, "clearing ended session failed", "provider", cur.ProviderID, "error", err)
+	}
+	return &outcome{cookies: rec.Header().Values("Set-Cookie")},
+		fmt.Errorf("%w: session ended by provider: %w", ErrNotFound, cause)
+}
+
+// merge returns cur renewed with the refreshed grant g. The identity is
+// replaced by g's, unless the provider returned none (empty Subject); a
+// different user is an error. Tokens the provider did not return again (the
+// refresh token, the ID token) are kept.
+func merge(cur *Session, g providers.Grant, now time.Time) (*Session, error) {
+	next := *cur
+	if g.Identity.Subject != "" {
+		if g.Identity.Subject != cur.Identity.Subject ||
+			(g.Identity.Issuer != "" && cur.Identity.Issuer != "" && g.Identity.Issuer != cur.Identity.Issuer) {
+			return nil, fmt.Errorf("%w: refreshed grant names another user", providers.ErrInvalidGrant)
+		}
+		next.Identity = g.Identity
+	}
+	next.Tokens = g.Tokens
+	if next.Tokens.RefreshToken == "" {
+		next.Tokens.RefreshToken = cur.Tokens.RefreshToken
+	}
+	if next.Tokens.IDToken == "" {
+		next.Tokens.IDToken = cur.Tokens.IDToken
+	}
+	next.RefreshedAt = now
+	return &next, nil
+}
+
+// refreshDue reports whether s's tokens should be refreshed at now.
+func (r *Refresher) refreshDue(s *Session, now time.Time) bool {
+	if !s.Tokens.Expiry.IsZero() && !now.Before(s.Tokens.Expiry.Add(-r.o.Window)) {
+		return true
+	}
+	return r.o.Period > 0 && now.Sub(s.RefreshedAt) >= r.o.Period
+}
+
+// validateDue reports whether p wants s's grant re-checked at now. A refresh
+// counts as a check.
+func validateDue(p providers.Provider, s *Session, now time.Time) bool {
+	v, ok := p.(providers.Validator)
+	if !ok {
+		return false
+	}
+	every := v.ValidateEvery()
+	if every <= 0 {
+		return false
+	}
+	last := s.ValidatedAt
+	if s.RefreshedAt.After(last) {
+		last = s.RefreshedAt
+	}
+	return now.Sub(last) >= every
+}
+
+// tokenExpired reports whether s's access token has expired at now.
+func tokenExpired(s *Session, now time.Time) bool {
+	return !s.Tokens.Expiry.IsZero() && !now.Before(s.Tokens.Expiry)
+}
+
+// cached returns the remembered outcome of refreshing this version of s.
+func (r *Refresher) cached(s *Session, now time.Time) (*outcome, bool) {
+	r.mu.Lock()
+	e, ok := r.recent[s.ID]
+	r.mu.Unlock()
+	if !ok || !now.Before(e.until) ||
+		!e.refreshedAt.Equal(s.RefreshedAt) || !e.validatedAt.Equal(s.ValidatedAt) {
+		return nil, false
+	}
+	if e.stale && tokenExpired(e.out.s, now) {
+		return nil, false // the old tokens have run out: try again now
+	}
+	return e.out, true
+}
+
+// remember records out as the outcome of refreshing the version from.
+func (r *Refresher) remember(from *Session, out *outcome, stale bool, now time.Time) {
+	ttl := recentGrace
+	if stale {
+		ttl = retryAfter
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.recent == nil {
+		r.recent = make(map[string]recentOutcome)
+	}
+	if !now.Before(r.nextSweep) {
+		for id, e := range r.recent {
+			if !now.Before(e.until) {
+				delete(r.recent, id)
+			}
+		}
+		r.nextSweep = now.Add(recentGrace)
+	}
+	r.recent[from.ID] = recentOutcome{
+		refreshedAt: from.RefreshedAt,
+		validatedAt: from.ValidatedAt,
+		out:         out,
+		stale:       stale,
+		until:       now.Add(ttl),
+	}
+}
+
+func writeCookies(w http.ResponseWriter, cookies []string) {
+	for _, c := range cookies {
+		w.Header().Add("Set-Cookie", c)
+	}
+}
+
+// headerRecorder is the ResponseWriter a shared refresh gives the store: it
+// keeps the headers (the cookies) to copy to every waiting response.
+type headerRecorder struct{ h http.Header }
+
+func newHeaderRecorder() headerRecorder { return headerRecorder{h: make(http.Header)} }
+
+func (h headerRecorder) Header() http.Header { return h.h }
+
+func (headerRecorder) Write([]byte) (int, error) {
+	return 0, errors.New("session refresh: a store wrote a response body")
+}
+
+func (headerRecorder) WriteHeader(int) {}

@@ -11,66 +11,79 @@ import "time"
 //   - flag:    the command-line flag (--NAME); the environment variable is
 //     GATEHOUSE_<NAME> upper-cased with '-' → '_'; the YAML key is NAME with
 //     '-' → '_'. flag:"-" means YAML only.
+//   - yaml:    overrides the YAML key; yaml:"-" means not settable in the file.
+//   - env:     env:"-" means not settable from the environment.
 //   - default: the default value, as it would be typed on the command line.
 //   - help:    one sentence for --help and docs/configuration.md.
+//   - group:   starts a new section of --help and docs/configuration.md.
 //
 // Repeatable flags ([]string) are given several times on the command line,
-// comma-separated in the environment, and as a YAML list.
+// comma-separated in the environment, and as a YAML list (or a
+// comma-separated YAML string).
+//
+// Load fills Options; Validate checks them and resolves the secrets kept in
+// files. The resolved values are read through ProviderList,
+// CookieSecretKeys, RedisPassword and RedisSentinelPassword, never through
+// the raw fields.
 type Options struct {
+	// ---- configuration file ----
+	ConfigFile string `flag:"config" yaml:"-" group:"Configuration file" help:"YAML configuration file; flags and GATEHOUSE_* variables override its values"`
+
 	// ---- server ----
-	HTTPAddress     string        `flag:"http-address" default:"127.0.0.1:4180" help:"host:port to listen on"`
+	HTTPAddress     string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
 	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust X-Forwarded-Proto/-Host/-Uri from a proxy in front of Gatehouse (nginx auth_request, Traefik, ingress)"`
 	LogLevel        string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" default:"text" help:"text or json"`
 
 	// ---- upstream ----
-	Upstream               string        `flag:"upstream" help:"URL of the application to proxy to (http:// or https://); empty in auth_request-only deployments"`
+	Upstream               string        `flag:"upstream" group:"Upstream" help:"URL of the application to proxy to (http:// or https://); empty in auth_request-only deployments"`
 	UpstreamTimeout        time.Duration `flag:"upstream-timeout" default:"30s" help:"time to wait for the upstream's response headers"`
 	PassAccessToken        bool          `flag:"pass-access-token" default:"false" help:"send the access token upstream as X-Forwarded-Access-Token (and X-Auth-Request-Access-Token on /oauth2/auth)"`
 	SetAuthorizationHeader bool          `flag:"set-authorization-header" default:"false" help:"send 'Authorization: Bearer <access token>' upstream"`
 
 	// ---- the provider given by flags (a YAML 'providers' list configures several) ----
-	Provider             string            `flag:"provider" default:"oidc" help:"provider type: oidc, oauth2, osdn, quaily, osu or mastodon"`
-	ProviderDisplayName  string            `flag:"provider-display-name" help:"name on the sign-in button (default: from the provider type)"`
-	OIDCIssuerURL        string            `flag:"oidc-issuer-url" help:"OpenID Connect issuer URL; its /.well-known/openid-configuration is discovered at start-up"`
-	ClientID             string            `flag:"client-id" help:"OAuth2 client id registered with the provider"`
-	ClientSecret         string            `flag:"client-secret" help:"OAuth2 client secret (prefer --client-secret-file)"`
-	ClientSecretFile     string            `flag:"client-secret-file" help:"file holding the OAuth2 client secret"`
-	RedirectURL          string            `flag:"redirect-url" help:"absolute callback URL registered with the provider, ending in /oauth2/callback (default: derived from the request)"`
-	Scope                string            `flag:"scope" help:"space-separated scopes to request (default: the provider's, 'openid email profile' for oidc)"`
-	OIDCGroupsClaim      string            `flag:"oidc-groups-claim" default:"groups" help:"ID-token/userinfo claim holding the user's groups"`
-	OIDCExtraAudiences   []string          `flag:"oidc-extra-audience" help:"additional accepted ID-token audiences besides the client id (repeatable)"`
-	AllowUnverifiedEmail bool              `flag:"insecure-oidc-allow-unverified-email" default:"false" help:"accept emails the provider marks email_verified=false"`
-	SkipOIDCDiscovery    bool              `flag:"skip-oidc-discovery" default:"false" help:"do not fetch discovery; use --login-url, --redeem-url, --oidc-jwks-url"`
-	LoginURL             string            `flag:"login-url" help:"authorization endpoint (with --skip-oidc-discovery)"`
-	RedeemURL            string            `flag:"redeem-url" help:"token endpoint (with --skip-oidc-discovery)"`
-	OIDCJWKSURL          string            `flag:"oidc-jwks-url" help:"JWKS endpoint (with --skip-oidc-discovery)"`
-	ProfileURL           string            `flag:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery)"`
-	ProviderSignOut      bool              `flag:"provider-sign-out" default:"true" help:"on sign-out, also send the browser to the provider's end_session_endpoint when it has one"`
-	Providers            []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once (YAML only); replaces the single provider given by flags"`
+	Provider                 string            `flag:"provider" default:"oidc" group:"Provider" help:"provider type: oidc, oauth2, osdn, quaily, osu or mastodon"`
+	ProviderDisplayName      string            `flag:"provider-display-name" help:"name on the sign-in button (default: from the provider type)"`
+	OIDCIssuerURL            string            `flag:"oidc-issuer-url" help:"OpenID Connect issuer URL (https; http only for loopback hosts); its /.well-known/openid-configuration is discovered at start-up, and ID tokens must carry it as iss"`
+	ClientID                 string            `flag:"client-id" help:"OAuth2 client id registered with the provider"`
+	ClientSecret             string            `flag:"client-secret" help:"OAuth2 client secret (prefer --client-secret-file)"`
+	ClientSecretFile         string            `flag:"client-secret-file" help:"file holding the OAuth2 client secret"`
+	RedirectURL              string            `flag:"redirect-url" help:"absolute callback URL registered with the provider, ending in /oauth2/callback (default: derived from the request)"`
+	Scope                    string            `flag:"scope" help:"space-separated scopes to request (default: the provider's, 'openid email profile' for oidc)"`
+	OIDCGroupsClaim          string            `flag:"oidc-groups-claim" default:"groups" help:"ID-token/userinfo claim holding the user's groups"`
+	OIDCExtraAudiences       []string          `flag:"oidc-extra-audience" help:"additional accepted ID-token audiences besides the client id (repeatable)"`
+	AllowUnverifiedEmail     bool              `flag:"insecure-oidc-allow-unverified-email" default:"false" help:"accept emails the provider marks email_verified=false"`
+	SkipOIDCDiscovery        bool              `flag:"skip-oidc-discovery" default:"false" help:"do not fetch discovery; use --login-url, --redeem-url and --oidc-jwks-url (--oidc-issuer-url is still required to check ID tokens)"`
+	LoginURL                 string            `flag:"login-url" help:"authorization endpoint (with --skip-oidc-discovery, for --provider oauth2, or to override a built-in provider's)"`
+	RedeemURL                string            `flag:"redeem-url" help:"token endpoint (with --skip-oidc-discovery, for --provider oauth2, or to override a built-in provider's)"`
+	OIDCJWKSURL              string            `flag:"oidc-jwks-url" help:"JWKS endpoint (with --skip-oidc-discovery)"`
+	ProfileURL               string            `flag:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery, or for --provider oauth2)"`
+	MastodonAllowedInstances []string          `flag:"mastodon-allowed-instance" help:"with --provider mastodon: instance users may sign in with, exact host or '*.suffix'; '*' allows all (repeatable)"`
+	ProviderSignOut          bool              `flag:"provider-sign-out" default:"true" help:"on sign-out, also send the browser to the provider's end_session_endpoint when it has one"`
+	Providers                []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once (YAML only); replaces the single provider given by flags"`
 
 	// ---- authorization ----
-	EmailDomains     []string `flag:"email-domain" help:"allowed email domains, '*' for any (repeatable); identities without email are refused unless '*' "`
+	EmailDomains     []string `flag:"email-domain" group:"Authorization" help:"allowed email domain, '*' for any (repeatable); identities without an email are refused unless '*' is given"`
 	WhitelistDomains []string `flag:"whitelist-domain" help:"hosts that ?rd= may redirect to after login: 'app.example.com', '.example.com' for subdomains, optional ':port' (repeatable)"`
 
 	// ---- cookies and sessions ----
-	CookieName           string        `flag:"cookie-name" default:"_gatehouse" help:"name of the session cookie (chunks add _0, _1, ...)"`
-	CookieSecret         string        `flag:"cookie-secret" help:"32-byte secret encrypting cookies: raw, or base64 (std or url); generate with 'openssl rand -base64 32'"`
+	CookieName           string        `flag:"cookie-name" default:"_gatehouse" group:"Cookies and sessions" help:"name of the session cookie (chunks add _0, _1, ...)"`
+	CookieSecret         string        `flag:"cookie-secret" help:"32-byte secret encrypting cookies: raw, or base64 (std or url); generate with 'openssl rand -base64 32' (prefer --cookie-secret-file)"`
 	CookieSecretFile     string        `flag:"cookie-secret-file" help:"file holding the cookie secret; further lines are previous secrets still accepted for decoding"`
 	CookiePreviousSecret []string      `flag:"cookie-previous-secret" help:"older cookie secrets still accepted for decoding during rotation (repeatable)"`
 	CookieDomain         string        `flag:"cookie-domain" help:"Domain attribute of the cookies (default: host-only)"`
 	CookiePath           string        `flag:"cookie-path" default:"/" help:"Path attribute of the cookies"`
 	CookieSecure         bool          `flag:"cookie-secure" default:"true" help:"Secure attribute; set false only for plain-HTTP development"`
 	CookieSameSite       string        `flag:"cookie-samesite" default:"lax" help:"SameSite attribute: lax, strict or none"`
-	CookieExpire         time.Duration `flag:"cookie-expire" default:"168h" help:"session lifetime, whatever the tokens say"`
-	CookieRefresh        time.Duration `flag:"cookie-refresh" default:"0s" help:"refresh tokens when the session was last refreshed longer ago than this; 0 disables"`
+	CookieExpire         time.Duration `flag:"cookie-expire" default:"168h" help:"session lifetime, whatever the tokens say; must be > 0"`
+	CookieRefresh        time.Duration `flag:"cookie-refresh" default:"0s" help:"refresh tokens when the session was last refreshed longer ago than this; 0 disables; must be < --cookie-expire"`
 	RefreshWindow        time.Duration `flag:"refresh-window" default:"1m" help:"refresh tokens that expire within this window"`
 	SessionStore         string        `flag:"session-store" default:"cookie" help:"cookie (encrypted cookie, no server) or redis"`
 
 	// ---- redis (with --session-store redis) ----
-	RedisURL                  string        `flag:"redis-url" help:"redis:// or rediss:// URL of a standalone Redis; may carry user:password"`
-	RedisPasswordFile         string        `flag:"redis-password-file" help:"file holding the Redis password"`
+	RedisURL                  string        `flag:"redis-url" group:"Redis (with --session-store redis)" help:"redis:// or rediss:// URL of a standalone Redis; may carry user:password (or use --redis-password-file)"`
+	RedisPasswordFile         string        `flag:"redis-password-file" help:"file holding the Redis password (all modes)"`
 	RedisSentinelMaster       string        `flag:"redis-sentinel-master" help:"Sentinel master name (enables Sentinel mode)"`
 	RedisSentinelAddrs        []string      `flag:"redis-sentinel-addr" help:"host:port of a Sentinel (repeatable)"`
 	RedisSentinelPasswordFile string        `flag:"redis-sentinel-password-file" help:"file holding the Sentinel password"`
@@ -80,45 +93,54 @@ type Options struct {
 	RedisTimeout              time.Duration `flag:"redis-timeout" default:"2s" help:"timeout of every Redis call"`
 
 	// ---- misc ----
-	Version bool `flag:"version" default:"false" help:"print the version and exit"`
+	Version bool `flag:"version" default:"false" yaml:"-" env:"-" group:"Miscellaneous" help:"print the version and exit"`
+
+	// resolved is filled by Validate: secrets read from files, decoded
+	// cookie keys, the effective provider list.
+	resolved resolved
 }
 
 // ProviderOptions configures one provider in the YAML 'providers' list.
 // The fields a type does not use are ignored; validation says which are
 // required for which type.
+//
+// Options.ProviderList returns these after Validate, with defaults filled in
+// and ClientSecret resolved from ClientSecretFile.
 type ProviderOptions struct {
-	ID               string   `yaml:"id" help:"unique id used in URLs, sessions and rules"`
+	ID               string   `yaml:"id" help:"unique id used in URLs, sessions and rules; [a-z0-9][a-z0-9_-]* (default: the type)"`
 	Type             string   `yaml:"type" help:"oidc, oauth2, osdn, quaily, osu or mastodon"`
-	DisplayName      string   `yaml:"name" help:"text on the sign-in button"`
-	ClientID         string   `yaml:"client_id"`
-	ClientSecret     string   `yaml:"client_secret"`
-	ClientSecretFile string   `yaml:"client_secret_file"`
+	DisplayName      string   `yaml:"name" help:"text on the sign-in button (default: from the type)"`
+	ClientID         string   `yaml:"client_id" help:"OAuth2 client id (required except for mastodon, which registers itself on each instance)"`
+	ClientSecret     string   `yaml:"client_secret" help:"OAuth2 client secret (required for oidc, osdn, osu and oauth2 unless client_auth is none; prefer client_secret_file)"`
+	ClientSecretFile string   `yaml:"client_secret_file" help:"file holding the client secret"`
 	RedirectURL      string   `yaml:"redirect_url" help:"callback URL registered with this provider (default: the global redirect_url or derived)"`
-	Scopes           []string `yaml:"scopes"`
+	Scopes           []string `yaml:"scopes" help:"scopes to request (default: the provider's)"`
 
 	// oidc
-	IssuerURL            string   `yaml:"issuer_url"`
-	GroupsClaim          string   `yaml:"groups_claim"`
-	ExtraAudiences       []string `yaml:"extra_audiences"`
-	AllowUnverifiedEmail bool     `yaml:"allow_unverified_email"`
+	IssuerURL            string   `yaml:"issuer_url" help:"oidc: issuer URL (https; http only for loopback hosts)"`
+	SkipDiscovery        bool     `yaml:"skip_discovery" help:"oidc: do not fetch discovery; auth_url, token_url and jwks_url are then required"`
+	JWKSURL              string   `yaml:"jwks_url" help:"oidc: JWKS endpoint (with skip_discovery)"`
+	GroupsClaim          string   `yaml:"groups_claim" help:"oidc: claim holding the user's groups (default groups)"`
+	ExtraAudiences       []string `yaml:"extra_audiences" help:"oidc: accepted ID-token audiences besides the client id"`
+	AllowUnverifiedEmail bool     `yaml:"allow_unverified_email" help:"oidc: accept emails marked email_verified=false"`
 
 	// oauth2 (generic) and overrides of the built-in presets' endpoints
-	AuthURL          string            `yaml:"auth_url"`
-	TokenURL         string            `yaml:"token_url"`
-	UserinfoURL      string            `yaml:"userinfo_url"`
+	AuthURL          string            `yaml:"auth_url" help:"authorization endpoint (required for oauth2; overrides a preset's)"`
+	TokenURL         string            `yaml:"token_url" help:"token endpoint (required for oauth2; overrides a preset's)"`
+	UserinfoURL      string            `yaml:"userinfo_url" help:"userinfo endpoint (required for oauth2; overrides a preset's)"`
 	ClientAuth       string            `yaml:"client_auth" help:"body, basic or none (public client)"`
 	PKCE             string            `yaml:"pkce" help:"S256, plain or off"`
 	ScopeSeparator   string            `yaml:"scope_separator" help:"default ' '"`
 	AuthParams       map[string]string `yaml:"auth_params" help:"extra authorize query parameters"`
 	UserinfoEnvelope string            `yaml:"userinfo_envelope" help:"JSON path to unwrap, e.g. data"`
-	Claims           ClaimMapping      `yaml:"claims"`
+	Claims           ClaimMapping      `yaml:"claims" help:"where each identity attribute is found in the userinfo response (see below)"`
 	UserPrefix       string            `yaml:"user_prefix" help:"prefix of X-Forwarded-User, e.g. 'osu:' (default: '<id>:' for non-OIDC providers)"`
 
 	// built-in presets
 	APIBase          string        `yaml:"api_base" help:"quaily API base / osu! base URL"`
 	SendRedirectURI  *bool         `yaml:"send_redirect_uri" help:"osdn: send redirect_uri (default false)"`
 	RefuseRestricted bool          `yaml:"refuse_restricted" help:"osu: refuse restricted, bot and deleted accounts"`
-	AllowedInstances []string      `yaml:"allowed_instances" help:"mastodon: instances allowed, exact host or '*.suffix'; '*' allows all"`
+	AllowedInstances []string      `yaml:"allowed_instances" help:"mastodon: instances allowed, exact host or '*.suffix'; '*' allows all (required)"`
 	AppName          string        `yaml:"app_name" help:"mastodon: client_name registered on each instance"`
 	AppWebsite       string        `yaml:"app_website" help:"mastodon: website registered on each instance"`
 	CredentialsFile  string        `yaml:"credentials_file" help:"mastodon: file keeping per-instance app credentials when no Redis is configured (default: memory)"`

@@ -1,0 +1,187 @@
+package config
+
+import (
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// envPrefix starts the name of every environment variable Gatehouse reads.
+const envPrefix = "GATEHOUSE_"
+
+// option describes one field of Options, as read from its tags.
+type option struct {
+	index      int    // field index in Options
+	name       string // flag name without dashes; "" for YAML-only options
+	env        string // environment variable; "" if not settable from the environment
+	yamlKey    string // YAML key; "" if not settable in the file
+	def        string // default as typed on the command line
+	hasDefault bool
+	help       string
+	group      string
+	typ        reflect.Type
+}
+
+// key is how errors name the option: its flag name, or its YAML key for
+// YAML-only options.
+func (o option) key() string {
+	if o.name != "" {
+		return o.name
+	}
+	return o.yamlKey
+}
+
+var durationType = reflect.TypeFor[time.Duration]()
+
+// optionList returns the options of Options in struct order. It is computed
+// once; the result is never modified.
+var optionList = sync.OnceValue(func() []option {
+	t := reflect.TypeFor[Options]()
+	var opts []option
+	group := ""
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		flagName, hasFlag := f.Tag.Lookup("flag")
+		if !hasFlag {
+			continue
+		}
+		if g, ok := f.Tag.Lookup("group"); ok {
+			group = g
+		}
+		o := option{index: i, help: f.Tag.Get("help"), group: group, typ: f.Type}
+		o.def, o.hasDefault = f.Tag.Lookup("default")
+		if flagName != "-" {
+			o.name = flagName
+			if f.Tag.Get("env") != "-" {
+				o.env = envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+			}
+			o.yamlKey = strings.ReplaceAll(flagName, "-", "_")
+		}
+		if y, ok := f.Tag.Lookup("yaml"); ok {
+			o.yamlKey = y
+			if y == "-" {
+				o.yamlKey = ""
+			}
+		}
+		opts = append(opts, o)
+	}
+	return opts
+})
+
+// lookupOption finds an option by flag name or YAML key.
+func lookupOption(key string) (option, bool) {
+	for _, o := range optionList() {
+		if key != "" && (o.name == key || o.yamlKey == key) {
+			return o, true
+		}
+	}
+	return option{}, false
+}
+
+// isScalarType reports whether t is a type a flag or variable can hold.
+func isScalarType(t reflect.Type) bool {
+	if t == durationType {
+		return true
+	}
+	switch t.Kind() {
+	case reflect.String, reflect.Bool, reflect.Int:
+		return true
+	case reflect.Slice:
+		return t.Elem().Kind() == reflect.String
+	}
+	return false
+}
+
+// parseProblem says why a raw value could not be parsed.
+type parseProblem struct {
+	problem string // e.g. `"abc" is not a duration`
+	fix     string
+}
+
+// parseScalar converts raw into a value of type t (not a slice). Only
+// non-string types can fail, so a secret is never echoed in the problem.
+func parseScalar(t reflect.Type, raw string) (reflect.Value, *parseProblem) {
+	v := reflect.New(t).Elem()
+	switch {
+	case t == durationType:
+		d, err := time.ParseDuration(strings.TrimSpace(raw))
+		if err != nil {
+			return v, &parseProblem{strconv.Quote(raw) + " is not a duration", "write a number with a unit, e.g. 30s, 5m or 168h"}
+		}
+		v.SetInt(int64(d))
+	case t.Kind() == reflect.String:
+		v.SetString(raw)
+	case t.Kind() == reflect.Bool:
+		b, err := strconv.ParseBool(strings.TrimSpace(raw))
+		if err != nil {
+			return v, &parseProblem{strconv.Quote(raw) + " is not a boolean", "write true or false"}
+		}
+		v.SetBool(b)
+	case t.Kind() == reflect.Int:
+		n, err := strconv.Atoi(strings.TrimSpace(raw))
+		if err != nil {
+			return v, &parseProblem{strconv.Quote(raw) + " is not a whole number", ""}
+		}
+		v.SetInt(int64(n))
+	default:
+		return v, &parseProblem{"has the unsupported type " + t.String(), ""}
+	}
+	return v, nil
+}
+
+// splitList splits a comma-separated list as given in the environment or a
+// YAML string, dropping empty items and the spaces around items.
+func splitList(raw string) []string {
+	var out []string
+	for item := range strings.SplitSeq(raw, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
+}
+
+// setOption sets field o of opts from raw values: a slice is replaced by
+// vals, any other type takes the last one.
+func setOption(opts *Options, o option, vals []string) *parseProblem {
+	f := reflect.ValueOf(opts).Elem().Field(o.index)
+	if o.typ.Kind() == reflect.Slice {
+		f.Set(reflect.ValueOf(slices.Clone(vals)))
+		return nil
+	}
+	if len(vals) == 0 {
+		return nil
+	}
+	v, problem := parseScalar(o.typ, vals[len(vals)-1])
+	if problem != nil {
+		return problem
+	}
+	f.Set(v)
+	return nil
+}
+
+// Defaults returns the Options given by the fields' default tags, as if
+// Gatehouse were started with no flags, variables or file.
+func Defaults() *Options {
+	opts := &Options{}
+	for _, o := range optionList() {
+		if !o.hasDefault || o.def == "" {
+			continue
+		}
+		vals := []string{o.def}
+		if o.typ.Kind() == reflect.Slice {
+			vals = splitList(o.def)
+		}
+		if problem := setOption(opts, o, vals); problem != nil {
+			// The tags are constants of this package; TestDefaults covers them.
+			panic("config: default of --" + o.name + ": " + problem.problem)
+		}
+	}
+	return opts
+}

@@ -1,0 +1,425 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"reflect"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Load builds Options from the command line args (without the program
+// name), the environment read through lookupEnv (os.LookupEnv in
+// production) and the YAML file named by --config or GATEHOUSE_CONFIG.
+//
+// Precedence is flags > GATEHOUSE_* variables > file > defaults. A list
+// given at a higher level replaces, never extends, the lower one. An empty
+// variable counts as unset. Variables starting with GATEHOUSE_ that name no
+// option are ignored.
+//
+// For --help or -h, Load writes Usage to stdout and returns flag.ErrHelp.
+// --version is only parsed: the caller checks Options.Version.
+//
+// Load does not validate the values beyond their types; call Validate.
+// Errors are *Error values, joined with errors.Join when there are several.
+func Load(args []string, lookupEnv func(string) (string, bool), stdout io.Writer) (*Options, error) {
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	if stdout == nil {
+		stdout = io.Discard
+	}
+	fromFlags, err := parseFlags(args)
+	if errors.Is(err, flag.ErrHelp) {
+		Usage(stdout)
+		return nil, flag.ErrHelp
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	opts := Defaults()
+	var errs []error
+
+	configOpt, _ := lookupOption("config")
+	path := ""
+	if vals := fromFlags[configOpt.index]; len(vals) > 0 {
+		path = vals[len(vals)-1]
+	} else if v, ok := lookupEnv(configOpt.env); ok && v != "" {
+		path = v
+	}
+	if path != "" {
+		errs = append(errs, loadFile(opts, path)...)
+	}
+
+	for _, o := range optionList() {
+		if o.env == "" {
+			continue
+		}
+		raw, ok := lookupEnv(o.env)
+		if !ok || raw == "" {
+			continue
+		}
+		vals := []string{raw}
+		if o.typ.Kind() == reflect.Slice {
+			vals = splitList(raw)
+		}
+		if p := setOption(opts, o, vals); p != nil {
+			errs = append(errs, &Error{Key: o.key(), Problem: o.env + "=" + p.problem, Fix: p.fix})
+		}
+	}
+
+	for _, o := range optionList() {
+		if vals, ok := fromFlags[o.index]; ok {
+			// parseFlags has already checked every value.
+			setOption(opts, o, vals)
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return opts, nil
+}
+
+// flagValue records the raw values of one flag; values are applied after the
+// file and the environment so that flags win.
+type flagValue struct {
+	opt     option
+	values  map[int][]string
+	problem **Error
+}
+
+func (v *flagValue) String() string { return "" }
+
+func (v *flagValue) IsBoolFlag() bool { return v.opt.typ.Kind() == reflect.Bool }
+
+func (v *flagValue) Set(raw string) error {
+	if v.opt.typ.Kind() != reflect.Slice {
+		if _, p := parseScalar(v.opt.typ, raw); p != nil {
+			if *v.problem == nil {
+				*v.problem = &Error{Key: v.opt.key(), Problem: "--" + v.opt.name + "=" + p.problem, Fix: p.fix}
+			}
+			return errors.New(p.problem)
+		}
+	}
+	v.values[v.opt.index] = append(v.values[v.opt.index], raw)
+	return nil
+}
+
+// newFlagSet returns a FlagSet over every option that has a flag, recording
+// into values.
+func newFlagSet(values map[int][]string, problem **Error) *flag.FlagSet {
+	fs := flag.NewFlagSet("gatehouse", flag.ContinueOnError)
+	fs.SetOutput(&bytes.Buffer{})
+	fs.Usage = func() {}
+	for _, o := range optionList() {
+		if o.name == "" {
+			continue
+		}
+		fs.Var(&flagValue{opt: o, values: values, problem: problem}, o.name, o.help)
+	}
+	return fs
+}
+
+// parseFlags parses args into raw values by option index.
+func parseFlags(args []string) (map[int][]string, error) {
+	values := map[int][]string{}
+	var problem *Error
+	fs := newFlagSet(values, &problem)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return nil, err
+	case problem != nil:
+		return nil, problem
+	case err != nil:
+		return nil, flagError(err)
+	}
+	if rest := fs.Args(); len(rest) > 0 {
+		e := &Error{Key: "command line", Problem: fmt.Sprintf("unexpected argument #%d after the flags", len(args)-len(rest)+1),
+			Fix: "Gatehouse takes only flags; quote values that contain spaces"}
+		if rest[0] == "true" || rest[0] == "false" {
+			e.Problem = fmt.Sprintf("unexpected argument %q after the flags", rest[0])
+			e.Fix = "give boolean flags their value with '=', e.g. --cookie-secure=false"
+		}
+		return nil, e
+	}
+	return values, nil
+}
+
+// flagError turns the flag package's errors into *Error where it can.
+func flagError(err error) error {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: "); ok {
+		name = strings.TrimLeft(name, "-")
+		e := &Error{Key: "--" + name, Problem: "is not a flag", Fix: "see gatehouse --help", literal: true}
+		var names []string
+		for _, o := range optionList() {
+			if o.name != "" {
+				names = append(names, o.name)
+			}
+		}
+		if s := suggest(name, names); s != "" {
+			e.Fix = fmt.Sprintf("did you mean --%s?", s)
+		}
+		return e
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: "); ok {
+		name = strings.TrimLeft(name, "-")
+		return &Error{Key: name, Problem: "needs a value", Fix: fmt.Sprintf("write --%s=VALUE", name)}
+	}
+	return fmt.Errorf("invalid command line: %w", err)
+}
+
+// loadFile applies the YAML file at path to opts.
+func loadFile(opts *Options, path string) []error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return []error{&Error{Key: "config", Problem: fmt.Sprintf("cannot read %q: %s", path, fileErrText(err)),
+			Fix: "check the path and the file's permissions"}}
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil // an empty file sets nothing
+		}
+		return []error{&Error{Key: "config", Problem: fmt.Sprintf("%q is not valid YAML: %s", path, strings.TrimPrefix(err.Error(), "yaml: "))}}
+	}
+	var next yaml.Node
+	if err := dec.Decode(&next); !errors.Is(err, io.EOF) {
+		return []error{&Error{Key: "config", Problem: fmt.Sprintf("%q holds more than one YAML document", path),
+			Fix: "remove the '---' separators; one file configures one Gatehouse"}}
+	}
+	d := &yamlDecoder{file: path}
+	root := resolveAlias(&doc)
+	if root.Kind == yaml.DocumentNode && len(root.Content) == 1 {
+		root = resolveAlias(root.Content[0])
+	}
+	if isNull(root) {
+		return nil
+	}
+	if root.Kind != yaml.MappingNode {
+		return []error{&Error{Key: "config", Problem: fmt.Sprintf("%q must be a mapping of option keys to values (%s)", path, d.at(root))}}
+	}
+	d.options(opts, root)
+	return d.errs
+}
+
+// fileErrText describes a file error without repeating the path.
+func fileErrText(err error) string {
+	if pe, ok := errors.AsType[*fs.PathError](err); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// yamlDecoder applies YAML nodes to Options, collecting every problem.
+type yamlDecoder struct {
+	file string
+	errs []error
+}
+
+func (d *yamlDecoder) at(n *yaml.Node) string {
+	return fmt.Sprintf("%s line %d", d.file, n.Line)
+}
+
+func (d *yamlDecoder) fail(key, problem, fix string, n *yaml.Node) {
+	d.errs = append(d.errs, &Error{Key: key, Problem: problem + " (" + d.at(n) + ")", Fix: fix})
+}
+
+// unknownKey reports key, which is none of known.
+func (d *yamlDecoder) unknownKey(errKey, key string, known []string, n *yaml.Node) {
+	fix := "see docs/configuration.md or gatehouse --help for the keys"
+	if s := suggest(key, known); s != "" {
+		fix = fmt.Sprintf("did you mean %q?", s)
+	}
+	d.errs = append(d.errs, &Error{Key: errKey, Problem: "is not a known key (" + d.at(n) + ")", Fix: fix, literal: true})
+}
+
+// mappingPairs returns the key/value pairs of a mapping, reporting
+// duplicate and non-string keys.
+func (d *yamlDecoder) mappingPairs(n *yaml.Node, prefix string) [][2]*yaml.Node {
+	var pairs [][2]*yaml.Node
+	seen := map[string]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := resolveAlias(n.Content[i]), resolveAlias(n.Content[i+1])
+		if k.Kind != yaml.ScalarNode {
+			d.fail(prefix+"?", "a key must be a plain string", "", k)
+			continue
+		}
+		if line, dup := seen[k.Value]; dup {
+			d.fail(prefix+k.Value, fmt.Sprintf("is given twice (first on line %d)", line), "keep one", k)
+			continue
+		}
+		seen[k.Value] = k.Line
+		pairs = append(pairs, [2]*yaml.Node{k, v})
+	}
+	return pairs
+}
+
+// options applies the top-level mapping to opts.
+func (d *yamlDecoder) options(opts *Options, root *yaml.Node) {
+	var known []string
+	for _, o := range optionList() {
+		if o.yamlKey != "" {
+			known = append(known, o.yamlKey)
+		}
+	}
+	rv := reflect.ValueOf(opts).Elem()
+	for _, kv := range d.mappingPairs(root, "") {
+		k, v := kv[0], kv[1]
+		o, ok := lookupYAMLOption(k.Value)
+		if !ok {
+			if o, ok := lookupOption(strings.ReplaceAll(k.Value, "_", "-")); ok && o.yamlKey == "" && o.name != "" {
+				d.fail(k.Value, "cannot be set in the configuration file", fmt.Sprintf("use --%s", o.name), k)
+				continue
+			}
+			d.unknownKey(k.Value, k.Value, known, k)
+			continue
+		}
+		d.value(v, rv.Field(o.index), o.key())
+	}
+}
+
+// lookupYAMLOption finds the option whose YAML key is key.
+func lookupYAMLOption(key string) (option, bool) {
+	for _, o := range optionList() {
+		if o.yamlKey != "" && o.yamlKey == key {
+			return o, true
+		}
+	}
+	return option{}, false
+}
+
+// value decodes n into v; errKey names v in errors. A null leaves v as is.
+func (d *yamlDecoder) value(n *yaml.Node, v reflect.Value, errKey string) {
+	n = resolveAlias(n)
+	if isNull(n) {
+		return
+	}
+	t := v.Type()
+	switch {
+	case t.Kind() == reflect.Struct:
+		if n.Kind != yaml.MappingNode {
+			d.fail(errKey, "must be a mapping of keys to values", "", n)
+			return
+		}
+		d.structFields(n, v, errKey)
+
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Struct:
+		if n.Kind != yaml.SequenceNode {
+			d.fail(errKey, "must be a list", "start each entry with '- '", n)
+			return
+		}
+		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
+		for i, item := range n.Content {
+			d.value(item, s.Index(i), fmt.Sprintf("%s[%d]", errKey, i))
+		}
+		v.Set(s)
+
+	case t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.String:
+		var list []string
+		switch n.Kind {
+		case yaml.ScalarNode:
+			list = splitList(n.Value)
+		case yaml.SequenceNode:
+			for i, item := range n.Content {
+				item = resolveAlias(item)
+				if item.Kind != yaml.ScalarNode || isNull(item) {
+					d.fail(fmt.Sprintf("%s[%d]", errKey, i), "must be a string", "", item)
+					continue
+				}
+				list = append(list, item.Value)
+			}
+		default:
+			d.fail(errKey, "must be a list of strings", "", n)
+			return
+		}
+		v.Set(reflect.ValueOf(list))
+
+	case t.Kind() == reflect.Map && t.Key().Kind() == reflect.String && t.Elem().Kind() == reflect.String:
+		if n.Kind != yaml.MappingNode {
+			d.fail(errKey, "must be a mapping of strings to strings", "", n)
+			return
+		}
+		m := reflect.MakeMap(t)
+		for _, kv := range d.mappingPairs(n, errKey+".") {
+			if kv[1].Kind != yaml.ScalarNode {
+				d.fail(errKey+"."+kv[0].Value, "must be a string", "", kv[1])
+				continue
+			}
+			m.SetMapIndex(reflect.ValueOf(kv[0].Value), reflect.ValueOf(kv[1].Value))
+		}
+		v.Set(m)
+
+	case t.Kind() == reflect.Pointer:
+		p := reflect.New(t.Elem())
+		d.value(n, p.Elem(), errKey)
+		v.Set(p)
+
+	default:
+		if n.Kind != yaml.ScalarNode {
+			d.fail(errKey, "must be a single value, not a list or mapping", "", n)
+			return
+		}
+		parsed, p := parseScalar(t, n.Value)
+		if p != nil {
+			d.fail(errKey, p.problem, p.fix, n)
+			return
+		}
+		v.Set(parsed)
+	}
+}
+
+// structFields decodes a mapping into a struct by its fields' yaml tags.
+func (d *yamlDecoder) structFields(n *yaml.Node, v reflect.Value, errKey string) {
+	t := v.Type()
+	index := map[string]int{}
+	var known []string
+	for i := range t.NumField() {
+		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
+		if key == "" || key == "-" || !t.Field(i).IsExported() {
+			continue
+		}
+		index[key] = i
+		known = append(known, key)
+	}
+	for _, kv := range d.mappingPairs(n, errKey+".") {
+		k := kv[0].Value
+		i, ok := index[k]
+		if !ok {
+			d.unknownKey(errKey+"."+k, k, known, kv[0])
+			continue
+		}
+		d.value(kv[1], v.Field(i), errKey+"."+k)
+	}
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || (n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null") || n.Kind == 0
+}
+
+// yamlKeys lists the keys of a struct decoded from YAML, in field order.
+func yamlKeys(t reflect.Type) []string {
+	var keys []string
+	for i := range t.NumField() {
+		if key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); key != "" && key != "-" {
+			keys = append(keys, key)
+		}
+	}
+	return keys
+}

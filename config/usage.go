@@ -1,0 +1,276 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"reflect"
+	"strconv"
+	"strings"
+)
+
+// usageIntro is the text before the options in --help.
+const usageIntro = `Usage: gatehouse [flags]
+
+Gatehouse is an authenticating reverse proxy. Every option can be given as a
+flag, as a GATEHOUSE_* environment variable, or in the YAML file named by
+--config (or GATEHOUSE_CONFIG). Flags override the environment, which
+overrides the file, which overrides the defaults. Repeatable options take
+the flag several times, a comma-separated variable, or a YAML list.
+Boolean flags take their value with '=': --cookie-secure=false.
+`
+
+// Usage writes the reference of every option to w, grouped as in Options:
+// its flag, environment variable, YAML key, default and help.
+// gatehouse --help prints it.
+func Usage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString(usageIntro)
+	group := ""
+	for _, o := range optionList() {
+		if o.group != group {
+			group = o.group
+			fmt.Fprintf(&b, "\n%s:\n", group)
+		}
+		if o.name == "" {
+			fmt.Fprintf(&b, "  %s (YAML only)\n", o.yamlKey)
+			writeWrapped(&b, o.help, "        ")
+			b.WriteString("        Keys of each entry:\n")
+			writeYAMLKeys(&b, reflect.TypeFor[ProviderOptions](), "          ")
+			continue
+		}
+		head := "  --" + o.name
+		if v := valueName(o.typ); v != "" {
+			head += " " + v
+		}
+		if d := defaultText(o); d != "" {
+			head += "  (default " + d + ")"
+		}
+		b.WriteString(head + "\n")
+		writeWrapped(&b, o.help, "        ")
+		var where []string
+		if o.env != "" {
+			where = append(where, "env "+o.env)
+		}
+		if o.yamlKey != "" {
+			where = append(where, "yaml "+o.yamlKey)
+		}
+		if len(where) > 0 {
+			b.WriteString("        [" + strings.Join(where, ", ") + "]\n")
+		}
+	}
+	io.WriteString(w, b.String())
+}
+
+// writeYAMLKeys lists the keys of a YAML-only struct, nested structs
+// indented further.
+func writeYAMLKeys(b *strings.Builder, t reflect.Type, indent string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		fmt.Fprintf(b, "%s%s (%s): %s\n", indent, key, yamlTypeName(f.Type), f.Tag.Get("help"))
+		if f.Type.Kind() == reflect.Struct {
+			writeYAMLKeys(b, f.Type, indent+"  ")
+		}
+	}
+}
+
+// writeWrapped writes text wrapped at about 80 columns after indent.
+func writeWrapped(b *strings.Builder, text, indent string) {
+	line := indent
+	for _, word := range strings.Fields(text) {
+		if len(line) > len(indent) && len(line)+1+len(word) > 80 {
+			b.WriteString(line + "\n")
+			line = indent
+		}
+		if len(line) > len(indent) {
+			line += " "
+		}
+		line += word
+	}
+	if len(line) > len(indent) {
+		b.WriteString(line + "\n")
+	}
+}
+
+// valueName is the placeholder of a flag's value in --help.
+func valueName(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "duration"
+	case t.Kind() == reflect.Bool:
+		return ""
+	case t.Kind() == reflect.Int:
+		return "int"
+	case t.Kind() == reflect.Slice:
+		return "value"
+	}
+	return "string"
+}
+
+// yamlTypeName names a field's YAML type in the reference.
+func yamlTypeName(t reflect.Type) string {
+	switch {
+	case t == durationType:
+		return "duration"
+	case t.Kind() == reflect.Pointer:
+		return yamlTypeName(t.Elem())
+	case t.Kind() == reflect.Slice:
+		return "list"
+	case t.Kind() == reflect.Map:
+		return "mapping"
+	case t.Kind() == reflect.Struct:
+		return "mapping"
+	}
+	return t.Kind().String()
+}
+
+// defaultText renders an option's default for --help, "" when it has none.
+func defaultText(o option) string {
+	if !o.hasDefault || o.def == "" {
+		return ""
+	}
+	if o.typ.Kind() == reflect.String {
+		return strconv.Quote(o.def)
+	}
+	return o.def
+}
+
+// exampleYAML is the example file of docs/configuration.md; a test loads
+// and validates it.
+const exampleYAML = `# /etc/gatehouse/gatehouse.yaml
+http_address: 0.0.0.0:4180
+upstream: http://127.0.0.1:8080
+redirect_url: https://app.example.com/oauth2/callback
+whitelist_domain: .example.com     # a string is read as a comma-separated list
+# osu! identities carry no email: accept any domain and let the providers decide.
+email_domain: ["*"]
+
+cookie_secret_file: /run/secrets/cookie_secret   # 'openssl rand -base64 32'
+cookie_expire: 72h
+cookie_refresh: 1h
+
+session_store: redis
+redis_url: redis://redis:6379/0
+redis_password_file: /run/secrets/redis_password
+
+providers:
+  - id: corp
+    type: oidc
+    name: Example SSO
+    issuer_url: https://sso.example.com/realms/corp
+    client_id: gatehouse
+    client_secret_file: /run/secrets/corp_client_secret
+  - type: osu
+    client_id: "12345"
+    client_secret_file: /run/secrets/osu_client_secret
+    refuse_restricted: true
+  - type: mastodon
+    allowed_instances:
+      - mastodon.social
+      - "*.example.social"
+`
+
+// writeMarkdown writes docs/configuration.md from the same tags as Usage.
+func writeMarkdown(w io.Writer) {
+	var b strings.Builder
+	b.WriteString(`<!-- Generated from config/options.go by 'go test ./config -run TestDocs -update'; do not edit. -->
+
+# Configuring Gatehouse
+
+Every option can be given three ways:
+
+- as a **flag**: ` + "`--cookie-secret-file=/run/secrets/cookie`" + `; boolean flags take their value
+  with ` + "`=`" + ` (` + "`--cookie-secure=false`" + `); repeatable flags are given several times;
+- as an **environment variable**: ` + "`GATEHOUSE_`" + ` and the flag name upper-cased with ` + "`-`" + ` → ` + "`_`" + `
+  (` + "`GATEHOUSE_COOKIE_SECRET_FILE`" + `); lists are comma-separated; an empty variable counts as unset;
+  variables that name no option are ignored;
+- in the **YAML file** named by ` + "`--config`" + ` or ` + "`GATEHOUSE_CONFIG`" + `: the flag name with ` + "`-`" + ` → ` + "`_`" + `
+  (` + "`cookie_secret_file`" + `); lists are YAML lists, or a comma-separated string; a null value
+  leaves the default. Unknown keys are an error.
+
+## Precedence
+
+**flags > environment > file > defaults.** A list given at a higher level replaces the lower
+one; it is never merged. ` + "`gatehouse --help`" + ` prints this reference too.
+
+Secrets (` + "`client_secret`" + `, ` + "`cookie_secret`" + `, Redis passwords) are best kept in files
+(` + "`*_file`" + ` options) so they appear neither in ` + "`ps`" + ` nor in the environment. A file holding a
+secret may end with a newline. Gatehouse checks the whole configuration at start-up and reports every
+problem at once, naming the option and the fix; it never prints a secret.
+
+## Example
+
+` + "```yaml\n" + exampleYAML + "```\n")
+
+	group := ""
+	for _, o := range optionList() {
+		if o.group != group {
+			group = o.group
+			fmt.Fprintf(&b, "\n## %s\n\n", group)
+			b.WriteString("| Flag | Environment | YAML | Default | Description |\n|---|---|---|---|---|\n")
+		}
+		flagCell, envCell, yamlCell := "—", "—", "—"
+		if o.name != "" {
+			flagCell = "`--" + o.name + "`"
+		}
+		if o.env != "" {
+			envCell = "`" + o.env + "`"
+		}
+		if o.yamlKey != "" {
+			yamlCell = "`" + o.yamlKey + "`"
+		}
+		def := ""
+		if d := defaultText(o); d != "" {
+			def = "`" + d + "`"
+		}
+		help := o.help
+		if o.name == "" {
+			help += " (see [Providers list](#providers-list))"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", flagCell, envCell, yamlCell, def, mdEscape(help))
+	}
+
+	b.WriteString(`
+## Providers list
+
+The YAML key ` + "`providers`" + ` configures several providers at once; it replaces the single provider given by
+the ` + "`--provider`" + `, ` + "`--client-id`" + `, ... options (setting both is an error). Each entry takes these keys:
+
+| Key | Type | Description |
+|---|---|---|
+`)
+	writeMarkdownKeys(&b, reflect.TypeFor[ProviderOptions](), "")
+	b.WriteString(`
+Types: ` + "`oidc`" + ` needs ` + "`issuer_url`" + ` (and ` + "`auth_url`" + `, ` + "`token_url`" + `, ` + "`jwks_url`" + ` with ` + "`skip_discovery`" + `);
+` + "`oauth2`" + ` needs ` + "`auth_url`" + `, ` + "`token_url`" + ` and ` + "`userinfo_url`" + `; ` + "`mastodon`" + ` needs ` + "`allowed_instances`" + ` and no
+client credentials (it registers itself on each instance); ` + "`quaily`" + ` is a public client whose secret is
+optional; every other type needs ` + "`client_id`" + ` and a client secret. Provider endpoints must be
+` + "`https://`" + ` (` + "`http://`" + ` only for loopback hosts). Errors name entries as ` + "`providers[0].client_id`" + `
+(counting from 0).
+`)
+	io.WriteString(w, b.String())
+}
+
+// writeMarkdownKeys writes one table row per YAML key, nested structs as
+// dotted keys.
+func writeMarkdownKeys(b *strings.Builder, t reflect.Type, prefix string) {
+	for i := range t.NumField() {
+		f := t.Field(i)
+		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
+		if key == "" || key == "-" {
+			continue
+		}
+		fmt.Fprintf(b, "| `%s%s` | %s | %s |\n", prefix, key, yamlTypeName(f.Type), mdEscape(f.Tag.Get("help")))
+		if f.Type.Kind() == reflect.Struct {
+			writeMarkdownKeys(b, f.Type, prefix+key+".")
+		}
+	}
+}
+
+// mdEscape makes text safe inside a Markdown table cell.
+func mdEscape(s string) string {
+	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
+}

@@ -139,7 +139,7 @@ func NewMastodon(c MastodonConfig) (*Mastodon, error) {
 	}
 	m.client = c.HTTPClient
 	if m.client == nil {
-		m.client = &http.Client{Timeout: 30 * time.Second}
+		m.client = &http.Client{Timeout: defaultHTTPTimeout}
 	}
 	if wildcard && !c.AllowPrivateAddresses {
 		m.client = publicOnlyClient(m.client)

@@ -48,6 +48,9 @@ const (
 // maxResponseBytes bounds every provider response body Gatehouse reads.
 const maxResponseBytes = 1 << 20
 
+// defaultHTTPTimeout bounds every provider request when no client is given.
+const defaultHTTPTimeout = 30 * time.Second
+
 // ClientAuth is how a client authenticates to the token endpoint.
 type ClientAuth string
 
@@ -187,7 +190,7 @@ func NewOAuth2(c OAuth2Config) (*OAuth2, error) {
 		userPrefix: c.UserPrefix,
 	}
 	if o.client == nil {
-		o.client = &http.Client{Timeout: 30 * time.Second}
+		o.client = &http.Client{Timeout: defaultHTTPTimeout}
 	}
 	if o.log == nil {
 		o.log = slog.Default()
@@ -436,6 +439,9 @@ func postToken(ctx context.Context, client *http.Client, endpoint string, form u
 		return nil, unavailable(fmt.Errorf("token endpoint: HTTP %d%s", status, describeError(doc)))
 	}
 	if perr != nil {
+		if status == http.StatusUnauthorized {
+			return nil, errorFromStatus(status, map[string]any{"error": "invalid_client"}, "token endpoint")
+		}
 		if status >= 400 {
 			return nil, errorFromStatus(status, nil, "token endpoint")
 		}
@@ -448,6 +454,9 @@ func postToken(ctx context.Context, client *http.Client, endpoint string, form u
 				doc = inner
 			}
 		}
+	}
+	if status == http.StatusUnauthorized && parseOAuthError(doc).Code == "" {
+		doc["error"] = "invalid_client" // RFC 6749 §5.2: 401 is failed client authentication
 	}
 	if status >= 400 || doc["access_token"] == nil {
 		if status < 400 && !hasErrorField(doc) {

@@ -136,6 +136,10 @@ type ProviderOptions struct {
 	Claims           ClaimMapping      `yaml:"claims" help:"where each identity attribute is found in the userinfo response (see below)"`
 	UserPrefix       string            `yaml:"user_prefix" help:"prefix of X-Forwarded-User, e.g. 'osu:' (default: '<id>:' for non-OIDC providers)"`
 
+	// rules (in addition to the global email domains)
+	AllowedUsers  []string `yaml:"allowed_users" help:"only these users (X-Forwarded-User values such as 'osu:123' or 'alice@mastodon.example', or subjects) may log in through this provider"`
+	AllowedGroups []string `yaml:"allowed_groups" help:"only members of at least one of these groups may log in through this provider"`
+
 	// built-in presets
 	APIBase          string        `yaml:"api_base" help:"quaily API base / osu! base URL"`
 	SendRedirectURI  *bool         `yaml:"send_redirect_uri" help:"osdn: send redirect_uri (default false)"`

@@ -104,7 +104,7 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 		rs := session.NewRedisStore(g.redis, sessionCodec, cookie, o.RedisKeyPrefix, o.RedisTimeout)
 		store = rs
 		ready = rs.Ping
-		locker = session.NewRedisLocker(g.redis, o.RedisKeyPrefix)
+		locker = session.NewRedisLocker(g.redis, o.RedisKeyPrefix, 0)
 	default:
 		store = session.NewCookieStore(sessionCodec, cookie)
 	}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs Gatehouse's whole test suite: installs the real servers the tests
+# start (redis-server, redis-sentinel, redis-cli, nginx) when they are
+# missing, then go vet and go test -race over every package.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v redis-server   >/dev/null 2>&1 || need+=(redis-server)
+command -v redis-cli      >/dev/null 2>&1 || need+=(redis-tools)
+command -v redis-sentinel >/dev/null 2>&1 || need+=(redis-sentinel)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # The packages may start system services on the standard ports; the tests
+  # start their own on free loopback ports and do not need them.
+  $SUDO service nginx stop >/dev/null 2>&1 || true
+fi
+
+echo "== go vet"
+go vet ./...
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+echo "== go test -race"
+go test -race -count=1 -timeout 12m "$@" ./...

@@ -62,8 +62,9 @@ const compressAbove = 256
 // A Codec is safe for concurrent use.
 type Codec struct {
 	codecs []*securecookie.SecureCookie // newest first
-	// writers pools DEFLATE compressors, which are large to allocate.
-	writers sync.Pool
+	// writers and readers pool DEFLATE compressors and decompressors,
+	// which are large to allocate.
+	writers, readers sync.Pool
 }
 
 // CodecOption configures NewCodec.
@@ -191,19 +192,38 @@ func (s serializer) Deserialize(src []byte, dst any) error {
 	switch src[0] {
 	case formatJSON:
 	case formatFlate:
-		r := flate.NewReader(bytes.NewReader(body))
-		// Read one byte past the limit to tell "exactly at" from "beyond".
-		out, err := io.ReadAll(io.LimitReader(r, MaxValueSize+1))
-		_ = r.Close()
+		out, err := s.c.inflate(body)
 		if err != nil {
-			return fmt.Errorf("decompress: %w", err)
-		}
-		if len(out) > MaxValueSize {
-			return fmt.Errorf("decompressed payload exceeds %d bytes", MaxValueSize)
+			return err
 		}
 		body = out
 	default:
 		return fmt.Errorf("unknown payload format %#x", src[0])
 	}
 	return json.Unmarshal(body, dst)
+}
+
+// inflate decompresses a raw DEFLATE stream of at most MaxValueSize bytes.
+func (c *Codec) inflate(compressed []byte) ([]byte, error) {
+	src := bytes.NewReader(compressed)
+	var r io.ReadCloser
+	if pooled, ok := c.readers.Get().(io.ReadCloser); ok {
+		r = pooled
+		if err := r.(flate.Resetter).Reset(src, nil); err != nil {
+			return nil, fmt.Errorf("decompress: %w", err)
+		}
+	} else {
+		r = flate.NewReader(src)
+	}
+	defer c.readers.Put(r)
+	var out bytes.Buffer
+	out.Grow(min(4*len(compressed), MaxValueSize))
+	// Read one byte past the limit to tell "exactly at" from "beyond".
+	if _, err := out.ReadFrom(io.LimitReader(r, MaxValueSize+1)); err != nil {
+		return nil, fmt.Errorf("decompress: %w", err)
+	}
+	if out.Len() > MaxValueSize {
+		return nil, fmt.Errorf("decompressed payload exceeds %d bytes", MaxValueSize)
+	}
+	return out.Bytes(), nil
 }

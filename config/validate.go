@@ -640,6 +640,9 @@ func notTokenRune(r rune) bool {
 // or URL alphabet, padded or not) of 32 bytes. The problem never includes
 // the secret.
 func decodeSecret(s string) ([]byte, string) {
+	if s == "" {
+		return nil, "is empty; must be 32 bytes (raw or base64)"
+	}
 	decoded := -1
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
 		b, err := enc.DecodeString(s)

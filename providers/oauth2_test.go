@@ -1,0 +1,316 @@
+package providers_test
+
+import (
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
+)
+
+// genericFake is an RFC 6749 server whose client authentication, PKCE
+// method, token response and userinfo shape are chosen per test.
+type genericFake struct {
+	*fake
+	srv        *httptest.Server
+	auth       providers.ClientAuth
+	pkce       string // "", "S256", "plain"
+	tokenExtra map[string]any
+	userinfo   map[string]any
+	callback   string
+}
+
+func newGenericFake(t *testing.T, auth providers.ClientAuth, pkce string) *genericFake {
+	f := &genericFake{fake: newFake(t, "oauth2"), auth: auth, pkce: pkce, callback: "https://gate.example/oauth2/callback"}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		req := []string{"client_id", "redirect_uri", "response_type", "state", "scope", "prompt"}
+		if f.pkce != "" {
+			req = append(req, "code_challenge", "code_challenge_method")
+		}
+		if !f.checkParams(w, r, q, req, nil) {
+			return
+		}
+		if q.Get("scope") != "read:user,user:email" || q.Get("prompt") != "consent" || q.Get("code_challenge_method") != f.pkce {
+			f.violation(w, r, "scope %q prompt %q method %q", q.Get("scope"), q.Get("prompt"), q.Get("code_challenge_method"))
+			return
+		}
+		code := f.issueCode(codeGrant{user: "u", clientID: "cid", redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method")})
+		authorizeRedirect(w, r, f.callback, q.Get("state"), code, false)
+	})
+	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			f.violation(w, r, "%v", err)
+			return
+		}
+		var required, optional []string
+		switch r.PostForm.Get("grant_type") {
+		case "authorization_code":
+			required = []string{"grant_type", "code", "redirect_uri"}
+			if f.pkce != "" {
+				required = append(required, "code_verifier")
+			}
+		case "refresh_token":
+			required = []string{"grant_type", "refresh_token"}
+		}
+		user, pass, basic := r.BasicAuth()
+		// RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
+		user, _ = url.QueryUnescape(user)
+		pass, _ = url.QueryUnescape(pass)
+		switch f.auth {
+		case providers.ClientAuthBasic:
+			if !basic || user != "cid" || pass != "s3cr%t" {
+				oauthError(w, http.StatusUnauthorized, "invalid_client", "bad basic credentials")
+				return
+			}
+		case providers.ClientAuthBody:
+			required = append(required, "client_id", "client_secret")
+		case providers.ClientAuthNone:
+			required = append(required, "client_id")
+		}
+		if f.auth != providers.ClientAuthBasic && basic {
+			f.violation(w, r, "unexpected Basic credentials")
+			return
+		}
+		form, ok := f.form(w, r, required, optional)
+		if !ok {
+			return
+		}
+		if f.auth == providers.ClientAuthBody && form.Get("client_secret") != "s3cr%t" {
+			oauthError(w, http.StatusUnauthorized, "invalid_client", "bad secret")
+			return
+		}
+		var who string
+		if form.Get("grant_type") == "authorization_code" {
+			g, ok := f.takeCode(form.Get("code"))
+			if !ok {
+				oauthError(w, http.StatusBadRequest, "invalid_grant", "bad code")
+				return
+			}
+			if !checkPKCE(g, form.Get("code_verifier")) {
+				f.violation(w, r, "PKCE mismatch")
+				return
+			}
+			who = g.user
+		} else {
+			u, ok := f.takeRefresh(form.Get("refresh_token"), false)
+			if !ok {
+				oauthError(w, http.StatusBadRequest, "invalid_grant", "bad refresh token")
+				return
+			}
+			who = u
+		}
+		at, rt := f.issueTokens(who, true)
+		resp := map[string]any{"access_token": at, "refresh_token": rt}
+		for k, v := range f.tokenExtra {
+			resp[k] = v
+		}
+		writeJSON(w, http.StatusOK, resp)
+	})
+	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := f.bearer(r); !ok {
+			oauthError(w, http.StatusUnauthorized, "invalid_token", "")
+			return
+		}
+		writeJSON(w, http.StatusOK, f.userinfo)
+	})
+	f.srv = f.serve(t, mux)
+	return f
+}
+
+func (f *genericFake) config() providers.OAuth2Config {
+	return providers.OAuth2Config{
+		ID: "gh", ClientID: "cid", ClientSecret: "s3cr%t",
+		AuthURL: f.srv.URL + "/authorize", TokenURL: f.srv.URL + "/token", UserinfoURL: f.srv.URL + "/userinfo",
+		ClientAuth: f.auth, PKCE: providers.PKCEMethod(cmpOrOff(f.pkce)),
+		Scopes: []string{"read:user", "user:email"}, ScopeSeparator: ",",
+		AuthParams: map[string]string{"prompt": "consent"},
+	}
+}
+
+func cmpOrOff(s string) string {
+	if s == "" {
+		return "off"
+	}
+	return s
+}
+
+func TestOAuth2GenericLogin(t *testing.T) {
+	t.Parallel()
+	type tc struct {
+		name       string
+		auth       providers.ClientAuth
+		pkce       string
+		tokenExtra map[string]any
+		userinfo   map[string]any
+		mod        func(*providers.OAuth2Config)
+		want       providers.Identity
+		wantExp    bool
+	}
+	for _, c := range []tc{
+		{
+			name: "github style: basic auth, no PKCE, scope string, numeric id",
+			auth: providers.ClientAuthBasic, pkce: "",
+			tokenExtra: map[string]any{"token_type": "bearer", "scope": "read:user,user:email"},
+			userinfo:   map[string]any{"id": 1234567890123, "login": "octocat", "name": "The Octocat", "email": "octo@example.com", "avatar_url": "https://avatars/1"},
+			mod: func(c *providers.OAuth2Config) {
+				c.Claims = providers.ClaimMapping{Subject: "id", Username: "login", Picture: "avatar_url"}
+				c.AllowUnverifiedEmail = true
+			},
+			want: providers.Identity{Subject: "1234567890123", User: "gh:1234567890123", PreferredUsername: "octocat", Name: "The Octocat", Email: "octo@example.com", Picture: "https://avatars/1"},
+		},
+		{
+			name: "wrapped userinfo, body auth, S256, scope array, expires_in string",
+			auth: providers.ClientAuthBody, pkce: "S256",
+			tokenExtra: map[string]any{"token_type": "Bearer", "scope": []string{"a", "b"}, "expires_in": "3600", "custom": "kept"},
+			userinfo: map[string]any{"data": map[string]any{"user": map[string]any{"uid": "u-9", "handle": "nine", "mail": "n@example.com", "verified": "true",
+				"roles": []any{map[string]any{"name": "admin"}, map[string]any{"name": "dev"}}}}, "ts": 1723923923},
+			mod: func(c *providers.OAuth2Config) {
+				c.UserinfoEnvelope = "data"
+				c.Claims = providers.ClaimMapping{Subject: "user.uid", Username: "user.handle", Email: "user.mail", EmailVerified: "user.verified", Groups: "user.roles"}
+				c.UserPrefix = "-"
+			},
+			want:    providers.Identity{Subject: "u-9", User: "u-9", PreferredUsername: "nine", Email: "n@example.com", EmailVerified: true, Groups: []string{"admin", "dev"}},
+			wantExp: true,
+		},
+		{
+			name: "public client, plain PKCE, unverified email dropped, groups string",
+			auth: providers.ClientAuthNone, pkce: "plain",
+			tokenExtra: map[string]any{"expires_in": 60},
+			userinfo:   map[string]any{"sub": "s1", "email": "x@example.com", "email_verified": false, "groups": "a, b"},
+			want:       providers.Identity{Subject: "s1", User: "gh:s1", Groups: []string{"a", "b"}},
+			wantExp:    true,
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			f := newGenericFake(t, c.auth, c.pkce)
+			f.tokenExtra, f.userinfo = c.tokenExtra, c.userinfo
+			cfg := f.config()
+			if c.mod != nil {
+				c.mod(&cfg)
+			}
+			if c.auth == providers.ClientAuthNone {
+				cfg.ClientSecret = ""
+			}
+			p, err := providers.NewOAuth2(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ap := providers.AuthParams{State: "st", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: f.callback}
+			g, err := p.Redeem(t.Context(), browse(t, must(p.AuthCodeURL(t.Context(), ap))).Get("code"), ap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := g.Identity
+			if got.Subject != c.want.Subject || got.User != c.want.User || got.PreferredUsername != c.want.PreferredUsername ||
+				got.Name != c.want.Name || got.Email != c.want.Email || got.EmailVerified != c.want.EmailVerified ||
+				got.Picture != c.want.Picture || !slices.Equal(got.Groups, c.want.Groups) {
+				t.Errorf("identity = %+v\nwant       %+v", got, c.want)
+			}
+			if exp := !g.Tokens.Expiry.IsZero(); exp != c.wantExp {
+				t.Errorf("expiry = %v, want set=%v", g.Tokens.Expiry, c.wantExp)
+			}
+			g2, err := p.Refresh(t.Context(), g)
+			if err != nil || g2.Identity.Subject != got.Subject {
+				t.Errorf("refresh: %v %+v", err, g2.Identity)
+			}
+		})
+	}
+}
+
+func TestNewOAuth2Validation(t *testing.T) {
+	t.Parallel()
+	ok := providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "s", AuthURL: "https://a/authorize", TokenURL: "https://a/token", UserinfoURL: "https://a/me"}
+	for name, mod := range map[string]func(*providers.OAuth2Config){
+		"no client id":          func(c *providers.OAuth2Config) { c.ClientID = "" },
+		"no secret with body":   func(c *providers.OAuth2Config) { c.ClientSecret = "" },
+		"bad client_auth":       func(c *providers.OAuth2Config) { c.ClientAuth = "jwt" },
+		"bad pkce":              func(c *providers.OAuth2Config) { c.PKCE = "S512" },
+		"relative auth url":     func(c *providers.OAuth2Config) { c.AuthURL = "/authorize" },
+		"missing userinfo":      func(c *providers.OAuth2Config) { c.UserinfoURL = "" },
+		"auth param overriding": func(c *providers.OAuth2Config) { c.AuthParams = map[string]string{"state": "fixed"} },
+	} {
+		c := ok
+		mod(&c)
+		if _, err := providers.NewOAuth2(c); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	if _, err := providers.NewOAuth2(ok); err != nil {
+		t.Errorf("valid config refused: %v", err)
+	}
+}
+
+// TestOAuth2ErrorShapes checks each failure ends as a *providers.Error with
+// the right code and no secret in its text.
+func TestOAuth2ErrorShapes(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name, code string
+		status     int
+		body       string
+		ctype      string
+		sentinel   error
+	}{
+		{"rfc6749 invalid_grant", providers.CodeInvalidGrant, 400, `{"error":"invalid_grant","error_description":"expired"}`, "application/json", providers.ErrInvalidGrant},
+		{"wrapped invalid_grant", providers.CodeInvalidGrant, 400, `{"data":{"error":"invalid_grant"},"ts":1}`, "application/json", providers.ErrInvalidGrant},
+		{"invalid_client", providers.CodeInvalidClient, 401, `{"error":"invalid_client"}`, "application/json", nil},
+		{"bare 401", providers.CodeInvalidClient, 401, ``, "text/plain", nil},
+		{"5xx html", providers.CodeProviderUnavailable, 502, `<html>bad gateway</html>`, "text/html", nil},
+		{"200 with error (github)", providers.CodeInvalidGrant, 200, `{"error":"invalid_grant","error_description":"The code passed is incorrect or expired."}`, "application/json", providers.ErrInvalidGrant},
+		{"200 garbage", providers.CodeBadResponse, 200, `not json`, "application/json", nil},
+		{"200 no token", providers.CodeBadResponse, 200, `{"token_type":"bearer"}`, "application/json", nil},
+		{"mac token", providers.CodeBadResponse, 200, `{"access_token":"a","token_type":"mac"}`, "application/json", nil},
+		{"other 400", providers.CodeProviderError, 400, `{"error":"unsupported_grant_type"}`, "application/json", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", c.ctype)
+				w.WriteHeader(c.status)
+				w.Write([]byte(c.body))
+			}))
+			t.Cleanup(srv.Close)
+			p, err := providers.NewOAuth2(providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "topsecret", AuthURL: srv.URL, TokenURL: srv.URL, UserinfoURL: srv.URL})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = p.Redeem(t.Context(), "code", providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: "https://g/cb"})
+			wantCode(t, err, c.code)
+			if c.sentinel != nil && !errors.Is(err, c.sentinel) {
+				t.Errorf("%v does not wrap %v", err, c.sentinel)
+			}
+			if strings.Contains(err.Error(), "topsecret") || strings.Contains(err.Error(), "code=") {
+				t.Errorf("error leaks request data: %v", err)
+			}
+		})
+	}
+}
+
+func TestOAuth2FormEncodedTokenResponse(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/token" {
+			w.Header().Set("Content-Type", "application/x-www-form-urlencoded")
+			w.Write([]byte(url.Values{"access_token": {"at"}, "token_type": {"bearer"}, "expires_in": {"120"}}.Encode()))
+			return
+		}
+		writeJSON(w, 200, map[string]any{"id": 7})
+	}))
+	t.Cleanup(srv.Close)
+	p := must(providers.NewOAuth2(providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "s", PKCE: "off", AuthURL: srv.URL + "/a", TokenURL: srv.URL + "/token", UserinfoURL: srv.URL + "/me"}))
+	g, err := p.Redeem(t.Context(), "code", providers.AuthParams{State: "s", RedirectURL: "https://g/cb"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Tokens.AccessToken != "at" || g.Identity.User != "x:7" || time.Until(g.Tokens.Expiry) > 2*time.Minute || g.Tokens.Expiry.IsZero() {
+		t.Errorf("grant = %+v", g)
+	}
+}

@@ -93,12 +93,16 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 	}
 	// Every command runs under a context deadline (the store's timeout), so
 	// a short retry budget is enough: one retry covers a pooled connection
-	// the server closed while it sat idle.
+	// the server closed while it sat idle. Dialing is retried once, quickly,
+	// so that a Redis outage turns into a fast 503 rather than requests
+	// piling up for the whole timeout.
 	const (
-		maxRetries  = 1
-		clientName  = "gatehouse"
-		minIdle     = 2
-		maxIdleTime = 5 * time.Minute
+		maxRetries    = 1
+		dialRetries   = 2 // attempts, in go-redis terms
+		dialRetryWait = 50 * time.Millisecond
+		clientName    = "gatehouse"
+		minIdle       = 2
+		maxIdleTime   = 5 * time.Minute
 	)
 	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 
@@ -115,6 +119,8 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 			Password:              o.Password,
 			ClientName:            clientName,
 			MaxRetries:            maxRetries,
+			DialerRetries:         dialRetries,
+			DialerRetryTimeout:    dialRetryWait,
 			DialTimeout:           timeout,
 			ReadTimeout:           timeout,
 			WriteTimeout:          timeout,
@@ -135,6 +141,8 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 			Password:                 o.Password,
 			ClientName:               clientName,
 			MaxRetries:               maxRetries,
+			DialerRetries:            dialRetries,
+			DialerRetryTimeout:       dialRetryWait,
 			DialTimeout:              timeout,
 			ReadTimeout:              timeout,
 			WriteTimeout:             timeout,
@@ -169,6 +177,8 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 	}
 	opts.ClientName = clientName
 	opts.MaxRetries = maxRetries
+	opts.DialerRetries = dialRetries
+	opts.DialerRetryTimeout = dialRetryWait
 	opts.DialTimeout = timeout
 	opts.ReadTimeout = timeout
 	opts.WriteTimeout = timeout

@@ -1,0 +1,729 @@
+package session_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"math/big"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+const redisTestCookie = "_gh_ticket"
+
+func redisTestCodec(t testing.TB) *session.Codec {
+	t.Helper()
+	secret := make([]byte, session.SecretSize)
+	_, _ = rand.Read(secret)
+	c, err := session.NewCodec([][]byte{secret})
+	if err != nil {
+		t.Fatalf("NewCodec: %v", err)
+	}
+	return c
+}
+
+func redisTestCookieOptions() session.CookieOptions {
+	return session.CookieOptions{Name: redisTestCookie, Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
+}
+
+// redisTestSession returns a fresh session whose secrets are unique, so
+// that tests can look for them in dumps.
+func redisTestSession() *session.Session {
+	tag := session.RandomString(12)
+	return session.New("oidc", providers.Grant{
+		Identity: providers.Identity{
+			Subject: "sub-" + tag,
+			User:    "user-" + tag,
+			Email:   "alice." + strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(tag)) + "@example.test",
+			Groups:  []string{"admins"},
+		},
+		Tokens: providers.Tokens{
+			AccessToken:  "access-" + session.RandomString(24),
+			RefreshToken: "refresh-" + session.RandomString(24),
+			IDToken:      "idtoken-" + session.RandomString(24),
+			TokenType:    "Bearer",
+			Expiry:       time.Now().Add(5 * time.Minute).Truncate(time.Second),
+		},
+	}, time.Now(), time.Hour)
+}
+
+// redisTestClient connects to r as production does.
+func redisTestClient(t testing.TB, o session.RedisOptions) redis.UniversalClient {
+	t.Helper()
+	c, err := session.NewRedisClient(o)
+	if err != nil {
+		t.Fatalf("NewRedisClient: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// redisKey is the key redisTestStore keeps the session id under.
+func redisKey(id string) string { return "gh-test:session:" + id }
+
+func redisTestStore(t testing.TB, c redis.UniversalClient, codec *session.Codec) *session.RedisStore {
+	t.Helper()
+	return session.NewRedisStore(c, codec, redisTestCookieOptions(), "gh-test:", time.Second)
+}
+
+// redisRequest returns a request carrying cookies, as a browser would send
+// them back.
+func redisRequest(cookies ...*http.Cookie) *http.Request {
+	r := httptest.NewRequest(http.MethodGet, "https://app.example.test/", nil)
+	for _, c := range cookies {
+		r.AddCookie(&http.Cookie{Name: c.Name, Value: c.Value})
+	}
+	return r
+}
+
+// redisSave saves s through rs for a request carrying cookies and returns the
+// cookies the response sets.
+func redisSave(t testing.TB, rs *session.RedisStore, s *session.Session, cookies ...*http.Cookie) []*http.Cookie {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	if err := rs.Save(t.Context(), rec, redisRequest(cookies...), s); err != nil {
+		t.Fatalf("Save: %v", err)
+	}
+	return rec.Result().Cookies()
+}
+
+// redisTicketCookie returns the one ticket cookie among cookies.
+func redisTicketCookie(t testing.TB, cookies []*http.Cookie) *http.Cookie {
+	t.Helper()
+	if len(cookies) != 1 || cookies[0].Name != redisTestCookie {
+		t.Fatalf("Save set cookies %v, want exactly one %q", cookies, redisTestCookie)
+	}
+	return cookies[0]
+}
+
+func sameSession(t testing.TB, got, want *session.Session) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Fatalf("loaded session differs:\n got  %s\n want %s", g, w)
+	}
+}
+
+func TestRedisStoreRoundTrip(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		options func(t *testing.T) session.RedisOptions
+	}{
+		{"standalone", func(t *testing.T) session.RedisOptions {
+			return session.RedisOptions{URL: testutil.StartRedis(t).URL()}
+		}},
+		{"sentinel", func(t *testing.T) session.RedisOptions {
+			s := testutil.StartSentinel(t)
+			return session.RedisOptions{SentinelMaster: s.MasterName, SentinelAddrs: s.SentinelAddrs()}
+		}},
+		{"cluster", func(t *testing.T) session.RedisOptions {
+			return session.RedisOptions{ClusterAddrs: testutil.StartCluster(t).Addrs()}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			client := redisTestClient(t, tt.options(t))
+			rs := redisTestStore(t, client, redisTestCodec(t))
+			ctx := t.Context()
+			if err := rs.Ping(ctx); err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+
+			s := redisTestSession()
+			c := redisTicketCookie(t, redisSave(t, rs, s))
+			if !c.HttpOnly || !c.Secure || c.MaxAge <= 0 || c.MaxAge > 3600 {
+				t.Fatalf("ticket cookie attributes: %+v", c)
+			}
+			got, err := rs.Load(ctx, redisRequest(c))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			sameSession(t, got, s)
+
+			// The key expires with the session.
+			ttl, err := client.PTTL(ctx, redisKey(s.ID)).Result()
+			if err != nil || ttl <= 0 || ttl > time.Hour {
+				t.Fatalf("PTTL = %v, %v; want (0, 1h]", ttl, err)
+			}
+
+			// Saving again under the same ticket (a refresh) keeps the
+			// cookie: no Set-Cookie, and the new tokens are what loads.
+			got.Tokens.AccessToken = "access-rotated-" + session.RandomString(8)
+			if again := redisSave(t, rs, got, c); len(again) != 0 {
+				t.Fatalf("second Save set cookies %v, want none", again)
+			}
+			reloaded, err := rs.Load(ctx, redisRequest(c))
+			if err != nil {
+				t.Fatalf("Load after second Save: %v", err)
+			}
+			sameSession(t, reloaded, got)
+
+			// Clear deletes the key and expires the cookie.
+			rec := httptest.NewRecorder()
+			if err := rs.Clear(ctx, rec, redisRequest(c)); err != nil {
+				t.Fatalf("Clear: %v", err)
+			}
+			if cs := rec.Result().Cookies(); len(cs) != 1 || cs[0].Name != redisTestCookie || cs[0].MaxAge >= 0 {
+				t.Fatalf("Clear set cookies %v, want %q expired", cs, redisTestCookie)
+			}
+			if n, err := client.Exists(ctx, redisKey(s.ID)).Result(); err != nil || n != 0 {
+				t.Fatalf("EXISTS after Clear = %d, %v; want 0", n, err)
+			}
+			if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("Load after Clear: err = %v, want session.ErrNotFound", err)
+			}
+		})
+	}
+}
+
+func TestRedisStoreSentinelFailover(t *testing.T) {
+	t.Parallel()
+	sent := testutil.StartSentinel(t)
+	client := redisTestClient(t, session.RedisOptions{SentinelMaster: sent.MasterName, SentinelAddrs: sent.SentinelAddrs()})
+	rs := redisTestStore(t, client, redisTestCodec(t))
+	ctx := t.Context()
+
+	s := redisTestSession()
+	c := redisTicketCookie(t, redisSave(t, rs, s))
+	// Make sure the replica has the session before the master dies.
+	if n, err := client.Do(ctx, "WAIT", 1, 5000).Int(); err != nil || n < 1 {
+		t.Fatalf("WAIT 1 = %d, %v; want the replica to acknowledge", n, err)
+	}
+	oldMaster := sent.MasterAddr()
+	sent.StopMaster()
+	if sent.MasterAddr() == oldMaster {
+		t.Fatalf("master did not change")
+	}
+
+	// The client follows the promotion; until it has, Load may report the
+	// store unavailable, but never "not found".
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		got, err := rs.Load(ctx, redisRequest(c))
+		if err == nil {
+			sameSession(t, got, s)
+			break
+		}
+		if !errors.Is(err, session.ErrUnavailable) {
+			t.Fatalf("Load after failover: err = %v, want success (or session.ErrUnavailable while switching)", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Load still unavailable 20s after failover: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// And the new master takes writes.
+	s2 := redisTestSession()
+	c2 := redisTicketCookie(t, redisSave(t, rs, s2))
+	if _, err := rs.Load(ctx, redisRequest(c2)); err != nil {
+		t.Fatalf("Load of a session saved after failover: %v", err)
+	}
+}
+
+func TestRedisStoreSignOutSeenByOtherReplica(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	codec := redisTestCodec(t) // replicas share the cookie secret
+	a := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), codec)
+	b := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), codec)
+	ctx := t.Context()
+
+	s := redisTestSession()
+	c := redisTicketCookie(t, redisSave(t, a, s))
+	if _, err := b.Load(ctx, redisRequest(c)); err != nil {
+		t.Fatalf("replica B Load of a session saved by A: %v", err)
+	}
+	if err := a.Clear(ctx, httptest.NewRecorder(), redisRequest(c)); err != nil {
+		t.Fatalf("replica A Clear: %v", err)
+	}
+	// The browser (or a thief) still sends the old ticket to B.
+	if _, err := b.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("replica B Load after sign-out on A: err = %v, want session.ErrNotFound", err)
+	}
+}
+
+func TestRedisStoreUnavailable(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond})
+	rs := session.NewRedisStore(client, redisTestCodec(t), redisTestCookieOptions(), "gh-test:", 500*time.Millisecond)
+	ctx := t.Context()
+	c := redisTicketCookie(t, redisSave(t, rs, redisTestSession()))
+
+	r.Stop()
+	rec := httptest.NewRecorder()
+	_, err := rs.Load(ctx, redisRequest(c))
+	if !errors.Is(err, session.ErrUnavailable) || errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Load with Redis down: err = %v, want session.ErrUnavailable only", err)
+	}
+	if err := rs.Ping(ctx); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Ping with Redis down: err = %v, want session.ErrUnavailable", err)
+	}
+	if err := rs.Save(ctx, rec, redisRequest(), redisTestSession()); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Save with Redis down: err = %v, want session.ErrUnavailable", err)
+	}
+	if cs := rec.Result().Cookies(); len(cs) != 0 {
+		t.Fatalf("failed Save set cookies %v; a ticket without a stored session is useless", cs)
+	}
+
+	r.Restart()
+	if err := rs.Ping(ctx); err != nil {
+		t.Fatalf("Ping after restart: %v", err)
+	}
+	// The restarted server is empty (no persistence): the old ticket is
+	// now simply not found, and new sessions work.
+	if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Load of a lost session after restart: err = %v, want session.ErrNotFound", err)
+	}
+	s := redisTestSession()
+	c2 := redisTicketCookie(t, redisSave(t, rs, s))
+	got, err := rs.Load(ctx, redisRequest(c2))
+	if err != nil {
+		t.Fatalf("Load after restart: %v", err)
+	}
+	sameSession(t, got, s)
+}
+
+func TestRedisStoreClearWhileUnavailableExpiresCookie(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	c := redisTicketCookie(t, redisSave(t, rs, redisTestSession()))
+	r.Stop()
+	rec := httptest.NewRecorder()
+	if err := rs.Clear(t.Context(), rec, redisRequest(c)); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Clear with Redis down: err = %v, want session.ErrUnavailable", err)
+	}
+	if cs := rec.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
+		t.Fatalf("Clear with Redis down set %v, want the ticket cookie expired", cs)
+	}
+}
+
+// redisDump returns every key and, for each, its GET value and its DUMP
+// serialization: what an attacker with a copy of Redis has.
+func redisDump(t testing.TB, c redis.UniversalClient) string {
+	t.Helper()
+	ctx := t.Context()
+	var b strings.Builder
+	iter := c.Scan(ctx, 0, "*", 100).Iterator()
+	keys := 0
+	for iter.Next(ctx) {
+		k := iter.Val()
+		keys++
+		b.WriteString(k + "\n")
+		v, err := c.Get(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		b.WriteString(v + "\n")
+		d, err := c.Dump(ctx, k).Result()
+		if err != nil {
+			t.Fatalf("DUMP: %v", err)
+		}
+		b.WriteString(d + "\n")
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatalf("SCAN: %v", err)
+	}
+	if keys == 0 {
+		t.Fatalf("Redis is empty; nothing was saved")
+	}
+	return b.String()
+}
+
+// secretForms returns v and its base64 encodings, the forms a careless
+// store could leak it in.
+func secretForms(v string) []string {
+	forms := []string{v}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		forms = append(forms, enc.EncodeToString([]byte(v)))
+	}
+	return forms
+}
+
+func TestRedisStoreDumpRevealsNothing(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	rs := redisTestStore(t, client, redisTestCodec(t))
+
+	var sessions []*session.Session
+	var cookies []string
+	for range 3 {
+		s := redisTestSession()
+		sessions = append(sessions, s)
+		cookies = append(cookies, redisTicketCookie(t, redisSave(t, rs, s)).Value)
+	}
+	dump := redisDump(t, client)
+	for _, s := range sessions {
+		for _, secret := range []string{s.Tokens.AccessToken, s.Tokens.RefreshToken, s.Tokens.IDToken, s.Identity.Email, s.Identity.Subject} {
+			for _, form := range secretForms(secret) {
+				if strings.Contains(dump, form) {
+					t.Fatalf("Redis dump contains %q (a form of a session secret)", form)
+				}
+				for _, c := range cookies {
+					if strings.Contains(c, form) {
+						t.Fatalf("ticket cookie contains %q (a form of a session secret)", form)
+					}
+				}
+			}
+		}
+	}
+}
+
+func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	codec := redisTestCodec(t)
+	rs := redisTestStore(t, client, codec)
+	ctx := t.Context()
+
+	victim := redisTestSession()
+	vc := redisTicketCookie(t, redisSave(t, rs, victim))
+	vID, vSecret, err := rs.TicketForTest(vc.Value)
+	if err != nil {
+		t.Fatalf("TicketForTest of a fresh cookie: %v", err)
+	}
+	if vID != victim.ID {
+		t.Fatalf("ticket id = %q, want the session id", vID)
+	}
+	attacker := redisTestSession()
+	ac := redisTicketCookie(t, redisSave(t, rs, attacker))
+	aID, aSecret, err := rs.TicketForTest(ac.Value)
+	if err != nil {
+		t.Fatalf("TicketForTest: %v", err)
+	}
+	encodeWith := func(c *session.Codec, name, id string, secret []byte) string {
+		v, err := session.EncodeTicketForTest(c, name, id, secret)
+		if err != nil {
+			t.Fatalf("EncodeTicketForTest: %v", err)
+		}
+		return v
+	}
+	encode := func(id string, secret []byte) string { return encodeWith(codec, redisTestCookie, id, secret) }
+	flip := func(s string, i int) string {
+		b := []byte(s)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		return string(b)
+	}
+	randomSecret := make([]byte, session.TicketSecretSizeForTest)
+	_, _ = rand.Read(randomSecret)
+
+	tests := []struct {
+		name  string
+		value string
+	}{
+		{"empty", ""},
+		{"garbage", "not-a-ticket"},
+		{"flipped first byte", flip(vc.Value, 0)},
+		{"flipped middle byte", flip(vc.Value, len(vc.Value)/2)},
+		{"flipped last byte", flip(vc.Value, len(vc.Value)-1)},
+		{"truncated", vc.Value[:len(vc.Value)-4]},
+		{"other codec", encodeWith(redisTestCodec(t), redisTestCookie, vID, vSecret)},
+		{"other cookie name", encodeWith(codec, "other", vID, vSecret)},
+		// Authentic cookies (made with the codec's secret) that still must
+		// not open the victim's session.
+		{"victim id, wrong secret", encode(vID, randomSecret)},
+		{"victim id, attacker's secret", encode(vID, aSecret)},
+		{"short secret", encode(vID, vSecret[:16])},
+		{"id with key syntax", encode(vID+":*", vSecret)},
+		{"short id", encode("abc", vSecret)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := rs.Load(ctx, redisRequest(&http.Cookie{Name: redisTestCookie, Value: tt.value}))
+			if !errors.Is(err, session.ErrNotFound) {
+				t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+			}
+		})
+	}
+
+	t.Run("value moved to another key", func(t *testing.T) {
+		// The victim's value under the attacker's key, opened with a ticket
+		// carrying the victim's secret and the attacker's id: the key name
+		// is authenticated data, so it does not decrypt.
+		v, err := client.Get(ctx, redisKey(victim.ID)).Bytes()
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		if err := client.Set(ctx, redisKey(attacker.ID), v, time.Minute).Err(); err != nil {
+			t.Fatalf("SET: %v", err)
+		}
+		forged := encode(aID, vSecret)
+		if _, err := rs.Load(ctx, redisRequest(&http.Cookie{Name: redisTestCookie, Value: forged})); !errors.Is(err, session.ErrNotFound) {
+			t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+		}
+	})
+
+	t.Run("stored value tampered", func(t *testing.T) {
+		v, err := client.Get(ctx, redisKey(victim.ID)).Bytes()
+		if err != nil {
+			t.Fatalf("GET: %v", err)
+		}
+		v[len(v)/2] ^= 1
+		if err := client.Set(ctx, redisKey(victim.ID), v, time.Minute).Err(); err != nil {
+			t.Fatalf("SET: %v", err)
+		}
+		if _, err := rs.Load(ctx, redisRequest(vc)); !errors.Is(err, session.ErrNotFound) {
+			t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+		}
+	})
+}
+
+func TestRedisStoreNewLoginReplacesOldSession(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	rs := redisTestStore(t, client, redisTestCodec(t))
+	ctx := t.Context()
+
+	old := redisTestSession()
+	oc := redisTicketCookie(t, redisSave(t, rs, old))
+	// The browser logs in again while still sending the old ticket.
+	fresh := redisTestSession()
+	nc := redisTicketCookie(t, redisSave(t, rs, fresh, oc))
+	if nc.Value == oc.Value {
+		t.Fatalf("new login reused the old ticket")
+	}
+	if n, err := client.Exists(ctx, redisKey(old.ID)).Result(); err != nil || n != 0 {
+		t.Fatalf("EXISTS old session = %d, %v; want it deleted", n, err)
+	}
+	got, err := rs.Load(ctx, redisRequest(nc))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	sameSession(t, got, fresh)
+}
+
+func TestRedisStoreSaveRejects(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	tests := []struct {
+		name   string
+		mutate func(s *session.Session)
+	}{
+		{"no id", func(s *session.Session) { s.ID = "" }},
+		{"id not random text", func(s *session.Session) { s.ID = "session:../../x" }},
+		{"no subject", func(s *session.Session) { s.Identity.Subject = "" }},
+		{"expired", func(s *session.Session) { s.ExpiresAt = time.Now().Add(-time.Second) }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s := redisTestSession()
+			tt.mutate(s)
+			rec := httptest.NewRecorder()
+			if err := rs.Save(t.Context(), rec, redisRequest(), s); err == nil {
+				t.Fatalf("Save accepted the session")
+			}
+			if cs := rec.Result().Cookies(); len(cs) != 0 {
+				t.Fatalf("rejected Save set cookies %v", cs)
+			}
+		})
+	}
+}
+
+// commandCounter is a redis.Hook counting the commands (and pipelines, as
+// one round trip each) a client sends.
+type commandCounter struct {
+	trips    atomic.Int64
+	commands atomic.Int64
+}
+
+func (h *commandCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+
+func (h *commandCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.trips.Add(1)
+		h.commands.Add(1)
+		return next(ctx, cmd)
+	}
+}
+
+func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.trips.Add(1)
+		h.commands.Add(int64(len(cmds)))
+		return next(ctx, cmds)
+	}
+}
+
+func TestRedisStoreLoadIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	counter := &commandCounter{}
+	client.AddHook(counter)
+	rs := redisTestStore(t, client, redisTestCodec(t))
+	ctx := t.Context()
+	c := redisTicketCookie(t, redisSave(t, rs, redisTestSession()))
+
+	for i := range 5 {
+		before, beforeCmds := counter.trips.Load(), counter.commands.Load()
+		if _, err := rs.Load(ctx, redisRequest(c)); err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if trips, cmds := counter.trips.Load()-before, counter.commands.Load()-beforeCmds; trips != 1 || cmds != 1 {
+			t.Fatalf("Load #%d took %d round trips (%d commands), want exactly 1", i+1, trips, cmds)
+		}
+	}
+}
+
+func TestRedisStoreLoadWithoutCookieSkipsRedis(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	counter := &commandCounter{}
+	client.AddHook(counter)
+	rs := redisTestStore(t, client, redisTestCodec(t))
+	for _, req := range []*http.Request{
+		redisRequest(),
+		redisRequest(&http.Cookie{Name: redisTestCookie, Value: "forged"}),
+	} {
+		if _, err := rs.Load(t.Context(), req); !errors.Is(err, session.ErrNotFound) {
+			t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+		}
+	}
+	if n := counter.trips.Load(); n != 0 {
+		t.Fatalf("Load without a valid ticket sent %d commands to Redis, want 0", n)
+	}
+}
+
+func TestNewRedisClientOptions(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	notPEM := filepath.Join(dir, "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	caPEM := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caPEM, redisTestCAPEM(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name    string
+		o       session.RedisOptions
+		wantErr string
+	}{
+		{"nothing", session.RedisOptions{}, "no address"},
+		{"url and cluster", session.RedisOptions{URL: "redis://127.0.0.1:1", ClusterAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
+		{"url and sentinel", session.RedisOptions{URL: "redis://127.0.0.1:1", SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
+		{"sentinel without addrs", session.RedisOptions{SentinelMaster: "m"}, "redis-sentinel-addr"},
+		{"sentinel addrs without master", session.RedisOptions{URL: "redis://127.0.0.1:1", SentinelAddrs: []string{"127.0.0.1:2"}}, "redis-sentinel-master is not"},
+		{"bad scheme", session.RedisOptions{URL: "http://127.0.0.1:1"}, "redis-url"},
+		{"unix socket", session.RedisOptions{URL: "unix:///tmp/redis.sock"}, "redis-url must use"},
+		{"password not echoed", session.RedisOptions{URL: "redis://:hunter2@127.0.0.1:1/notadb"}, "not a valid"},
+		{"skip_verify", session.RedisOptions{URL: "rediss://127.0.0.1:1/0?skip_verify=true"}, "skip_verify"},
+		{"ca file not pem", session.RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: notPEM}, "holds no PEM"},
+		{"ca file with plain url", session.RedisOptions{URL: "redis://127.0.0.1:1", CAFile: caPEM}, "not rediss://"},
+		{"missing ca file", session.RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: dir + "/missing.pem"}, "redis-ca-file"},
+		{"ok url", session.RedisOptions{URL: "redis://127.0.0.1:1/0"}, ""},
+		{"ok sentinel", session.RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}}, ""},
+		{"ok cluster", session.RedisOptions{ClusterAddrs: []string{"127.0.0.1:1"}}, ""},
+		{"ok rediss with ca", session.RedisOptions{URL: "rediss://127.0.0.1:1/0", CAFile: caPEM}, ""},
+		{"ok sentinel with ca", session.RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}, CAFile: caPEM}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c, err := session.NewRedisClient(tt.o)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("NewRedisClient: %v", err)
+				}
+				_ = c.Close()
+				return
+			}
+			if err == nil {
+				_ = c.Close()
+				t.Fatalf("NewRedisClient accepted %+v", tt.o)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %q does not mention %q", err, tt.wantErr)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Fatalf("error %q leaks the password", err)
+			}
+		})
+	}
+}
+
+// redisTestCAPEM returns a self-signed CA certificate in PEM.
+func redisTestCAPEM(t testing.TB) []byte {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "gatehouse test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}
+
+func TestNewRedisClientPassword(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t, "--requirepass", "s3cret-pw")
+	codec := redisTestCodec(t)
+	tests := []struct {
+		name   string
+		o      session.RedisOptions
+		wantOK bool
+	}{
+		{"no password", session.RedisOptions{URL: r.URL()}, false},
+		{"password option", session.RedisOptions{URL: r.URL(), Password: "s3cret-pw"}, true},
+		{"password in url", session.RedisOptions{URL: "redis://:s3cret-pw@" + r.Addr() + "/0"}, true},
+		{"option overrides url", session.RedisOptions{URL: "redis://:wrong@" + r.Addr() + "/0", Password: "s3cret-pw"}, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rs := redisTestStore(t, redisTestClient(t, tt.o), codec)
+			err := rs.Ping(t.Context())
+			if tt.wantOK && err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+			if !tt.wantOK && !errors.Is(err, session.ErrUnavailable) {
+				t.Fatalf("Ping: err = %v, want session.ErrUnavailable", err)
+			}
+		})
+	}
+}

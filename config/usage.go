@@ -145,7 +145,8 @@ http_address: 0.0.0.0:4180
 upstream: http://127.0.0.1:8080
 redirect_url: https://app.example.com/oauth2/callback
 whitelist_domain: .example.com     # a string is read as a comma-separated list
-# osu! identities carry no email: accept any domain and let the providers decide.
+# '*' admits everyone the providers below authenticate (osu! and Mastodon
+# identities carry no email); allowed_users / allowed_groups narrow it per provider.
 email_domain: ["*"]
 
 cookie_secret_file: /run/secrets/cookie_secret   # 'openssl rand -base64 32'
@@ -167,6 +168,7 @@ providers:
     client_id: "12345"
     client_secret_file: /run/secrets/osu_client_secret
     refuse_restricted: true
+    allowed_users: ["osu:2", "osu:124493"]
   - type: mastodon
     allowed_instances:
       - mastodon.social
@@ -272,5 +274,5 @@ func writeMarkdownKeys(b *strings.Builder, t reflect.Type, prefix string) {
 
 // mdEscape makes text safe inside a Markdown table cell.
 func mdEscape(s string) string {
-	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;").Replace(s)
+	return strings.NewReplacer("|", `\|`, "<", "&lt;", ">", "&gt;", "*", `\*`).Replace(s)
 }

@@ -125,6 +125,8 @@ func (p ProviderOptions) clone() ProviderOptions {
 	p.Scopes = slices.Clone(p.Scopes)
 	p.ExtraAudiences = slices.Clone(p.ExtraAudiences)
 	p.AllowedInstances = slices.Clone(p.AllowedInstances)
+	p.AllowedUsers = slices.Clone(p.AllowedUsers)
+	p.AllowedGroups = slices.Clone(p.AllowedGroups)
 	if p.AuthParams != nil {
 		m := make(map[string]string, len(p.AuthParams))
 		for k, v := range p.AuthParams {
@@ -440,9 +442,14 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 			v.add(key("scopes"), fmt.Sprintf("entry %d is empty or contains spaces", i+1), "give each scope as its own list entry")
 		}
 	}
-	for i, a := range p.ExtraAudiences {
-		if strings.TrimSpace(a) == "" {
-			v.add(key("extra_audiences"), fmt.Sprintf("entry %d is empty", i+1), "")
+	for _, list := range []struct {
+		field   string
+		entries []string
+	}{{"extra_audiences", p.ExtraAudiences}, {"allowed_users", p.AllowedUsers}, {"allowed_groups", p.AllowedGroups}} {
+		for i, e := range list.entries {
+			if strings.TrimSpace(e) == "" {
+				v.add(key(list.field), fmt.Sprintf("entry %d is empty", i+1), "remove it")
+			}
 		}
 	}
 	if p.ValidateEvery < 0 {

@@ -265,6 +265,7 @@ func TestValidateErrors(t *testing.T) {
 		{"list: redirect url path", yamlProviders(ProviderOptions{Type: "quaily", ClientID: "1", RedirectURL: "https://app/cb"}), "providers[0].redirect_url", "/oauth2/callback"},
 		{"list: validate every", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, ValidateEvery: -time.Second}), "providers[0].validate_every", "is negative"},
 		{"list: scope with space", yamlProviders(ProviderOptions{Type: "quaily", ClientID: "1", Scopes: []string{"user.public post.write"}}), "providers[0].scopes", "contains spaces"},
+		{"list: empty allowed user", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, AllowedUsers: []string{"alice@m.example", " "}}), "providers[0].allowed_users", "entry 2 is empty"},
 		{"list: unknown type", yamlProviders(ProviderOptions{Type: "github"}), "providers[0].type", "not a provider type"},
 	}
 	for _, tt := range tests {

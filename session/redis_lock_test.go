@@ -1,0 +1,182 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// The RedisLocker must satisfy the interface the Refresher takes.
+var _ session.Locker = (*session.RedisLocker)(nil)
+
+func TestRedisLockerMutualExclusion(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	// Two replicas, each with its own client and locker, same Redis.
+	lockers := []*session.RedisLocker{
+		session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0),
+		session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0),
+	}
+	const (
+		workers = 8
+		rounds  = 10
+	)
+	var inside, maxInside, entered atomic.Int64
+	var wg sync.WaitGroup
+	errs := make(chan error, workers)
+	for i := range workers {
+		l := lockers[i%len(lockers)]
+		wg.Go(func() {
+			for range rounds {
+				ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+				unlock, err := l.Lock(ctx, "session-1")
+				cancel()
+				if err != nil {
+					errs <- err
+					return
+				}
+				n := inside.Add(1)
+				for {
+					m := maxInside.Load()
+					if n <= m || maxInside.CompareAndSwap(m, n) {
+						break
+					}
+				}
+				entered.Add(1)
+				time.Sleep(time.Millisecond) // give an intruder a chance
+				inside.Add(-1)
+				unlock()
+				unlock() // harmless twice
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("Lock: %v", err)
+	}
+	if m := maxInside.Load(); m != 1 {
+		t.Fatalf("at most %d holders were inside at once, want 1", m)
+	}
+	if n := entered.Load(); n != workers*rounds {
+		t.Fatalf("%d entries, want %d", n, workers*rounds)
+	}
+}
+
+func TestRedisLockerKeysAreIndependent(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0)
+	ctx := t.Context()
+	unlockA, err := l.Lock(ctx, "a")
+	if err != nil {
+		t.Fatalf("Lock a: %v", err)
+	}
+	defer unlockA()
+	short, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	unlockB, err := l.Lock(short, "b")
+	if err != nil {
+		t.Fatalf("Lock b while a is held: %v", err)
+	}
+	unlockB()
+}
+
+func TestRedisLockerContextDone(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0)
+	unlock, err := l.Lock(t.Context(), "k")
+	if err != nil {
+		t.Fatalf("Lock: %v", err)
+	}
+	defer unlock()
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := l.Lock(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock of a held key: err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+func TestRedisLockerReleaseOnlyByOwner(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	// A's lock lives 200 ms: A is a slow holder whose lock expires.
+	a := session.NewRedisLocker(client, "gh-test:", 200*time.Millisecond)
+	b := session.NewRedisLocker(client, "gh-test:", time.Minute)
+	ctx := t.Context()
+
+	unlockA, err := a.Lock(ctx, "k")
+	if err != nil {
+		t.Fatalf("A Lock: %v", err)
+	}
+	// B waits until A's lock expires, then holds it.
+	unlockB, err := b.Lock(ctx, "k")
+	if err != nil {
+		t.Fatalf("B Lock after A's expiry: %v", err)
+	}
+	// A finally releases: that must not release B's lock.
+	unlockA()
+	if n, err := client.Exists(ctx, "gh-test:lock:k").Result(); err != nil || n != 1 {
+		t.Fatalf("EXISTS lock after the former owner's unlock = %d, %v; want B's lock kept", n, err)
+	}
+	short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	defer cancel()
+	if _, err := a.Lock(short, "k"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Lock while B holds it: err = %v, want context.DeadlineExceeded", err)
+	}
+	// B's own unlock does release it.
+	unlockB()
+	if n, err := client.Exists(ctx, "gh-test:lock:k").Result(); err != nil || n != 0 {
+		t.Fatalf("EXISTS lock after the owner's unlock = %d, %v; want 0", n, err)
+	}
+	unlockC, err := a.Lock(ctx, "k")
+	if err != nil {
+		t.Fatalf("Lock after B's release: %v", err)
+	}
+	unlockC()
+}
+
+func TestRedisLockerUnavailable(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond}), "gh-test:", 0)
+	r.Stop()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	if _, err := l.Lock(ctx, "k"); !errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Lock with Redis down: err = %v, want ErrUnavailable", err)
+	}
+}
+
+func TestRedisLockerCluster(t *testing.T) {
+	t.Parallel()
+	cl := testutil.StartCluster(t)
+	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{ClusterAddrs: cl.Addrs()}), "gh-test:", 0)
+	ctx := t.Context()
+	for _, k := range []string{"a", "b", "c", "d"} { // several slots
+		unlock, err := l.Lock(ctx, k)
+		if err != nil {
+			t.Fatalf("Lock %s: %v", k, err)
+		}
+		short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+		_, err = l.Lock(short, k)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("second Lock %s: err = %v, want context.DeadlineExceeded", k, err)
+		}
+		unlock()
+		again, err := l.Lock(ctx, k)
+		if err != nil {
+			t.Fatalf("Lock %s after unlock: %v", k, err)
+		}
+		again()
+	}
+}

@@ -321,7 +321,7 @@ func (o *OIDC) Redeem(ctx context.Context, code string, p AuthParams) (Grant, er
 	if subtle.ConstantTimeCompare([]byte(idt.Nonce), []byte(p.Nonce)) != 1 {
 		return Grant{}, untrusted(errors.New("ID token nonce does not match this login"))
 	}
-	id, err := o.identity(ctx, idt, claims, tok.AccessToken)
+	id, err := o.identity(ctx, idt, claims, tok.AccessToken, nil)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -444,6 +444,27 @@ func (o *OIDC) readProfile(doc map[string]any) profile {
 	return p
 }
 
+// merge fills the attributes p lacks from u; email and email_verified
+// travel together.
+func (p *profile) merge(u profile) {
+	if !p.hasEmail && u.hasEmail {
+		p.email, p.hasEmail = u.email, true
+		p.emailVerified, p.verifiedPresent = u.emailVerified, u.verifiedPresent
+	}
+	if !p.hasName && u.hasName {
+		p.name, p.hasName = u.name, true
+	}
+	if !p.hasUsername && u.hasUsername {
+		p.username, p.hasUsername = u.username, true
+	}
+	if !p.hasPicture && u.hasPicture {
+		p.picture, p.hasPicture = u.picture, true
+	}
+	if !p.hasGroups && u.hasGroups {
+		p.groups, p.hasGroups = u.groups, true
+	}
+}
+
 func nonEmptyString(doc map[string]any, key string) (string, bool) {
 	s, ok := scalarString(doc[key])
 	return s, ok && s != ""
@@ -477,34 +498,41 @@ func oidcGroups(doc map[string]any, claim string) (groups []string, present bool
 }
 
 // identity builds the Identity from verified ID-token claims, asking the
-// userinfo endpoint for what the ID token lacks.
-func (o *OIDC) identity(ctx context.Context, idt *oidc.IDToken, claims map[string]any, accessToken string) (Identity, error) {
+// userinfo endpoint for what the ID token lacks. On refresh, prev is the
+// grant's identity: profile attributes that neither the new ID token nor
+// userinfo carry are kept from it (providers often mint minimal ID tokens on
+// refresh), but groups never are, so a user removed from every group loses
+// them.
+//
+// A userinfo failure fails the login only when it is transient; when the
+// endpoint refuses the token (some providers issue access tokens for another
+// resource) the identity is built from the ID token alone, which can only
+// grant less.
+func (o *OIDC) identity(ctx context.Context, idt *oidc.IDToken, claims map[string]any, accessToken string, prev *Identity) (Identity, error) {
 	p := o.readProfile(claims)
 	if (!p.hasEmail || !p.hasName || !p.hasGroups) && o.userinfoURL != "" && accessToken != "" {
 		doc, err := getJSON(ctx, o.client, o.userinfoURL, accessToken)
-		if err != nil {
+		var pe *Error
+		switch {
+		case err == nil:
+			if sub, _ := scalarString(doc["sub"]); sub != idt.Subject {
+				return Identity{}, untrusted(errors.New("userinfo sub differs from the ID token's"))
+			}
+			p.merge(o.readProfile(doc))
+		case errors.As(err, &pe) && pe.Code != CodeProviderUnavailable:
+			o.log.Warn("userinfo refused; using the ID token's claims only", "err", err)
+		default:
 			return Identity{}, err
 		}
-		if sub, _ := scalarString(doc["sub"]); sub != idt.Subject {
-			return Identity{}, untrusted(errors.New("userinfo sub differs from the ID token's"))
-		}
-		u := o.readProfile(doc)
-		if !p.hasEmail && u.hasEmail {
-			p.email, p.hasEmail = u.email, true
-			p.emailVerified, p.verifiedPresent = u.emailVerified, u.verifiedPresent
-		}
-		if !p.hasName {
-			p.name = u.name
-		}
-		if !p.hasUsername {
-			p.username = u.username
-		}
-		if !p.hasPicture {
-			p.picture = u.picture
-		}
-		if !p.hasGroups {
-			p.groups = u.groups
-		}
+	}
+	if prev != nil {
+		p.merge(profile{
+			email: prev.Email, hasEmail: prev.Email != "",
+			emailVerified: prev.EmailVerified, verifiedPresent: prev.Email != "" && prev.EmailVerified,
+			name: prev.Name, hasName: prev.Name != "",
+			username: prev.PreferredUsername, hasUsername: prev.PreferredUsername != "",
+			picture: prev.Picture, hasPicture: prev.Picture != "",
+		})
 	}
 	id := Identity{
 		Subject:           idt.Subject,
@@ -579,7 +607,7 @@ func (o *OIDC) Refresh(ctx context.Context, g Grant) (Grant, error) {
 	if idt.Subject != g.Identity.Subject {
 		return Grant{}, fmt.Errorf("provider %q: refresh: %w: refreshed ID token names another subject", o.info.ID, ErrInvalidGrant)
 	}
-	id, err := o.identity(ctx, idt, claims, tok.AccessToken)
+	id, err := o.identity(ctx, idt, claims, tok.AccessToken, &g.Identity)
 	if err != nil {
 		return Grant{}, fmt.Errorf("provider %q: refresh: %w", o.info.ID, err)
 	}

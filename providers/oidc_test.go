@@ -348,6 +348,52 @@ func TestOIDCUserinfoFallback(t *testing.T) {
 	wantCode(t, err, CodeBadResponse)
 }
 
+func TestOIDCUserinfoFailures(t *testing.T) {
+	t.Parallel()
+	// The userinfo endpoint refusing the token: the ID token's claims are
+	// used alone (here: none but sub), which can only grant less.
+	e := newOIDCEnv(t, devidp.Options{OmitUserinfoClaims: true}, OIDCConfig{})
+	e.idp.SetUserinfoFailure(401)
+	g, err := e.redeem(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Identity.Subject != devidp.Subject("alice") || g.Identity.Email != "" || len(g.Identity.Groups) != 0 {
+		t.Errorf("identity %+v", g.Identity)
+	}
+	// A transient failure fails the login instead of dropping attributes.
+	e.idp.SetUserinfoFailure(503)
+	_, err = e.redeem(t)
+	wantCode(t, err, CodeProviderUnavailable)
+}
+
+func TestOIDCRefreshKeepsProfileNotGroups(t *testing.T) {
+	t.Parallel()
+	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{})
+	g, err := e.redeem(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A minimal refreshed ID token and a userinfo endpoint that refuses.
+	e.idp.SetMutateIDToken(func(c map[string]any) {
+		for _, k := range []string{"email", "email_verified", "name", "preferred_username", "groups"} {
+			delete(c, k)
+		}
+	})
+	e.idp.SetUserinfoFailure(401)
+	ng, err := e.prov.Refresh(t.Context(), g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ng.Identity
+	if id.Email != g.Identity.Email || !id.EmailVerified || id.Name != g.Identity.Name || id.PreferredUsername != "alice" {
+		t.Errorf("profile not kept: %+v", id)
+	}
+	if len(id.Groups) != 0 {
+		t.Errorf("groups %q kept although the provider no longer reports them", id.Groups)
+	}
+}
+
 func TestOIDCGroupsClaim(t *testing.T) {
 	t.Parallel()
 	tests := []struct {

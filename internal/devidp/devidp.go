@@ -117,6 +117,7 @@ type IdP struct {
 	lastAuthorize url.Values
 
 	down         atomic.Bool
+	userinfoFail atomic.Int32
 	tokenCalls   atomic.Int64
 	refreshCalls atomic.Int64
 	userinfoCall atomic.Int64
@@ -251,6 +252,10 @@ func (p *IdP) SetMutateIDToken(f func(claims map[string]any)) {
 // SetDown makes the token endpoint answer 503 temporarily_unavailable while
 // down is true.
 func (p *IdP) SetDown(down bool) { p.down.Store(down) }
+
+// SetUserinfoFailure makes the userinfo endpoint answer status (e.g. 401 or
+// 503) to every request; 0 restores normal answers.
+func (p *IdP) SetUserinfoFailure(status int) { p.userinfoFail.Store(int32(status)) }
 
 // TokenCalls is how many requests reached the token endpoint.
 func (p *IdP) TokenCalls() int { return int(p.tokenCalls.Load()) }

@@ -620,6 +620,15 @@ func atHash(accessToken string) string {
 
 func (p *IdP) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 	p.userinfoCall.Add(1)
+	if st := int(p.userinfoFail.Load()); st != 0 {
+		code := "server_error"
+		if st == http.StatusUnauthorized {
+			code = "invalid_token"
+			w.Header().Set("WWW-Authenticate", `Bearer realm="devidp", error="invalid_token"`)
+		}
+		writeJSON(w, st, map[string]string{"error": code, "error_description": "failure injected by the test"})
+		return
+	}
 	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
 	if !ok || !strings.EqualFold(scheme, "Bearer") || tok == "" {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="devidp"`)

@@ -727,3 +727,42 @@ func TestNewRedisClientPassword(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkRedisStoreLoad measures a steady-state Load through a real
+// redis-server on loopback (reporting the Redis round trips per Load), next
+// to the same session loaded from a CookieStore with the same codec, which
+// needs no network but decrypts the whole session from cookies.
+func BenchmarkRedisStoreLoad(b *testing.B) {
+	b.Run("redis", func(b *testing.B) {
+		r := testutil.StartRedis(b)
+		client := redisTestClient(b, session.RedisOptions{URL: r.URL()})
+		counter := &commandCounter{}
+		client.AddHook(counter)
+		rs := redisTestStore(b, client, redisTestCodec(b))
+		req := redisRequest(redisTicketCookie(b, redisSave(b, rs, redisTestSession())))
+		ctx := b.Context()
+		counter.trips.Store(0)
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := rs.Load(ctx, req); err != nil {
+				b.Fatalf("Load: %v", err)
+			}
+		}
+		b.ReportMetric(float64(counter.trips.Load())/float64(b.N), "roundtrips/op")
+	})
+	b.Run("cookie", func(b *testing.B) {
+		cs := session.NewCookieStore(redisTestCodec(b), redisTestCookieOptions())
+		rec := httptest.NewRecorder()
+		if err := cs.Save(b.Context(), rec, redisRequest(), redisTestSession()); err != nil {
+			b.Fatalf("Save: %v", err)
+		}
+		req := redisRequest(rec.Result().Cookies()...)
+		ctx := b.Context()
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := cs.Load(ctx, req); err != nil {
+				b.Fatalf("Load: %v", err)
+			}
+		}
+	})
+}

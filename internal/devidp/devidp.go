@@ -3,7 +3,17 @@
 // authorization-code flow with mandatory PKCE S256, refresh tokens, userinfo
 // and RP-initiated logout, with knobs that let tests break each step.
 //
-// It keeps everything in memory and is not meant to guard anything real.
+// In tests, mount Handler on an httptest.Server and call SetIssuer with its
+// URL; set Options.AutoLogin and drive the browser's part with Login. Knobs:
+// Options.MutateIDToken / SetMutateIDToken (tamper claims),
+// OmitUserinfoClaims (force the userinfo fallback), RefreshTokenRotation,
+// NoEndSession, NoUserinfo, SetUser (change groups between refreshes),
+// SetDown (token endpoint 503), SetUserinfoFailure, RevokeAllRefreshTokens,
+// RevokeAllAccessTokens, RotateKey, SignWithUnknownKey; counters TokenCalls,
+// RefreshCalls, UserinfoCalls, EndSessionCalls; LastAuthorizeQuery.
+//
+// Subjects are Subject(username), deliberately not the username. It keeps
+// everything in memory and is not meant to guard anything real.
 package devidp
 
 import (

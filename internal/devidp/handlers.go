@@ -59,8 +59,10 @@ func (p *IdP) Handler() http.Handler {
 	})
 }
 
-// Serve serves the IdP on ln until ctx is done. When the issuer is not set
-// it becomes http://<ln's address>.
+// Serve serves the IdP on ln until ctx is done, then shuts down gracefully
+// and returns nil. When the issuer is not set it becomes http://<ln's
+// address>; callers that read Issuer concurrently should set it (in
+// Options or with SetIssuer) before calling Serve.
 func (p *IdP) Serve(ctx context.Context, ln net.Listener) error {
 	if p.Issuer() == "" {
 		p.SetIssuer("http://" + ln.Addr().String())

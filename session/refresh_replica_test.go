@@ -1,0 +1,119 @@
+package session_test
+
+import (
+	"crypto/rand"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// TestRefresherAcrossReplicas runs two gateway replicas (each its own
+// RedisStore, RedisLocker and Refresher) against one real redis-server: a
+// burst of requests of one session spread over both refreshes its tokens
+// once, and every request gets the new tokens.
+func TestRefresherAcrossReplicas(t *testing.T) {
+	t.Parallel()
+	rds := testutil.StartRedis(t)
+	ts := session.NewTokenServerForTest(t, "rt-0")
+	p := session.NewProviderForTest(ts)
+	secret := make([]byte, session.SecretSize)
+	_, _ = rand.Read(secret)
+	codec, err := session.NewCodec([][]byte{secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cookie := session.CookieOptions{Name: "_gh_replica", Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
+	lookup := func(id string) (providers.Provider, bool) { return p, id == "test" }
+
+	type replica struct {
+		store *session.RedisStore
+		r     *session.Refresher
+	}
+	var replicas [2]replica
+	for i := range replicas {
+		client, err := session.NewRedisClient(session.RedisOptions{URL: rds.URL()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = client.Close() })
+		store := session.NewRedisStore(client, codec, cookie, "gh-replica:", time.Second)
+		replicas[i] = replica{store, session.NewRefresher(store, lookup, session.RefreshOptions{
+			Window: time.Minute,
+			Locker: session.NewRedisLocker(client, "gh-replica:", 0),
+		})}
+	}
+
+	s := session.New("test", providers.Grant{
+		Identity: providers.Identity{Subject: "sub-1", User: "alice"},
+		Tokens:   providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Second)},
+	}, time.Now(), time.Hour)
+	rec := httptest.NewRecorder()
+	if err := replicas[0].store.Save(t.Context(), rec, httptest.NewRequest(http.MethodGet, "/", nil), s); err != nil {
+		t.Fatal(err)
+	}
+	login := rec.Result().Cookies()
+	if len(login) != 1 {
+		t.Fatalf("login set %d cookies, want the ticket", len(login))
+	}
+	request := func() *http.Request {
+		r := httptest.NewRequest(http.MethodGet, "https://app.example/", nil)
+		r.AddCookie(&http.Cookie{Name: login[0].Name, Value: login[0].Value})
+		return r
+	}
+
+	const perReplica = 25
+	type result struct {
+		s   *session.Session
+		err error
+		rec *httptest.ResponseRecorder
+	}
+	results := make([]result, 2*perReplica)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range results {
+		rep := replicas[i%2]
+		wg.Go(func() {
+			<-start
+			req := request()
+			cur, err := rep.store.Load(t.Context(), req)
+			if err != nil {
+				results[i].err = err
+				return
+			}
+			rec := httptest.NewRecorder()
+			got, err := rep.r.Ensure(t.Context(), rec, req, cur)
+			results[i] = result{got, err, rec}
+		})
+	}
+	close(start)
+	wg.Wait()
+
+	if calls := ts.TokenCalls(); calls != 1 {
+		t.Fatalf("token endpoint called %d times by two replicas, want exactly 1", calls)
+	}
+	for i, res := range results {
+		if res.err != nil {
+			t.Fatalf("request %d (replica %d): %v", i, i%2, res.err)
+		}
+		if res.s.Tokens.AccessToken != "at-1" || res.s.Tokens.RefreshToken != "rt-1" {
+			t.Fatalf("request %d (replica %d) got tokens %q/%q, want at-1/rt-1", i, i%2,
+				res.s.Tokens.AccessToken, res.s.Tokens.RefreshToken)
+		}
+		if n := len(res.rec.Header().Values("Set-Cookie")); n != 0 {
+			t.Fatalf("request %d: the ticket cookie changed on refresh (%d Set-Cookie)", i, n)
+		}
+	}
+	// The refreshed session is what both replicas now load.
+	for i, rep := range replicas {
+		got, err := rep.store.Load(t.Context(), request())
+		if err != nil || got.Tokens.AccessToken != "at-1" {
+			t.Fatalf("replica %d loads %v, %v after the refresh", i, got, err)
+		}
+	}
+}

@@ -2,7 +2,9 @@ package testutil
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
+	"os"
 	"slices"
 	"sync/atomic"
 	"testing"
@@ -115,5 +117,44 @@ func TestStartCluster(t *testing.T) {
 	}
 	if n := masters.Load(); n < 2 {
 		t.Fatalf("keys landed on %d masters, want at least 2 (cluster not sharding?)", n)
+	}
+}
+
+func TestStartRedisTLS(t *testing.T) {
+	t.Parallel()
+	r := StartRedisTLS(t)
+	ctx := t.Context()
+	pemBytes, err := os.ReadFile(r.CAFile())
+	if err != nil {
+		t.Fatalf("read CA: %v", err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemBytes) {
+		t.Fatalf("CAFile holds no certificate")
+	}
+	opts, err := redis.ParseURL(r.TLSURL())
+	if err != nil {
+		t.Fatalf("TLSURL() = %q does not parse: %v", r.TLSURL(), err)
+	}
+	if opts.TLSConfig == nil {
+		t.Fatalf("TLSURL() = %q is not rediss://", r.TLSURL())
+	}
+	opts.TLSConfig.RootCAs = roots
+	c := redis.NewClient(opts)
+	defer c.Close()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING over TLS: %v", err)
+	}
+	// Without the CA the certificate does not verify.
+	opts2, _ := redis.ParseURL(r.TLSURL())
+	opts2.MaxRetries = -1
+	c2 := redis.NewClient(opts2)
+	defer c2.Close()
+	if err := c2.Ping(ctx).Err(); err == nil {
+		t.Fatalf("PING over TLS without the test CA succeeded")
+	}
+	r.Restart()
+	if err := c.Ping(ctx).Err(); err != nil {
+		t.Fatalf("PING over TLS after restart: %v", err)
 	}
 }

@@ -64,6 +64,9 @@ type OIDCConfig struct {
 	HTTPClient *http.Client
 	// Logger receives diagnostics (never tokens); nil means slog.Default().
 	Logger *slog.Logger
+	// Now is the clock ID-token expiry is checked against; nil means
+	// time.Now. For tests that run a fake clock.
+	Now func() time.Time
 }
 
 // OIDC is an OpenID Connect provider: authorization-code flow with PKCE
@@ -220,6 +223,7 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 		// With extra audiences go-oidc's single-audience check is replaced
 		// by checkAudience; without them both apply.
 		SkipClientIDCheck: len(c.ExtraAudiences) > 0,
+		Now:               c.Now,
 	})
 	return o, nil
 }

@@ -251,6 +251,18 @@ func TestOIDCSignature(t *testing.T) {
 	}
 }
 
+func TestOIDCClock(t *testing.T) {
+	t.Parallel()
+	// A token valid now is expired for a gateway whose clock runs an hour
+	// ahead.
+	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	_, err := e.redeem(t)
+	wantCode(t, err, CodeBadResponse)
+	if !strings.Contains(err.Error(), "expired") {
+		t.Errorf("error %v is not about expiry", err)
+	}
+}
+
 func TestOIDCExtraAudience(t *testing.T) {
 	t.Parallel()
 	e := newOIDCEnv(t, devidp.Options{MutateIDToken: func(c map[string]any) {

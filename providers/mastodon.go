@@ -106,7 +106,7 @@ func NewMastodon(c MastodonConfig) (*Mastodon, error) {
 			wildcard = true
 		case strings.HasPrefix(a, "*."):
 			wildcard = true
-			if _, err := NormalizeInstance(a[2:]); err != nil {
+			if _, err := NormalizeInstance("x." + a[2:]); err != nil {
 				return nil, fmt.Errorf("mastodon: allowed_instances %q: %w", a, err)
 			}
 		default:

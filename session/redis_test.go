@@ -766,3 +766,42 @@ func BenchmarkRedisStoreLoad(b *testing.B) {
 		}
 	})
 }
+
+func TestNewRedisClientTLS(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedisTLS(t)
+	codec := redisTestCodec(t)
+	tests := []struct {
+		name   string
+		o      session.RedisOptions
+		wantOK bool
+	}{
+		{"rediss with the CA", session.RedisOptions{URL: r.TLSURL(), CAFile: r.CAFile()}, true},
+		// The system roots do not know the test CA: fail closed.
+		{"rediss without the CA", session.RedisOptions{URL: r.TLSURL()}, false},
+		{"plain redis to the TLS port", session.RedisOptions{URL: "redis://" + r.TLSAddr() + "/0"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			tt.o.Timeout = time.Second
+			rs := redisTestStore(t, redisTestClient(t, tt.o), codec)
+			err := rs.Ping(t.Context())
+			if !tt.wantOK {
+				if !errors.Is(err, session.ErrUnavailable) {
+					t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+			s := redisTestSession()
+			got, err := rs.Load(t.Context(), redisRequest(redisTicketCookie(t, redisSave(t, rs, s))))
+			if err != nil {
+				t.Fatalf("Load over TLS: %v", err)
+			}
+			sameSession(t, got, s)
+		})
+	}
+}

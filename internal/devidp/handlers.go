@@ -281,7 +281,11 @@ func (p *IdP) handleAuthorizePost(w http.ResponseWriter, r *http.Request) {
 	}
 	u, ok := p.user(name)
 	if !ok {
-		p.renderLogin(w, http.StatusBadRequest, q, name, "Unknown user. Pick one of the listed users.")
+		msg := "Unknown user. Pick one of the listed users."
+		if p.opts.AnyUser {
+			msg = "A username is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit."
+		}
+		p.renderLogin(w, http.StatusBadRequest, q, name, msg)
 		return
 	}
 	p.issueCode(w, r, req, u)

@@ -54,7 +54,8 @@ legend { font-weight: 600; margin-bottom: .5rem; }
 {{range .Hidden}}<input type="hidden" name="{{.Name}}" value="{{.Value}}">
 {{end}}
 <label for="username">Username</label>
-<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" spellcheck="false" maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9._\-]*"{{if .Error}} aria-invalid="true" aria-describedby="form-error"{{end}} autofocus>
+<input type="text" id="username" name="username" value="{{.Username}}" autocomplete="username" autocapitalize="none" spellcheck="false" maxlength="64" pattern="[A-Za-z0-9][A-Za-z0-9._\-]*" required{{if .Error}} aria-invalid="true"{{end}}{{if or .Error .AnyUser}} aria-describedby="{{if .Error}}form-error{{end}}{{if and .Error .AnyUser}} {{end}}{{if .AnyUser}}username-hint{{end}}"{{end}} autofocus>
+{{if .AnyUser}}<p class="note" id="username-hint">Any username works: it gets the address &lt;username&gt;@example.test.</p>{{end}}
 <div class="row">
 <button type="submit" class="primary" name="action" value="login">Sign in</button>
 <button type="submit" class="cancel" name="action" value="cancel" formnovalidate>Cancel</button>
@@ -63,7 +64,7 @@ legend { font-weight: 600; margin-bottom: .5rem; }
 <legend>Or sign in as a test user</legend>
 <ul>
 {{range .Users}}<li><button type="submit" class="user" name="user" value="{{.Username}}" formnovalidate>
-{{if .Name}}{{.Name}}{{else}}{{.Username}}{{end}} ({{.Username}})
+{{if .Name}}{{.Name}} ({{.Username}}){{else}}{{.Username}}{{end}}
 <span>{{if .Email}}{{.Email}}{{if not .EmailVerified}} (unverified){{end}}{{else}}no email{{end}}{{if .Groups}} · groups: {{join .Groups ", "}}{{end}}</span>
 </button></li>
 {{end}}</ul>
@@ -85,6 +86,7 @@ type loginPage struct {
 	Username string
 	Error    string
 	Users    []User
+	AnyUser  bool
 }
 
 type messagePage struct {
@@ -97,7 +99,7 @@ type messagePage struct {
 // form carries the request's parameters back in hidden fields, so no
 // server-side state exists before the user picks an identity.
 func (p *IdP) renderLogin(w http.ResponseWriter, status int, q url.Values, username, errMsg string) {
-	page := loginPage{Title: "Sign in", Action: "authorize", Username: username, Error: errMsg, Users: p.fixedUsers()}
+	page := loginPage{Title: "Sign in", Action: "authorize", Username: username, Error: errMsg, Users: p.fixedUsers(), AnyUser: p.opts.AnyUser}
 	for _, k := range authParams {
 		if q.Has(k) {
 			page.Hidden = append(page.Hidden, hiddenField{k, q.Get(k)})

@@ -2,7 +2,9 @@ package providers
 
 import (
 	"errors"
+	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -636,6 +638,33 @@ func TestOIDCSkipDiscoveryAndUnavailable(t *testing.T) {
 	}
 	if err := broken.Ready(t.Context()); err == nil {
 		t.Error("Ready with an unreachable JWKS reported no error")
+	}
+}
+
+func TestOIDCTokenResponseWithoutIDToken(t *testing.T) {
+	t.Parallel()
+	// An OAuth2-only token endpoint: a valid token response, no id_token.
+	tokenSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || r.FormValue("grant_type") != "authorization_code" || r.FormValue("code_verifier") == "" {
+			http.Error(w, `{"error":"invalid_request"}`, http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"access_token":"at","token_type":"Bearer","expires_in":60}`)
+	}))
+	defer tokenSrv.Close()
+	prov, err := NewOIDC(t.Context(), OIDCConfig{
+		IssuerURL: tokenSrv.URL, ClientID: "c", ClientSecret: "s", HTTPClient: tokenSrv.Client(),
+		SkipDiscovery: true, AuthURL: tokenSrv.URL + "/authorize", TokenURL: tokenSrv.URL + "/token", JWKSURL: tokenSrv.URL + "/jwks",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = prov.Redeem(t.Context(), "some-code", newAuthParams())
+	pe := wantCode(t, err, CodeBadResponse)
+	if !strings.Contains(pe.Err.Error(), "id_token") {
+		t.Errorf("cause %v does not name the missing id_token", pe.Err)
 	}
 }
 

@@ -167,6 +167,8 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 		if tokenExpired(s, r.o.Now()) {
 			return nil, fmt.Errorf("%w: timed out after %v", ErrRefreshUnavailable, r.o.Timeout)
 		}
+		r.log.WarnContext(ctx, "token refresh timed out, using the current tokens while they last",
+			"provider", s.ProviderID, "user", s.Identity.User, "timeout", r.o.Timeout)
 		return s, nil
 	}
 }
@@ -374,6 +376,9 @@ func (r *Refresher) remember(from *Session, out *outcome, stale bool, now time.T
 }
 
 func writeCookies(w http.ResponseWriter, cookies []string) {
+	if w == nil {
+		return
+	}
 	for _, c := range cookies {
 		w.Header().Add("Set-Cookie", c)
 	}

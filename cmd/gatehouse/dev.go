@@ -53,20 +53,21 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, "info", "text")
 
+	idpLn, err := net.Listen("tcp", *idpAddr)
+	if err != nil {
+		log.Error("dev provider listen", "address", *idpAddr, "err", err)
+		return 1
+	}
 	clientSecret := randomSecret()
 	idp, err := devidp.New(devidp.Options{
 		ClientID:     "gatehouse-dev",
 		ClientSecret: clientSecret,
 		Users:        devUsers,
 		AnyUser:      true,
+		Issuer:       "http://" + idpLn.Addr().String(),
 	})
 	if err != nil {
 		log.Error("dev provider", "err", err)
-		return 1
-	}
-	idpLn, err := net.Listen("tcp", *idpAddr)
-	if err != nil {
-		log.Error("dev provider listen", "address", *idpAddr, "err", err)
 		return 1
 	}
 	appLn, err := net.Listen("tcp", *appAddr)

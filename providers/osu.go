@@ -38,7 +38,7 @@ type OsuConfig struct {
 
 // NewOsu returns the osu! provider: identity is the numeric user id
 // ("osu:123") with the username as PreferredUsername, groups from the user's
-// osu! groups (identifier, e.g. "GMT"), country in Extra["country_code"].
+// osu! groups (identifier, e.g. "gmt"), country code in Extra["country"].
 // osu! never gives an email. Refresh tokens rotate: every Refresh returns
 // the new one.
 func NewOsu(c OsuConfig) (*OAuth2, error) {
@@ -84,7 +84,7 @@ func NewOsu(c OsuConfig) (*OAuth2, error) {
 		}
 		id.Groups = slices.DeleteFunc(claimStrings(doc, "groups", "identifier", "short_name"), func(g string) bool { return checkPrintable(g) != nil })
 		if cc, ok := claimString(doc, "country_code"); ok && cc != "" && checkPrintable(cc) == nil {
-			id.Extra = map[string]string{"country_code": cc}
+			id.Extra = map[string]string{"country": cc}
 		}
 		if id.PreferredUsername == "" {
 			return badResponse(errors.New("osu /me: no username"))

@@ -152,7 +152,7 @@ func TestOsuLoginAndRotatingRefresh(t *testing.T) {
 			}
 			id := g.Identity
 			if id.Subject != "123" || id.User != "osu:123" || id.PreferredUsername != "peppy" || id.Email != "" ||
-				!slices.Equal(id.Groups, []string{"gmt", "dev"}) || id.Extra["country_code"] != "AU" || id.Picture != "https://a.ppy.sh/123" {
+				!slices.Equal(id.Groups, []string{"gmt", "dev"}) || id.Extra["country"] != "AU" || id.Picture != "https://a.ppy.sh/123" {
 				t.Errorf("identity = %+v", id)
 			}
 			// Rotation: the new refresh token is kept, the old one is dead.

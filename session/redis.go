@@ -402,10 +402,11 @@ func (rs *RedisStore) fetch(ctx context.Context, t ticket) (*Session, error) {
 }
 
 // Save writes s to Redis, expiring with s.ExpiresAt (cookie.Lifetime from
-// now when zero). If r already carries the ticket of s, it is kept and no
-// cookie is written; otherwise a new ticket cookie is set and the sessions
-// of r's other tickets (an earlier login of this browser) are deleted.
-// Redis errors yield ErrUnavailable.
+// now when zero). If r already carries the ticket of s, it is kept, no
+// cookie is written, and the session must still exist in Redis (else
+// ErrNotFound: it was signed out meanwhile); otherwise a new ticket cookie
+// is set and the sessions of r's other tickets (an earlier login of this
+// browser) are deleted. Redis errors yield ErrUnavailable.
 func (rs *RedisStore) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session) error {
 	if err := wellFormed(s); err != nil {
 		return fmt.Errorf("save session: %w", err)
@@ -454,23 +455,38 @@ func (rs *RedisStore) Save(ctx context.Context, w http.ResponseWriter, r *http.R
 		return fmt.Errorf("save session: %w", err)
 	}
 
+	// A session the browser already has a ticket for is only overwritten
+	// while it exists (XX): a refresh racing a sign-out on another replica
+	// must not bring the signed-out session back.
+	args := redis.SetArgs{ExpireAt: expiry}
+	if found {
+		args.Mode = "XX"
+	}
 	ctx, cancel := context.WithTimeout(ctx, rs.timeout)
 	defer cancel()
+	var setErr error
 	if len(stale) == 0 {
-		err = rs.client.SetArgs(ctx, key, value, redis.SetArgs{ExpireAt: expiry}).Err()
+		setErr = rs.client.SetArgs(ctx, key, value, args).Err()
 	} else {
 		// One DEL per key: in a Cluster the keys live in different slots,
 		// and the pipeline splits them by node.
-		_, err = rs.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-			p.SetArgs(ctx, key, value, redis.SetArgs{ExpireAt: expiry})
+		var set *redis.StatusCmd
+		_, perr := rs.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			set = p.SetArgs(ctx, key, value, args)
 			for _, k := range stale {
 				p.Del(ctx, k)
 			}
 			return nil
 		})
+		if setErr = set.Err(); setErr == nil && perr != nil {
+			setErr = perr
+		}
 	}
-	if err != nil {
-		return fmt.Errorf("%w: save session: %w", ErrUnavailable, err)
+	switch {
+	case errors.Is(setErr, redis.Nil):
+		return fmt.Errorf("save session: %w: signed out or expired meanwhile", ErrNotFound)
+	case setErr != nil:
+		return fmt.Errorf("%w: save session: %w", ErrUnavailable, setErr)
 	}
 	if !found {
 		http.SetCookie(w, rs.cookie.NewCookie(rs.cookie.Name, cookieValue, expiry.Sub(now)))

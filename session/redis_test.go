@@ -192,7 +192,7 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 				t.Fatalf("EXISTS after Clear = %d, %v; want 0", n, err)
 			}
 			if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
-				t.Fatalf("Load after Clear: err = %v, want session.ErrNotFound", err)
+				t.Fatalf("Load after Clear: err = %v, want ErrNotFound", err)
 			}
 		})
 	}
@@ -227,7 +227,7 @@ func TestRedisStoreSentinelFailover(t *testing.T) {
 			break
 		}
 		if !errors.Is(err, session.ErrUnavailable) {
-			t.Fatalf("Load after failover: err = %v, want success (or session.ErrUnavailable while switching)", err)
+			t.Fatalf("Load after failover: err = %v, want success (or ErrUnavailable while switching)", err)
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("Load still unavailable 20s after failover: %v", err)
@@ -260,7 +260,19 @@ func TestRedisStoreSignOutSeenByOtherReplica(t *testing.T) {
 	}
 	// The browser (or a thief) still sends the old ticket to B.
 	if _, err := b.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("replica B Load after sign-out on A: err = %v, want session.ErrNotFound", err)
+		t.Fatalf("replica B Load after sign-out on A: err = %v, want ErrNotFound", err)
+	}
+	// A refresh on B that loaded the session before the sign-out and saves
+	// after it must not bring the session back.
+	rec := httptest.NewRecorder()
+	if err := b.Save(ctx, rec, redisRequest(c), s); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("replica B Save after sign-out on A: err = %v, want ErrNotFound", err)
+	}
+	if cs := rec.Result().Cookies(); len(cs) != 0 {
+		t.Fatalf("refused Save set cookies %v", cs)
+	}
+	if _, err := b.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+		t.Fatalf("Load after the racing Save: err = %v, want ErrNotFound (session resurrected)", err)
 	}
 }
 
@@ -276,13 +288,13 @@ func TestRedisStoreUnavailable(t *testing.T) {
 	rec := httptest.NewRecorder()
 	_, err := rs.Load(ctx, redisRequest(c))
 	if !errors.Is(err, session.ErrUnavailable) || errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("Load with Redis down: err = %v, want session.ErrUnavailable only", err)
+		t.Fatalf("Load with Redis down: err = %v, want ErrUnavailable only", err)
 	}
 	if err := rs.Ping(ctx); !errors.Is(err, session.ErrUnavailable) {
-		t.Fatalf("Ping with Redis down: err = %v, want session.ErrUnavailable", err)
+		t.Fatalf("Ping with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if err := rs.Save(ctx, rec, redisRequest(), redisTestSession()); !errors.Is(err, session.ErrUnavailable) {
-		t.Fatalf("Save with Redis down: err = %v, want session.ErrUnavailable", err)
+		t.Fatalf("Save with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if cs := rec.Result().Cookies(); len(cs) != 0 {
 		t.Fatalf("failed Save set cookies %v; a ticket without a stored session is useless", cs)
@@ -295,7 +307,7 @@ func TestRedisStoreUnavailable(t *testing.T) {
 	// The restarted server is empty (no persistence): the old ticket is
 	// now simply not found, and new sessions work.
 	if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
-		t.Fatalf("Load of a lost session after restart: err = %v, want session.ErrNotFound", err)
+		t.Fatalf("Load of a lost session after restart: err = %v, want ErrNotFound", err)
 	}
 	s := redisTestSession()
 	c2 := redisTicketCookie(t, redisSave(t, rs, s))
@@ -314,7 +326,7 @@ func TestRedisStoreClearWhileUnavailableExpiresCookie(t *testing.T) {
 	r.Stop()
 	rec := httptest.NewRecorder()
 	if err := rs.Clear(t.Context(), rec, redisRequest(c)); !errors.Is(err, session.ErrUnavailable) {
-		t.Fatalf("Clear with Redis down: err = %v, want session.ErrUnavailable", err)
+		t.Fatalf("Clear with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if cs := rec.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
 		t.Fatalf("Clear with Redis down set %v, want the ticket cookie expired", cs)
@@ -460,7 +472,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := rs.Load(ctx, redisRequest(&http.Cookie{Name: redisTestCookie, Value: tt.value}))
 			if !errors.Is(err, session.ErrNotFound) {
-				t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+				t.Fatalf("Load: err = %v, want ErrNotFound", err)
 			}
 		})
 	}
@@ -478,7 +490,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 		}
 		forged := encode(aID, vSecret)
 		if _, err := rs.Load(ctx, redisRequest(&http.Cookie{Name: redisTestCookie, Value: forged})); !errors.Is(err, session.ErrNotFound) {
-			t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+			t.Fatalf("Load: err = %v, want ErrNotFound", err)
 		}
 	})
 
@@ -492,7 +504,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 			t.Fatalf("SET: %v", err)
 		}
 		if _, err := rs.Load(ctx, redisRequest(vc)); !errors.Is(err, session.ErrNotFound) {
-			t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+			t.Fatalf("Load: err = %v, want ErrNotFound", err)
 		}
 	})
 }
@@ -609,7 +621,7 @@ func TestRedisStoreLoadWithoutCookieSkipsRedis(t *testing.T) {
 		redisRequest(&http.Cookie{Name: redisTestCookie, Value: "forged"}),
 	} {
 		if _, err := rs.Load(t.Context(), req); !errors.Is(err, session.ErrNotFound) {
-			t.Fatalf("Load: err = %v, want session.ErrNotFound", err)
+			t.Fatalf("Load: err = %v, want ErrNotFound", err)
 		}
 	}
 	if n := counter.trips.Load(); n != 0 {
@@ -722,7 +734,7 @@ func TestNewRedisClientPassword(t *testing.T) {
 				t.Fatalf("Ping: %v", err)
 			}
 			if !tt.wantOK && !errors.Is(err, session.ErrUnavailable) {
-				t.Fatalf("Ping: err = %v, want session.ErrUnavailable", err)
+				t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
 			}
 		})
 	}

@@ -299,8 +299,8 @@ func (m *Mastodon) AuthCodeURL(ctx context.Context, p AuthParams) (string, error
 	cfg := oauth2.Config{ClientID: creds.ClientID, RedirectURL: p.RedirectURL, Endpoint: oauth2.Endpoint{AuthURL: m.baseURL(host) + "/oauth/authorize"}}
 	opts := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("scope", creds.Scopes)}
 	if meta.pkceS256 {
-		if p.CodeVerifier == "" {
-			return "", errors.New("mastodon: PKCE needs a code verifier")
+		if !ValidCodeVerifier(p.CodeVerifier) {
+			return "", errors.New("mastodon: PKCE needs a valid code verifier")
 		}
 		opts = append(opts, oauth2.S256ChallengeOption(p.CodeVerifier))
 	}

@@ -252,16 +252,16 @@ func pkceOptions(method PKCEMethod, verifier string) ([]oauth2.AuthCodeOption, e
 	case PKCEOff:
 		return nil, nil
 	case PKCEPlain:
-		if verifier == "" {
-			return nil, errors.New("oauth2: PKCE enabled but no code verifier")
+		if !ValidCodeVerifier(verifier) {
+			return nil, errors.New("oauth2: PKCE enabled but no valid code verifier")
 		}
 		return []oauth2.AuthCodeOption{
 			oauth2.SetAuthURLParam("code_challenge", verifier),
 			oauth2.SetAuthURLParam("code_challenge_method", "plain"),
 		}, nil
 	default:
-		if verifier == "" {
-			return nil, errors.New("oauth2: PKCE enabled but no code verifier")
+		if !ValidCodeVerifier(verifier) {
+			return nil, errors.New("oauth2: PKCE enabled but no valid code verifier")
 		}
 		return []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}, nil
 	}
@@ -304,6 +304,10 @@ func (o *OAuth2) Refresh(ctx context.Context, g Grant) (Grant, error) {
 		tr.Tokens.RefreshToken = g.Tokens.RefreshToken // not rotated
 	}
 	id, err := o.identity(ctx, tr.Tokens.AccessToken)
+	if errors.Is(err, ErrUnauthorized) {
+		// The account is no longer allowed (e.g. restricted): end the session.
+		return Grant{}, fmt.Errorf("%w: %w", ErrInvalidGrant, err)
+	}
 	if err != nil {
 		return Grant{}, err
 	}
@@ -314,7 +318,13 @@ func (o *OAuth2) Refresh(ctx context.Context, g Grant) (Grant, error) {
 }
 
 func (o *OAuth2) tokenRequest(ctx context.Context, form url.Values) (*tokenResponse, error) {
-	return postToken(ctx, o.client, o.c.TokenURL, form, o.c.ClientAuth, o.c.ClientID, o.c.ClientSecret)
+	tr, err := postToken(ctx, o.client, o.c.TokenURL, form, o.c.ClientAuth, o.c.ClientID, o.c.ClientSecret)
+	if e, ok := errors.AsType[*Error](err); ok && e.Code == CodeInvalidClient {
+		// Only the administrator can fix this: say so loudly, once per attempt.
+		o.log.WarnContext(ctx, "provider rejected the client credentials; check client_id, client_secret and client_auth",
+			"provider", o.c.ID, "client_auth", string(o.c.ClientAuth), "error", e.Err)
+	}
+	return tr, err
 }
 
 // identity fetches and maps the userinfo document.

@@ -190,7 +190,24 @@ func TestOsuRefuseRestricted(t *testing.T) {
 				t.Errorf("without refuse_restricted: %v", err)
 			}
 			strict := f.provider(t, func(c *providers.OsuConfig) { c.RefuseRestricted = true })
-			_, err := strict.Redeem(t.Context(), browse(t, must(strict.AuthCodeURL(t.Context(), ap))).Get("code"), ap)
+			// An account restricted after login loses its session at the next refresh.
+			f.mu.Lock()
+			f.me[flag] = false
+			f.mu.Unlock()
+			g, err := strict.Redeem(t.Context(), browse(t, must(strict.AuthCodeURL(t.Context(), ap))).Get("code"), ap)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			f.me[flag] = true
+			f.mu.Unlock()
+			_, err = strict.Refresh(t.Context(), g)
+			wantCode(t, err, providers.CodeAccountNotAllowed)
+			if !errors.Is(err, providers.ErrInvalidGrant) {
+				t.Errorf("refresh of a restricted account: %v does not wrap ErrInvalidGrant", err)
+			}
+
+			_, err = strict.Redeem(t.Context(), browse(t, must(strict.AuthCodeURL(t.Context(), ap))).Get("code"), ap)
 			wantCode(t, err, providers.CodeAccountNotAllowed)
 			if !errors.Is(err, providers.ErrUnauthorized) {
 				t.Errorf("%v does not wrap ErrUnauthorized", err)

@@ -203,7 +203,12 @@ func (r *Refresher) run(parent context.Context, req *http.Request, s *Session, p
 	}
 	now := r.o.Now()
 	refresh, validate := r.refreshDue(cur, now), validateDue(p, cur, now)
-	if !refresh && !validate {
+	// Renewed since the version this request carried: another flight did
+	// the work. Use it even if it looks due again (clock skew between
+	// replicas, or tokens shorter-lived than Window): refreshing again would
+	// only waste, or with rotation burn, the refresh token.
+	renewed := cur.RefreshedAt.After(s.RefreshedAt) || cur.ValidatedAt.After(s.ValidatedAt)
+	if renewed || (!refresh && !validate) {
 		out := &outcome{s: cur}
 		r.remember(s, out, false, now)
 		return out, nil

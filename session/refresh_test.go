@@ -750,3 +750,31 @@ func TestMerge(t *testing.T) {
 		t.Fatal("merge modified its input")
 	}
 }
+
+func TestRefresherUsesSessionRenewedElsewhere(t *testing.T) {
+	t.Parallel()
+	e := newRefreshEnv(t, RefreshOptions{Window: time.Minute}, 0)
+	e.srv.allow("rt-0")
+	b := e.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: e.clock.Now().Add(-time.Second)}, time.Hour)
+	old, got, rec, err := e.ensure(t, b)
+	if err != nil || got.Tokens.AccessToken != "at-1" {
+		t.Fatalf("first refresh: %v, %v", got, err)
+	}
+	b.apply(t, rec) // the browser now holds the renewed session
+
+	// Another replica, whose clock runs two hours ahead (so the renewed
+	// token already looks due), gets a request whose session it loaded
+	// before the renewal, while the store already has the renewed one. It
+	// must use the renewed session, not refresh again.
+	skewed := &clock{}
+	skewed.Advance(2 * time.Hour)
+	other := NewRefresher(e.store, e.r.lookup, RefreshOptions{Window: time.Minute, Now: skewed.Now})
+	rec = httptest.NewRecorder()
+	got, err = other.Ensure(t.Context(), rec, b.request(), old)
+	if err != nil || got.Tokens.AccessToken != "at-1" {
+		t.Fatalf("Ensure on the other replica = %v, %v; want the renewed session", got, err)
+	}
+	if calls := e.srv.tokenCalls.Load(); calls != 1 {
+		t.Fatalf("token endpoint called %d times, want 1", calls)
+	}
+}

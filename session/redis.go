@@ -101,7 +101,6 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 		dialRetries   = 2 // attempts, in go-redis terms
 		dialRetryWait = 50 * time.Millisecond
 		clientName    = "gatehouse"
-		minIdle       = 2
 		maxIdleTime   = 5 * time.Minute
 	)
 	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
@@ -126,7 +125,6 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 			WriteTimeout:          timeout,
 			PoolTimeout:           timeout,
 			ContextTimeoutEnabled: true,
-			MinIdleConns:          minIdle,
 			ConnMaxIdleTime:       maxIdleTime,
 			TLSConfig:             tlsConf,
 		}), nil
@@ -148,7 +146,6 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 			WriteTimeout:             timeout,
 			PoolTimeout:              timeout,
 			ContextTimeoutEnabled:    true,
-			MinIdleConns:             minIdle,
 			ConnMaxIdleTime:          maxIdleTime,
 			TLSConfig:                tlsConf,
 			MaintNotificationsConfig: noMaint,
@@ -184,7 +181,6 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 	opts.WriteTimeout = timeout
 	opts.PoolTimeout = timeout
 	opts.ContextTimeoutEnabled = true
-	opts.MinIdleConns = minIdle
 	opts.ConnMaxIdleTime = maxIdleTime
 	opts.MaintNotificationsConfig = noMaint
 	return redis.NewClient(opts), nil

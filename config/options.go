@@ -61,10 +61,10 @@ type Options struct {
 	ProfileURL               string            `flag:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery, or for --provider oauth2)"`
 	MastodonAllowedInstances []string          `flag:"mastodon-allowed-instance" help:"with --provider mastodon: instance users may sign in with, exact host or '*.suffix'; '*' allows all (repeatable)"`
 	ProviderSignOut          bool              `flag:"provider-sign-out" default:"true" help:"on sign-out, also send the browser to the provider's end_session_endpoint when it has one"`
-	Providers                []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once (YAML only); replaces the single provider given by flags"`
+	Providers                []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once; replaces the single provider given by flags"`
 
 	// ---- authorization ----
-	EmailDomains     []string `flag:"email-domain" group:"Authorization" help:"allowed email domain, '*' for any (repeatable); identities without an email are refused unless '*' is given"`
+	EmailDomains     []string `flag:"email-domain" group:"Authorization" help:"allowed email domain: 'example.com', '*.example.com' for its subdomains, '*' for any (repeatable; at least one); identities without an email are refused unless '*' is given"`
 	WhitelistDomains []string `flag:"whitelist-domain" help:"hosts that ?rd= may redirect to after login: 'app.example.com', '.example.com' for subdomains, optional ':port' (repeatable)"`
 
 	// ---- cookies and sessions ----

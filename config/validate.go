@@ -495,11 +495,17 @@ func checkInstance(s string) string {
 }
 
 func (v *validator) authorization(o *Options) {
+	if len(o.EmailDomains) == 0 {
+		// The authorizer would refuse everyone; say so at start-up instead.
+		v.add("email-domain", "is empty, so nobody could sign in",
+			"give the allowed domain, e.g. --email-domain=example.com, or '*' to admit everyone the providers authenticate")
+	}
 	for i, d := range o.EmailDomains {
 		d = strings.ToLower(strings.TrimSpace(d))
 		o.EmailDomains[i] = d
 		switch {
 		case d == "*":
+		case strings.HasPrefix(d, "*.") && isHostname(d[2:]):
 		case strings.Contains(d, "@"):
 			v.add("email-domain", fmt.Sprintf("entry %q contains '@'", d), "give only the domain, the part after '@'")
 		case !isHostname(d):

@@ -25,6 +25,7 @@ func validOptions() *Options {
 	o.ClientID = "gatehouse"
 	o.ClientSecret = testClientSecret
 	o.CookieSecret = testCookieRaw
+	o.EmailDomains = []string{"example.com"}
 	return o
 }
 
@@ -65,7 +66,7 @@ func TestValidateOK(t *testing.T) {
 		{"samesite none with secure", func(o *Options) { o.CookieSameSite = "None" }},
 		{"refresh below expire", func(o *Options) { o.CookieRefresh = time.Hour }},
 		{"domains", func(o *Options) {
-			o.EmailDomains = []string{"*", "Example.COM"}
+			o.EmailDomains = []string{"*", "Example.COM", "*.example.org"}
 			o.WhitelistDomains = []string{"app.example.com", ".example.com", "example.com:8443", ".example.org:*", "127.0.0.1:8080", "[::1]:8080"}
 		}},
 		{"redis url", func(o *Options) { o.SessionStore, o.RedisURL = "redis", "rediss://user:pw@redis.internal:6380/2" }},
@@ -209,6 +210,8 @@ func TestValidateErrors(t *testing.T) {
 		{"cookie domain", func(o *Options) { o.CookieDomain = "https://example.com" }, "cookie-domain", "not a domain"},
 
 		// domains
+		{"no email domain", func(o *Options) { o.EmailDomains = nil }, "email-domain", "is empty, so nobody could sign in"},
+		{"email domain bad wildcard", func(o *Options) { o.EmailDomains = []string{"*example.com"} }, "email-domain", "is not a domain"},
 		{"email domain with @", func(o *Options) { o.EmailDomains = []string{"user@example.com"} }, "email-domain", "contains '@'"},
 		{"email domain with space", func(o *Options) { o.EmailDomains = []string{"exa mple.com"} }, "email-domain", "is not a domain"},
 		{"email domain url", func(o *Options) { o.EmailDomains = []string{"https://example.com"} }, "email-domain", "is not a domain"},
@@ -454,6 +457,7 @@ func TestProviderListFromYAML(t *testing.T) {
 	}
 	o := Defaults()
 	o.CookieSecret = testCookieRaw
+	o.EmailDomains = []string{"*"}
 	o.RedirectURL = "https://app.example.com/oauth2/callback"
 	o.Providers = []ProviderOptions{
 		{ID: "corp", Type: "OIDC", IssuerURL: "https://sso", ClientID: "a", ClientSecret: "s", PKCE: "s256", ClientAuth: "Basic"},

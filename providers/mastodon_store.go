@@ -188,12 +188,13 @@ type RedisCredentialStore struct {
 	prefix string
 	// LockTTL bounds how long a crashed holder blocks registration; default 30s.
 	LockTTL time.Duration
+	release *redis.Script
 }
 
 // NewRedisCredentialStore returns a store using rdb with keyPrefix (e.g.
 // "gatehouse:").
 func NewRedisCredentialStore(rdb redis.UniversalClient, keyPrefix string) *RedisCredentialStore {
-	return &RedisCredentialStore{rdb: rdb, prefix: keyPrefix, LockTTL: 30 * time.Second}
+	return &RedisCredentialStore{rdb: rdb, prefix: keyPrefix, LockTTL: 30 * time.Second, release: redis.NewScript(releaseLockScript)}
 }
 
 func (s *RedisCredentialStore) key(instance string) string {
@@ -236,8 +237,8 @@ func (s *RedisCredentialStore) Delete(ctx context.Context, instance string) erro
 	return nil
 }
 
-// releaseLock deletes the lock only if it still holds our token.
-var releaseLock = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+// releaseLockScript deletes the lock only if it still holds our token.
+const releaseLockScript = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
 
 // Lock implements CredentialLocker: it waits (polling) until the
 // per-instance lock is free or ctx ends.
@@ -260,7 +261,8 @@ func (s *RedisCredentialStore) Lock(ctx context.Context, instance string) (func(
 				// A fresh context: release even when the caller's ended.
 				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 				defer cancel()
-				releaseLock.Run(rctx, s.rdb, []string{key}, token)
+				// On failure the lock still expires after LockTTL.
+				_ = s.release.Run(rctx, s.rdb, []string{key}, token).Err()
 			}, nil
 		}
 		select {

@@ -45,6 +45,13 @@ const CallbackPath = "/oauth2/callback"
 // cookieSecretFix tells how to make a cookie secret.
 const cookieSecretFix = "generate one with 'openssl rand -base64 32'"
 
+// reservedAuthParams are authorize parameters that carry the flow's own
+// values (CSRF state, PKCE, nonce); auth_params must not override them.
+var reservedAuthParams = []string{
+	"response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+	"code_challenge", "code_challenge_method",
+}
+
 var providerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // resolved is what Validate derives from Options.
@@ -71,7 +78,7 @@ func (o *Options) Validate() error {
 
 	v.server(o)
 	v.upstream(o)
-	v.redirectURL(o.RedirectURL)
+	v.redirectURL(o.RedirectURL, o.CookieSecure)
 	res.providers = v.providers(o)
 	v.authorization(o)
 	res.cookieKeys = v.cookies(o)
@@ -188,12 +195,17 @@ func (v *validator) upstream(o *Options) {
 	}
 }
 
-func (v *validator) redirectURL(raw string) {
+func (v *validator) redirectURL(raw string, cookieSecure bool) {
 	if raw == "" {
 		return
 	}
 	if p := checkRedirectURL(raw); p != "" {
 		v.add("redirect-url", p, "give the absolute callback URL registered with the provider, e.g. https://app.example.com"+CallbackPath)
+		return
+	}
+	if u, _ := url.Parse(raw); u.Scheme == "http" && cookieSecure && !isLoopback(u.Hostname()) {
+		v.add("redirect-url", "uses http://, but --cookie-secure is true, so the browser would drop the cookies and every login would fail",
+			"serve Gatehouse over https://, or set --cookie-secure=false for plain-HTTP development")
 	}
 }
 
@@ -450,6 +462,12 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 			if strings.TrimSpace(e) == "" {
 				v.add(key(list.field), fmt.Sprintf("entry %d is empty", i+1), "remove it")
 			}
+		}
+	}
+	for name := range p.AuthParams {
+		if slices.Contains(reservedAuthParams, strings.ToLower(name)) {
+			v.add(key("auth_params"), fmt.Sprintf("sets %q, which Gatehouse sets itself for every login", name),
+				"remove it; use scopes for the scope and pkce for code_challenge")
 		}
 	}
 	if p.ValidateEvery < 0 {

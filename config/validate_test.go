@@ -62,6 +62,10 @@ func TestValidateOK(t *testing.T) {
 			o.Upstream = "http://127.0.0.1:8080"
 			o.RedirectURL = "https://app.example.com/oauth2/callback"
 		}},
+		{"http redirect on loopback", func(o *Options) { o.RedirectURL = "http://127.0.0.1:4180/oauth2/callback" }},
+		{"http redirect without secure cookies", func(o *Options) {
+			o.RedirectURL, o.CookieSecure = "http://app.internal/oauth2/callback", false
+		}},
 		{"listen on every interface", func(o *Options) { o.HTTPAddress = ":4180" }},
 		{"samesite none with secure", func(o *Options) { o.CookieSameSite = "None" }},
 		{"refresh below expire", func(o *Options) { o.CookieRefresh = time.Hour }},
@@ -190,6 +194,7 @@ func TestValidateErrors(t *testing.T) {
 		{"upstream with credentials", func(o *Options) { o.Upstream = "http://u:p@app" }, "upstream", "user name or password"},
 		{"redirect wrong path", func(o *Options) { o.RedirectURL = "https://app.example.com/callback" }, "redirect-url", "must have the path /oauth2/callback"},
 		{"redirect relative", func(o *Options) { o.RedirectURL = "/oauth2/callback" }, "redirect-url", "has no scheme"},
+		{"http redirect with secure cookies", func(o *Options) { o.RedirectURL = "http://app.example.com/oauth2/callback" }, "redirect-url", "--cookie-secure is true"},
 		{"redirect with query", func(o *Options) { o.RedirectURL = "https://app/oauth2/callback?x=1" }, "redirect-url", "query"},
 		{"http address without port", func(o *Options) { o.HTTPAddress = "4180" }, "http-address", "not host:port"},
 		{"http address bad port", func(o *Options) { o.HTTPAddress = "127.0.0.1:99999" }, "http-address", "invalid port"},
@@ -269,6 +274,7 @@ func TestValidateErrors(t *testing.T) {
 		{"list: validate every", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, ValidateEvery: -time.Second}), "providers[0].validate_every", "is negative"},
 		{"list: scope with space", yamlProviders(ProviderOptions{Type: "quaily", ClientID: "1", Scopes: []string{"user.public post.write"}}), "providers[0].scopes", "contains spaces"},
 		{"list: empty allowed user", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, AllowedUsers: []string{"alice@m.example", " "}}), "providers[0].allowed_users", "entry 2 is empty"},
+		{"list: reserved auth param", yamlProviders(ProviderOptions{Type: "quaily", ClientID: "1", AuthParams: map[string]string{"prompt": "login", "State": "x"}}), "providers[0].auth_params", `sets "State"`},
 		{"list: unknown type", yamlProviders(ProviderOptions{Type: "github"}), "providers[0].type", "not a provider type"},
 	}
 	for _, tt := range tests {

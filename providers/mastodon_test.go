@@ -527,3 +527,41 @@ func TestFileCredentialStore(t *testing.T) {
 		t.Errorf("after Delete: ok=%v err=%v", ok, err)
 	}
 }
+
+func TestRedisCredentialStoreLock(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	s := providers.NewRedisCredentialStore(rdb, "lk:")
+	unlock, err := s.Lock(t.Context(), "l.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second holder waits, and gives up with its context.
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	if _, err := s.Lock(ctx, "l.example"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("second Lock = %v, want deadline exceeded", err)
+	}
+	// Other instances are independent.
+	u2, err := s.Lock(t.Context(), "other.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u2()
+	unlock()
+	u3, err := s.Lock(t.Context(), "l.example")
+	if err != nil {
+		t.Fatalf("Lock after unlock: %v", err)
+	}
+	// A holder whose lock expired must not release the next holder's lock.
+	unlock()
+	if n, _ := rdb.Exists(t.Context(), "lk:mastodon:app:l.example:lock").Result(); n != 1 {
+		t.Error("stale unlock released another holder's lock")
+	}
+	u3()
+	if n, _ := rdb.Exists(t.Context(), "lk:mastodon:app:l.example:lock").Result(); n != 0 {
+		t.Error("unlock left the lock behind")
+	}
+}

@@ -356,7 +356,7 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 
 	// Client credentials.
 	if p.Type != TypeMastodon && p.ClientID == "" && known {
-		v.add(key("client_id"), "is required for a "+p.Type+" provider", "copy the client id from the application registered with the provider")
+		v.add(key("client_id"), "is required for provider type "+p.Type, "copy the client id from the application registered with the provider")
 	}
 	switch {
 	case p.ClientSecret != "" && p.ClientSecretFile != "":
@@ -393,7 +393,7 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 		if p.Type == TypeOAuth2 {
 			fix += ", or client_auth: none for a public client"
 		}
-		v.add(key("client_secret"), "is required for a "+p.Type+" provider", fix)
+		v.add(key("client_secret"), "is required for provider type "+p.Type, fix)
 	}
 
 	// Endpoints.
@@ -424,7 +424,7 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 	for _, e := range endpoints {
 		if e.value == "" {
 			if required[e.field] {
-				why := "is required for a " + p.Type + " provider"
+				why := "is required for provider type " + p.Type
 				if p.Type == TypeOIDC && e.field != "issuer_url" {
 					why = "is required when discovery is skipped"
 				}
@@ -476,7 +476,7 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 
 	if p.Type == TypeMastodon {
 		if len(p.AllowedInstances) == 0 {
-			v.add(key("allowed_instances"), "is required for a mastodon provider",
+			v.add(key("allowed_instances"), "is required for provider type mastodon",
 				"list the instances users may sign in with, e.g. mastodon.social or '*.example.social'; '*' allows every instance")
 		}
 		for i, inst := range p.AllowedInstances {

@@ -86,6 +86,7 @@ type OIDC struct {
 	readyURL             string
 	client               *http.Client
 	log                  *slog.Logger
+	now                  func() time.Time // nil: wall clock
 }
 
 var (
@@ -147,6 +148,7 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 	}
 
 	o := &OIDC{
+		now:                  c.Now,
 		info:                 Info{ID: c.ID, Type: "oidc", DisplayName: c.DisplayName},
 		issuer:               c.IssuerURL,
 		audiences:            append([]string{c.ClientID}, c.ExtraAudiences...),
@@ -336,7 +338,7 @@ func (o *OIDC) Redeem(ctx context.Context, code string, p AuthParams) (Grant, er
 			TokenType:    tok.TokenType,
 			RefreshToken: tok.RefreshToken,
 			IDToken:      raw,
-			Expiry:       tok.Expiry,
+			Expiry:       o.tokenExpiry(tok),
 		},
 	}, nil
 }
@@ -594,7 +596,7 @@ func (o *OIDC) Refresh(ctx context.Context, g Grant) (Grant, error) {
 			TokenType:    tok.TokenType,
 			RefreshToken: tok.RefreshToken,
 			IDToken:      g.Tokens.IDToken,
-			Expiry:       tok.Expiry,
+			Expiry:       o.tokenExpiry(tok),
 		},
 	}
 	if ng.Tokens.RefreshToken == "" {
@@ -683,4 +685,14 @@ func (o *OIDC) Ready(ctx context.Context) error {
 		return fmt.Errorf("provider %q: %s answered HTTP %d", o.info.ID, redactURL(o.readyURL), resp.StatusCode)
 	}
 	return nil
+}
+
+// tokenExpiry is when tok's access token expires on the provider's clock:
+// x/oauth2 computes Expiry from expires_in with the wall clock, so with an
+// injected clock the lifetime is re-based on it.
+func (o *OIDC) tokenExpiry(tok *oauth2.Token) time.Time {
+	if o.now != nil && tok.ExpiresIn > 0 {
+		return o.now().Add(time.Duration(tok.ExpiresIn) * time.Second)
+	}
+	return tok.Expiry
 }

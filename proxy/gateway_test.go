@@ -194,15 +194,23 @@ func TestCallbackFailures(t *testing.T) {
 
 func TestCallbackStateChecks(t *testing.T) {
 	t.Parallel()
-	g := testutil.StartGateway(t, testutil.GatewayConfig{})
+	shared := testutil.StartGateway(t, testutil.GatewayConfig{})
+	// fresh returns the gateway with a browser of its own, not logged in.
+	fresh := func(t *testing.T) *testutil.Gateway {
+		g := *shared
+		g.Client = testutil.NewBrowser(t)
+		return &g
+	}
 
 	t.Run("missing state", func(t *testing.T) {
+		g := fresh(t)
 		resp := g.Get(t, "/oauth2/callback?code=abc")
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("status = %d, want 400", resp.StatusCode)
 		}
 	})
 	t.Run("wrong state", func(t *testing.T) {
+		g := fresh(t)
 		callback := g.StartLogin(t, "/", "alice")
 		u, _ := url.Parse(callback)
 		q := u.Query()
@@ -213,6 +221,7 @@ func TestCallbackStateChecks(t *testing.T) {
 		}
 	})
 	t.Run("state from another browser", func(t *testing.T) {
+		g := fresh(t)
 		callback := g.StartLogin(t, "/", "alice")
 		other := testutil.NewBrowser(t)
 		if resp := testutil.Do(t, other, callback); resp.StatusCode != http.StatusBadRequest {
@@ -220,6 +229,7 @@ func TestCallbackStateChecks(t *testing.T) {
 		}
 	})
 	t.Run("replayed callback", func(t *testing.T) {
+		g := fresh(t)
 		callback := g.StartLogin(t, "/", "alice")
 		g.FinishLogin(t, callback)
 		if resp := testutil.Do(t, g.Client, callback); resp.StatusCode != http.StatusBadRequest {
@@ -227,22 +237,24 @@ func TestCallbackStateChecks(t *testing.T) {
 		}
 	})
 	t.Run("replayed code with a fresh state", func(t *testing.T) {
-		b := testutil.NewBrowser(t)
-		g2 := *g
-		g2.Client = b
-		first := g2.StartLogin(t, "/", "alice")
-		g2.FinishLogin(t, first)
+		g := fresh(t)
+		first := g.StartLogin(t, "/", "alice")
+		g.FinishLogin(t, first)
 		oldCode, _ := url.Parse(first)
-		second, _ := url.Parse(g2.StartLogin(t, "/", "alice"))
+		// Sign out so a new login starts, then replay the old code with the
+		// new flow's state.
+		g.Get(t, "/oauth2/sign_out?rd=/")
+		second, _ := url.Parse(g.StartLogin(t, "/", "alice"))
 		q := second.Query()
 		q.Set("code", oldCode.Query().Get("code"))
 		second.RawQuery = q.Encode()
-		resp := testutil.Do(t, b, second.String())
+		resp := testutil.Do(t, g.Client, second.String())
 		if resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("replayed code status = %d, want 400", resp.StatusCode)
 		}
 	})
 	t.Run("provider error", func(t *testing.T) {
+		g := fresh(t)
 		callback := g.StartLogin(t, "/", "alice")
 		u, _ := url.Parse(callback)
 		q := u.Query()

@@ -8,10 +8,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/proxy"
 )
 
 // nginxSetup is a real nginx running the shipped deploy/nginx/gatehouse.conf
@@ -26,12 +28,18 @@ type nginxSetup struct {
 	pagePath string
 }
 
-func startNginxSetup(t *testing.T) *nginxSetup {
+// startNginxSetup starts the gateway (with options adjusted by opts, and the
+// clock now for the gateway and the provider; both may be nil), the echo
+// application and nginx.
+func startNginxSetup(t *testing.T, opts func(*config.Options), now func() time.Time) *nginxSetup {
 	t.Helper()
 	hits := new(atomic.Int64)
 	echo := testutil.EchoUpstream()
 	gw := testutil.StartGateway(t, testutil.GatewayConfig{
-		IdP: devidp.Options{AutoLogin: "alice"},
+		// Long-lived tokens: golang.org/x/oauth2 computes a token's expiry
+		// from the real clock, so tests moving now forward by hours must
+		// not see tokens expire.
+		IdP: devidp.Options{AutoLogin: "alice", Now: now, AccessTokenTTL: 24 * time.Hour, IDTokenTTL: 24 * time.Hour},
 		Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hits.Add(1)
 			echo.ServeHTTP(w, r)
@@ -41,7 +49,11 @@ func startNginxSetup(t *testing.T) *nginxSetup {
 			// itself and Gatehouse only answers /oauth2/*.
 			o.Upstream = ""
 			o.ReverseProxy = true
+			if opts != nil {
+				opts(o)
+			}
 		},
+		Build: proxy.BuildOptions{Now: now},
 	})
 	n := testutil.StartNginx(t, shippedNginxConf(t, hostPort(t, gw.Server.URL), hostPort(t, gw.Upstream.URL)))
 	s := &nginxSetup{nginx: n, gw: gw, appHits: hits, appURL: gw.Upstream.URL, pagePath: "/app/page?x=1"}
@@ -126,7 +138,7 @@ func (s *nginxSetup) login(t *testing.T, c *http.Client) (*http.Response, []stri
 
 func TestNginxAuthRequest(t *testing.T) {
 	t.Parallel()
-	s := startNginxSetup(t)
+	s := startNginxSetup(t, nil, nil)
 
 	t.Run("browser without session is sent to sign in with rd", func(t *testing.T) {
 		before := s.appHits.Load()
@@ -301,6 +313,52 @@ func TestNginxAuthRequest(t *testing.T) {
 			}
 		})
 	})
+}
+
+// TestNginxPassesRefreshedCookie checks the add_header Set-Cookie line: when
+// Gatehouse refreshes a session during the auth subrequest, the new cookie
+// reaches the browser through nginx and is the one that works afterwards.
+func TestNginxPassesRefreshedCookie(t *testing.T) {
+	t.Parallel()
+	var offset atomic.Int64 // nanoseconds the shared clock is ahead
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	s := startNginxSetup(t, func(o *config.Options) { o.CookieRefresh = time.Hour }, now)
+
+	browser := testutil.NewBrowser(t)
+	resp, _ := s.login(t, browser)
+	user := testutil.DecodeEcho(t, resp).Header.Get("X-User")
+	before := cookieHeader(t, browser, s.nginx.URL())
+	refreshes := s.gw.IdP.RefreshCalls()
+
+	offset.Store(int64(2 * time.Hour)) // past --cookie-refresh
+	resp = send(t, browser, http.MethodGet, s.pageURL, nil, "Accept", "application/json")
+	if got := testutil.DecodeEcho(t, resp).Header.Get("X-User"); got != user {
+		t.Fatalf("after refresh: application got X-User %q, want %q", got, user)
+	}
+	if got := s.gw.IdP.RefreshCalls() - refreshes; got != 1 {
+		t.Fatalf("provider saw %d refreshes, want 1", got)
+	}
+	var sessionCookies int
+	for _, c := range resp.Cookies() {
+		if strings.HasPrefix(c.Name, "_gatehouse") && !strings.Contains(c.Name, "flow") {
+			sessionCookies++
+		}
+	}
+	if sessionCookies == 0 {
+		t.Fatalf("nginx passed no refreshed session cookie; Set-Cookie: %q", resp.Header.Values("Set-Cookie"))
+	}
+	if after := cookieHeader(t, browser, s.nginx.URL()); after == before {
+		t.Fatal("browser still holds the pre-refresh cookie")
+	}
+
+	// The new cookie works and is fresh: no second refresh.
+	resp = send(t, browser, http.MethodGet, s.pageURL, nil, "Accept", "application/json")
+	if got := testutil.DecodeEcho(t, resp).Header.Get("X-User"); got != user {
+		t.Errorf("with the refreshed cookie: application got X-User %q, want %q", got, user)
+	}
+	if got := s.gw.IdP.RefreshCalls() - refreshes; got != 1 {
+		t.Errorf("provider saw %d refreshes after using the new cookie, want still 1", got)
+	}
 }
 
 // cookieHeader renders c's cookies for u as a Cookie header value.

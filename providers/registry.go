@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -25,6 +26,8 @@ type Deps struct {
 	RedisKeyPrefix string
 	// Logger receives provider logs; nil means slog.Default().
 	Logger *slog.Logger
+	// Now is the clock token lifetimes are measured on; nil means time.Now.
+	Now func() time.Time
 }
 
 // New builds the provider o describes: oidc, oauth2, osdn, quaily, osu or
@@ -69,6 +72,7 @@ func New(ctx context.Context, o config.ProviderOptions, d Deps) (Provider, error
 			UserinfoURL:          o.UserinfoURL,
 			HTTPClient:           d.HTTPClient,
 			Logger:               log,
+			Now:                  d.Now,
 		})
 		if err != nil {
 			return nil, err

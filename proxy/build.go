@@ -109,7 +109,7 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 		store = session.NewCookieStore(sessionCodec, cookie)
 	}
 
-	deps := providers.Deps{HTTPClient: client, Redis: g.redis, RedisKeyPrefix: o.RedisKeyPrefix, Logger: log}
+	deps := providers.Deps{HTTPClient: client, Redis: g.redis, RedisKeyPrefix: o.RedisKeyPrefix, Logger: log, Now: b.Now}
 	var provs []providers.Provider
 	redirects := map[string]string{}
 	rules := map[string]ProviderRule{}

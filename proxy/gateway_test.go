@@ -627,7 +627,7 @@ func TestTransparentRefresh(t *testing.T) {
 	t.Parallel()
 	clk := &clock{}
 	g := testutil.StartGateway(t, testutil.GatewayConfig{
-		IdP:     devidp.Options{AccessTokenTTL: 10 * time.Minute, RefreshTokenRotation: true},
+		IdP:     devidp.Options{AccessTokenTTL: 10 * time.Minute, RefreshTokenRotation: true, Now: clk.Now},
 		Options: func(o *config.Options) { o.PassAccessToken = true; o.RefreshWindow = time.Minute },
 		Build:   proxy.BuildOptions{Now: clk.Now},
 	})

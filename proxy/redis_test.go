@@ -20,8 +20,9 @@ import (
 func redisPair(t *testing.T, idpOpts devidp.Options) (a, b *testutil.Gateway, r *testutil.Redis, clk *clock) {
 	t.Helper()
 	r = testutil.StartRedis(t)
-	idp := testutil.StartIdP(t, idpOpts)
 	clk = &clock{}
+	idpOpts.Now = clk.Now // provider and gateways share one clock
+	idp := testutil.StartIdP(t, idpOpts)
 	cfg := testutil.GatewayConfig{
 		IdPServer: idp,
 		Options: func(o *config.Options) {

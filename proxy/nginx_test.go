@@ -36,9 +36,8 @@ func startNginxSetup(t *testing.T, opts func(*config.Options), now func() time.T
 	hits := new(atomic.Int64)
 	echo := testutil.EchoUpstream()
 	gw := testutil.StartGateway(t, testutil.GatewayConfig{
-		// Long-lived tokens: golang.org/x/oauth2 computes a token's expiry
-		// from the real clock, so tests moving now forward by hours must
-		// not see tokens expire.
+		// Long-lived tokens: a test moving now forward by hours exercises
+		// --cookie-refresh, not token expiry.
 		IdP: devidp.Options{AutoLogin: "alice", Now: now, AccessTokenTTL: 24 * time.Hour, IDTokenTTL: 24 * time.Hour},
 		Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hits.Add(1)

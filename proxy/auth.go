@@ -3,12 +3,20 @@ package proxy
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strings"
 )
+
+// headerSignIn carries, on a 401 from /oauth2/auth, the URL that starts a
+// login and comes back to the page that was asked for.
+const headerSignIn = "X-Auth-Request-Sign-In"
 
 // auth answers nginx auth_request (and Traefik/Caddy/Envoy forward-auth)
 // subrequests: 202 with X-Auth-Request-* identity headers for a valid,
 // authorized session; 401 without one; 403 when the rules refuse it.
+//
+// Any method is accepted (Envoy's ext_authz forwards the original one), and
+// so is /oauth2/auth/<anything> (older Envoy appends the original path).
 //
 // Optional query parameters narrow the rules for one location:
 // allowed_groups=a,b (any of), allowed_emails=x@y,z@w (any of).
@@ -16,6 +24,13 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	s, status, _ := h.authenticated(w, r)
 	if s == nil {
+		if status == http.StatusUnauthorized {
+			// The sign-in URL with the original URL properly encoded, for
+			// proxies that cannot encode it themselves (nginx:
+			// auth_request_set + return 302 in the error_page location).
+			original := h.requestScheme(r) + "://" + h.requestHost(r) + h.originalURI(r)
+			w.Header().Set(headerSignIn, "/oauth2/start?rd="+url.QueryEscape(h.safeRedirect(r, original)))
+		}
 		w.WriteHeader(status)
 		return
 	}

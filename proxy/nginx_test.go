@@ -55,7 +55,7 @@ func startNginxSetup(t *testing.T, opts func(*config.Options), now func() time.T
 		Build: proxy.BuildOptions{Now: now},
 	})
 	n := testutil.StartNginx(t, shippedNginxConf(t, hostPort(t, gw.Server.URL), hostPort(t, gw.Upstream.URL)))
-	s := &nginxSetup{nginx: n, gw: gw, appHits: hits, appURL: gw.Upstream.URL, pagePath: "/app/page?x=1"}
+	s := &nginxSetup{nginx: n, gw: gw, appHits: hits, appURL: gw.Upstream.URL, pagePath: "/app/page?x=1&y=two%20words"}
 	s.pageURL = n.URL() + s.pagePath
 	return s
 }

@@ -42,18 +42,23 @@ func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
 	if rd == "" || len(rd) > 4096 || !utf8.ValidString(rd) {
 		return "", false
 	}
-	// Check the value as given and once more percent-decoded, so that
-	// encoded tricks (%2f%2f, %5c, %09) are judged like their plain forms.
-	decoded, err := url.PathUnescape(rd)
-	if err != nil {
+	// The raw value may hold no control characters, whitespace or
+	// backslashes anywhere. Its path part (which decides where a browser
+	// goes) is also checked once percent-decoded, so that encoded tricks
+	// (%2f%2f, %5c, %09) are judged like their plain forms; the query may
+	// carry any encoded data.
+	if hasUnsafeRune(rd, true) {
 		return "", false
 	}
-	for _, s := range []string{rd, decoded} {
-		if hasUnsafeRune(s) {
-			return "", false
-		}
+	pathPart := rd
+	if end := strings.IndexAny(rd, "?#"); end >= 0 {
+		pathPart = rd[:end]
 	}
-	if lower := strings.ToLower(rd); strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
+	decoded, err := url.PathUnescape(pathPart)
+	if err != nil || hasUnsafeRune(decoded, false) {
+		return "", false
+	}
+	if lower := strings.ToLower(pathPart); strings.Contains(lower, "%2f") || strings.Contains(lower, "%5c") {
 		return "", false
 	}
 	if strings.HasPrefix(rd, "/") {
@@ -86,11 +91,11 @@ func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
 	return u.String(), true
 }
 
-// hasUnsafeRune reports control characters, whitespace and backslashes,
-// which browsers strip or rewrite in URLs.
-func hasUnsafeRune(s string) bool {
+// hasUnsafeRune reports backslashes and control characters, which browsers
+// strip or rewrite in URLs, and, when spaces is true, whitespace.
+func hasUnsafeRune(s string, spaces bool) bool {
 	for _, r := range s {
-		if r == '\\' || unicode.IsControl(r) || unicode.IsSpace(r) || r == utf8.RuneError {
+		if r == '\\' || unicode.IsControl(r) || r == utf8.RuneError || (spaces && unicode.IsSpace(r)) {
 			return true
 		}
 	}

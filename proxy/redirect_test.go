@@ -49,7 +49,11 @@ func TestRedirectValidator(t *testing.T) {
 		{"evil.com", "/"},
 		{"\x00/evil", "/"},
 		{"/\u2028evil", "/"},
-		{"/%E2%80%A8evil", "/"},
+		{"/%E2%80%A8x", "/%E2%80%A8x"},
+		{"/search?next=%2Fhome&q=a%20b", "/search?next=%2Fhome&q=a%20b"},
+		{"/my%20docs/", "/my%20docs/"},
+		{"https://gate.example.com/p?x=1&y=two%20words", "https://gate.example.com/p?x=1&y=two%20words"},
+		{"/%0d%0aSet-Cookie:x", "/"},
 		{"/%ZZ", "/"},
 	}
 	for _, tt := range tests {

@@ -23,6 +23,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/proxy"
 )
@@ -57,9 +59,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err := opts.Validate(); err != nil {
 		fmt.Fprintln(stderr, err)
+		fmt.Fprintln(stderr, "\nRun 'gatehouse --help' for every option, or 'gatehouse dev' for a self-contained demo.")
 		return 2
 	}
 	log := newLogger(stderr, opts.LogLevel, opts.LogFormat)
+	redis.SetLogger(redisLogger{log})
 	gw, err := proxy.Build(ctx, opts, proxy.BuildOptions{Logger: log})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
@@ -122,4 +126,12 @@ func newLogger(w io.Writer, level, format string) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, ho))
 	}
 	return slog.New(slog.NewTextHandler(w, ho))
+}
+
+// redisLogger sends go-redis's own messages (pool dial failures during an
+// outage) to slog at debug level; Gatehouse logs the outage itself.
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -52,6 +52,7 @@ type Options struct {
 	RedirectURL              string            `flag:"redirect-url" help:"absolute callback URL registered with the provider, ending in /oauth2/callback (default: derived from the request)"`
 	Scope                    string            `flag:"scope" help:"space-separated scopes to request (default: the provider's, 'openid email profile' for oidc)"`
 	OIDCGroupsClaim          string            `flag:"oidc-groups-claim" default:"groups" help:"ID-token/userinfo claim holding the user's groups"`
+	OIDCUserClaim            string            `flag:"oidc-user-claim" default:"sub" help:"claim sent upstream as X-Forwarded-User: sub, email, preferred_username or another string claim (the subject when absent)"`
 	OIDCExtraAudiences       []string          `flag:"oidc-extra-audience" help:"additional accepted ID-token audiences besides the client id (repeatable)"`
 	AllowUnverifiedEmail     bool              `flag:"insecure-oidc-allow-unverified-email" default:"false" help:"accept emails the provider marks email_verified=false"`
 	SkipOIDCDiscovery        bool              `flag:"skip-oidc-discovery" default:"false" help:"do not fetch discovery; use --login-url, --redeem-url and --oidc-jwks-url (--oidc-issuer-url is still required to check ID tokens)"`
@@ -121,6 +122,7 @@ type ProviderOptions struct {
 	SkipDiscovery        bool     `yaml:"skip_discovery" help:"oidc: do not fetch discovery; auth_url, token_url and jwks_url are then required"`
 	JWKSURL              string   `yaml:"jwks_url" help:"oidc: JWKS endpoint (with skip_discovery)"`
 	GroupsClaim          string   `yaml:"groups_claim" help:"oidc: claim holding the user's groups (default groups)"`
+	UserClaim            string   `yaml:"user_claim" help:"oidc: claim sent upstream as X-Forwarded-User (default sub)"`
 	ExtraAudiences       []string `yaml:"extra_audiences" help:"oidc: accepted ID-token audiences besides the client id"`
 	AllowUnverifiedEmail bool     `yaml:"allow_unverified_email" help:"oidc: accept emails marked email_verified=false"`
 

@@ -269,6 +269,7 @@ func (v *validator) providers(o *Options) []ProviderOptions {
 			SkipDiscovery:        o.SkipOIDCDiscovery,
 			JWKSURL:              o.OIDCJWKSURL,
 			GroupsClaim:          o.OIDCGroupsClaim,
+			UserClaim:            o.OIDCUserClaim,
 			ExtraAudiences:       slices.Clone(o.OIDCExtraAudiences),
 			AllowUnverifiedEmail: o.AllowUnverifiedEmail,
 			AuthURL:              o.LoginURL,

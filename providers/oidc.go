@@ -39,6 +39,10 @@ type OIDCConfig struct {
 	// "groups". A name that is not a top-level claim but contains dots is
 	// read as a path into nested objects ("realm_access.roles").
 	GroupsClaim string
+	// UserClaim names the claim sent upstream as X-Forwarded-User: "sub"
+	// (default), "email" (the accepted email), "preferred_username", or
+	// any other string claim; the subject when the claim is absent.
+	UserClaim string
 	// ExtraAudiences are accepted as ID-token audience besides ClientID.
 	ExtraAudiences []string
 	// AllowUnverifiedEmail keeps an email the provider marks
@@ -80,6 +84,7 @@ type OIDC struct {
 	verifier             *oidc.IDTokenVerifier
 	oauth                oauth2.Config // RedirectURL is set per flow
 	groupsClaim          string
+	userClaim            string
 	allowUnverifiedEmail bool
 	userinfoURL          string
 	endSessionURL        string
@@ -153,6 +158,7 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 		issuer:               c.IssuerURL,
 		audiences:            append([]string{c.ClientID}, c.ExtraAudiences...),
 		groupsClaim:          c.GroupsClaim,
+		userClaim:            c.UserClaim,
 		allowUnverifiedEmail: c.AllowUnverifiedEmail,
 		client:               client,
 		log:                  log,
@@ -569,7 +575,27 @@ func (o *OIDC) identity(ctx context.Context, idt *oidc.IDToken, claims map[strin
 		}
 	}
 	id.Groups = slices.DeleteFunc(id.Groups, func(g string) bool { return checkPrintable(g) != nil })
+	id.User = o.userValue(id, claims)
 	return id, nil
+}
+
+// userValue is the X-Forwarded-User value: the configured claim, or the
+// subject when that claim is absent or unusable.
+func (o *OIDC) userValue(id Identity, claims map[string]any) string {
+	var v string
+	switch o.userClaim {
+	case "", "sub":
+	case "email":
+		v = id.Email
+	case "preferred_username":
+		v = id.PreferredUsername
+	default:
+		v, _ = scalarString(claims[o.userClaim])
+	}
+	if v == "" || checkPrintable(v) != nil {
+		return id.Subject
+	}
+	return v
 }
 
 // Refresh implements Provider. A refresh token the provider rejects yields

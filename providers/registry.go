@@ -63,6 +63,7 @@ func New(ctx context.Context, o config.ProviderOptions, d Deps) (Provider, error
 			ClientSecret:         secret,
 			Scopes:               o.Scopes,
 			GroupsClaim:          o.GroupsClaim,
+			UserClaim:            o.UserClaim,
 			ExtraAudiences:       o.ExtraAudiences,
 			AllowUnverifiedEmail: o.AllowUnverifiedEmail,
 			SkipDiscovery:        o.SkipDiscovery,

@@ -650,3 +650,19 @@ func TestTransparentRefresh(t *testing.T) {
 		t.Errorf("browser after invalid_grant: status %d, want 302 to sign in", resp.StatusCode)
 	}
 }
+
+func TestOIDCUserClaim(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ claim, want string }{
+		{"sub", devidp.Subject("alice")},
+		{"email", "alice@example.com"},
+		{"preferred_username", "alice"},
+		{"no_such_claim", devidp.Subject("alice")},
+	} {
+		g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) { o.OIDCUserClaim = tt.claim }})
+		echo := testutil.DecodeEcho(t, g.Login(t, "alice", "/"))
+		if got := echo.Header.Get("X-Forwarded-User"); got != tt.want {
+			t.Errorf("--oidc-user-claim %s: X-Forwarded-User = %q, want %q", tt.claim, got, tt.want)
+		}
+	}
+}

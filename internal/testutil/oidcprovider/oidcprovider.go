@@ -1,0 +1,373 @@
+// Package oidcprovider runs panva/oidc-provider — an OpenID Certified
+// provider written in Node.js — on loopback for interoperability tests, and
+// drives its sign-in, consent and sign-out pages like a browser would.
+//
+// It needs node (20.19 or later) and the package's node_modules:
+//
+//	npm ci --prefix internal/testutil/oidcprovider
+//
+// (scripts/test.sh does this when node_modules is missing).
+package oidcprovider
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Account is a user the provider knows.
+type Account struct {
+	// Sub is the stable subject identifier (the ID token's sub).
+	Sub string `json:"sub"`
+	// Username is typed on the sign-in page and released as
+	// preferred_username.
+	Username      string   `json:"username"`
+	Password      string   `json:"password"`
+	Email         string   `json:"email"`
+	EmailVerified bool     `json:"email_verified"`
+	Name          string   `json:"name"`
+	Groups        []string `json:"groups"`
+}
+
+// DefaultAccounts are the accounts Start registers: alice (groups admins
+// and engineering) and bob (engineering, an email on another domain).
+// Passwords are the usernames followed by "-password".
+func DefaultAccounts() []Account {
+	return []Account{
+		{Sub: "248289761001", Username: "alice", Password: "alice-password", Email: "alice@example.com", EmailVerified: true, Name: "Alice Admin", Groups: []string{"admins", "engineering"}},
+		{Sub: "248289761002", Username: "bob", Password: "bob-password", Email: "bob@other.org", EmailVerified: true, Name: "Bob Builder", Groups: []string{"engineering"}},
+	}
+}
+
+// Options configures StartWithOptions.
+type Options struct {
+	ClientID     string
+	ClientSecret string
+	// RedirectURIs are the client's registered redirect_uris (at least one).
+	RedirectURIs []string
+	// PostLogoutRedirectURIs are the client's registered
+	// post_logout_redirect_uris; default: the origin of each redirect URI
+	// followed by "/".
+	PostLogoutRedirectURIs []string
+	// AccessTokenTTL is the access tokens' lifetime, in whole seconds;
+	// default one hour.
+	AccessTokenTTL time.Duration
+	// Accounts are the users; default DefaultAccounts().
+	Accounts []Account
+}
+
+// Provider is a running oidc-provider process.
+type Provider struct {
+	issuer string
+	// Accounts are the users the provider knows.
+	Accounts []Account
+}
+
+// Issuer returns the provider's issuer URL (http://127.0.0.1:<port>).
+func (p *Provider) Issuer() string { return p.issuer }
+
+// Start runs oidc-provider with one confidential client until the test
+// ends. See StartWithOptions.
+func Start(t testing.TB, clientID, secret string, redirectURIs []string) *Provider {
+	t.Helper()
+	return StartWithOptions(t, Options{ClientID: clientID, ClientSecret: secret, RedirectURIs: redirectURIs})
+}
+
+// Dir returns the directory holding server.mjs and package.json.
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Dir(file)
+}
+
+// StartWithOptions runs `node server.mjs` on a free loopback port, waits
+// until its discovery document answers, and kills the process when the
+// test ends. The test fails when node or node_modules is missing.
+func StartWithOptions(t testing.TB, o Options) *Provider {
+	t.Helper()
+	if o.ClientID == "" || o.ClientSecret == "" || len(o.RedirectURIs) == 0 {
+		t.Fatal("oidcprovider: ClientID, ClientSecret and RedirectURIs are required")
+	}
+	dir := Dir()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Fatalf("oidcprovider: node is not installed (%v); install Node.js 20.19+, then run npm ci --prefix internal/testutil/oidcprovider, or ./scripts/test.sh", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider", "package.json")); err != nil {
+		t.Fatalf("oidcprovider: node_modules missing (%v): run npm ci --prefix internal/testutil/oidcprovider, or ./scripts/test.sh", err)
+	}
+	if o.Accounts == nil {
+		o.Accounts = DefaultAccounts()
+	}
+	if o.PostLogoutRedirectURIs == nil {
+		for _, r := range o.RedirectURIs {
+			if u, err := url.Parse(r); err == nil {
+				o.PostLogoutRedirectURIs = append(o.PostLogoutRedirectURIs, u.Scheme+"://"+u.Host+"/")
+			}
+		}
+	}
+	ttl := int(o.AccessTokenTTL / time.Second)
+	if ttl <= 0 {
+		ttl = 3600
+	}
+	accounts, err := json.Marshal(o.Accounts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+
+	cmd := exec.Command(node, "server.mjs")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(),
+		"OP_PORT="+strconv.Itoa(port),
+		"OP_CLIENT_ID="+o.ClientID,
+		"OP_CLIENT_SECRET="+o.ClientSecret,
+		"OP_REDIRECT_URIS="+strings.Join(o.RedirectURIs, " "),
+		"OP_POST_LOGOUT_URIS="+strings.Join(o.PostLogoutRedirectURIs, " "),
+		"OP_ACCESS_TOKEN_TTL="+strconv.Itoa(ttl),
+		"OP_ACCOUNTS="+string(accounts),
+		"NODE_ENV=test",
+	)
+	// The script exits when its stdin closes, so it does not outlive a
+	// test binary that is killed before its cleanups run.
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := &lockedBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("oidcprovider: starting node: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = stdin.Close()
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("oidc-provider stderr:\n%s", stderr.String())
+		}
+	})
+
+	ready := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "READY "); ok {
+				select {
+				case ready <- rest:
+				default:
+				}
+			}
+		}
+	}()
+	var issuer string
+	select {
+	case issuer = <-ready:
+	case <-exited:
+		t.Fatalf("oidcprovider: node exited before it was ready:\n%s", stderr.String())
+	case <-time.After(15 * time.Second):
+		t.Fatalf("oidcprovider: not ready after 15s:\n%s", stderr.String())
+	}
+	waitDiscovery(t, issuer)
+	return &Provider{issuer: issuer, Accounts: o.Accounts}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("oidcprovider: reserving a port: %v", err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	_ = l.Close()
+	return port
+}
+
+func waitDiscovery(t testing.TB, issuer string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var doc struct {
+			Issuer string `json:"issuer"`
+		}
+		resp, err := http.Get(issuer + "/.well-known/openid-configuration")
+		if err == nil {
+			err = json.NewDecoder(resp.Body).Decode(&doc)
+			_ = resp.Body.Close()
+			if err == nil && resp.StatusCode == http.StatusOK && doc.Issuer == issuer {
+				return
+			}
+			if err == nil {
+				err = fmt.Errorf("status %d, issuer %q", resp.StatusCode, doc.Issuer)
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("oidcprovider: discovery at %s does not answer: %v", issuer, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lockedBuffer collects the child's stderr while tests read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var (
+	formRe   = regexp.MustCompile(`(?is)<form\b[^>]*\baction="([^"]*)"[^>]*>(.*?)</form>`)
+	hiddenRe = regexp.MustCompile(`(?i)<input\b[^>]*\btype="hidden"[^>]*\bname="([^"]*)"[^>]*\bvalue="([^"]*)"`)
+)
+
+// Login signs user in at the provider, starting from authURL (the
+// authorization request a relying party redirected the browser to): it
+// follows the provider's redirects with client (which must keep cookies
+// and not follow redirects), submits the sign-in form with user and
+// password, then the consent form, until the provider redirects to a URL
+// outside the issuer — the relying party's redirect_uri — and returns
+// that URL without visiting it.
+func (p *Provider) Login(t testing.TB, client *http.Client, authURL, user, password string) (callbackURL string) {
+	t.Helper()
+	next := authURL
+	method, body := http.MethodGet, url.Values(nil)
+	for range 10 {
+		resp, page := send(t, client, method, next, body)
+		if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+			loc, err := resp.Location()
+			if err != nil {
+				t.Fatalf("oidcprovider login: %s answered %d without Location", next, resp.StatusCode)
+			}
+			if !strings.HasPrefix(loc.String(), p.issuer+"/") {
+				return loc.String()
+			}
+			next, method, body = loc.String(), http.MethodGet, nil
+			continue
+		}
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("oidcprovider login: %s %s: status %d: %s", method, next, resp.StatusCode, page)
+		}
+		action, fields := parseForm(t, page)
+		switch {
+		case strings.HasSuffix(action, "/login"):
+			fields.Set("login", user)
+			fields.Set("password", password)
+		case strings.HasSuffix(action, "/confirm"):
+		default:
+			t.Fatalf("oidcprovider login: unexpected page at %s: %s", next, page)
+		}
+		next, method, body = resolve(t, next, action), http.MethodPost, fields
+	}
+	t.Fatalf("oidcprovider login: no redirect to the relying party after 10 steps (last %s)", next)
+	return ""
+}
+
+// Logout completes RP-initiated logout: it visits endSessionURL (the
+// provider's end_session_endpoint a relying party redirected the browser
+// to), confirms the sign-out form, and returns where the provider then
+// redirects (the post_logout_redirect_uri), without visiting it.
+func (p *Provider) Logout(t testing.TB, client *http.Client, endSessionURL string) string {
+	t.Helper()
+	resp, page := send(t, client, http.MethodGet, endSessionURL, nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("oidcprovider logout: %s: status %d: %s", endSessionURL, resp.StatusCode, page)
+	}
+	action, fields := parseForm(t, page)
+	fields.Set("logout", "yes")
+	resp, page = send(t, client, http.MethodPost, resolve(t, endSessionURL, action), fields)
+	loc, err := resp.Location()
+	if err != nil {
+		t.Fatalf("oidcprovider logout confirm: status %d, no redirect: %s", resp.StatusCode, page)
+	}
+	if strings.HasPrefix(loc.String(), p.issuer+"/") {
+		// A redirect inside the provider (its end-session success step).
+		resp, page = send(t, client, http.MethodGet, loc.String(), nil)
+		if loc, err = resp.Location(); err != nil {
+			t.Fatalf("oidcprovider logout: status %d, no redirect to the relying party: %s", resp.StatusCode, page)
+		}
+	}
+	return loc.String()
+}
+
+func send(t testing.TB, client *http.Client, method, target string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	var rd io.Reader
+	if form != nil {
+		rd = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, target, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("oidcprovider: %s %s: %v", method, target, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	return resp, string(b)
+}
+
+func parseForm(t testing.TB, page string) (action string, fields url.Values) {
+	t.Helper()
+	m := formRe.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("oidcprovider: no form in page: %s", page)
+	}
+	fields = url.Values{}
+	for _, h := range hiddenRe.FindAllStringSubmatch(m[2], -1) {
+		fields.Set(html.UnescapeString(h[1]), html.UnescapeString(h[2]))
+	}
+	return html.UnescapeString(m[1]), fields
+}
+
+func resolve(t testing.TB, base, ref string) string {
+	t.Helper()
+	b, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := url.Parse(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b.ResolveReference(r).String()
+}

@@ -21,6 +21,15 @@ if [ ${#need[@]} -gt 0 ]; then
   $SUDO service nginx stop >/dev/null 2>&1 || true
 fi
 
+# ---- node: the certified OpenID provider the interop tests run ----
+# proxy/interop_test.go starts panva/oidc-provider from
+# internal/testutil/oidcprovider; install its pinned packages once.
+if [ ! -d internal/testutil/oidcprovider/node_modules ]; then
+  echo "installing: internal/testutil/oidcprovider node_modules (npm ci)"
+  npm ci --prefix internal/testutil/oidcprovider --no-audit --no-fund
+fi
+# ---- end node ----
+
 echo "== go vet"
 go vet ./...
 echo "== gofmt"

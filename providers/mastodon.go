@@ -331,7 +331,7 @@ func (m *Mastodon) Redeem(ctx context.Context, code string, p AuthParams) (Grant
 	if meta.pkceS256 {
 		form.Set("code_verifier", p.CodeVerifier)
 	}
-	tr, err := postToken(ctx, m.client, m.baseURL(host)+"/oauth/token", form, ClientAuthBody, creds.ClientID, creds.ClientSecret)
+	tr, err := postToken(ctx, m.client, m.baseURL(host)+"/oauth/token", form, ClientAuthBody, creds.ClientID, creds.ClientSecret, nil)
 	if err != nil {
 		if e, ok := errors.AsType[*Error](err); ok && e.Code == CodeInvalidClient {
 			m.log.WarnContext(ctx, "mastodon app credentials rejected; registering again", "provider", m.info.ID, "instance", host)
@@ -561,7 +561,7 @@ func (m *Mastodon) checkApp(ctx context.Context, host string, c MastodonCredenti
 		return false, nil
 	}
 	_, err = postToken(ctx, m.client, m.baseURL(host)+"/oauth/token",
-		url.Values{"grant_type": {"client_credentials"}, "scope": {c.Scopes}}, ClientAuthBody, c.ClientID, c.ClientSecret)
+		url.Values{"grant_type": {"client_credentials"}, "scope": {c.Scopes}}, ClientAuthBody, c.ClientID, c.ClientSecret, nil)
 	if e, ok := errors.AsType[*Error](err); ok {
 		switch e.Code {
 		case CodeInvalidClient:

@@ -115,6 +115,9 @@ type OAuth2Config struct {
 	HTTPClient *http.Client
 	// Logger receives warnings; default slog.Default().
 	Logger *slog.Logger
+	// Now is the clock token lifetimes (expires_in) are measured on;
+	// default time.Now.
+	Now func() time.Time
 }
 
 // OAuth2 is a generic OAuth2 authorization-code provider whose identity comes
@@ -318,7 +321,7 @@ func (o *OAuth2) Refresh(ctx context.Context, g Grant) (Grant, error) {
 }
 
 func (o *OAuth2) tokenRequest(ctx context.Context, form url.Values) (*tokenResponse, error) {
-	tr, err := postToken(ctx, o.client, o.c.TokenURL, form, o.c.ClientAuth, o.c.ClientID, o.c.ClientSecret)
+	tr, err := postToken(ctx, o.client, o.c.TokenURL, form, o.c.ClientAuth, o.c.ClientID, o.c.ClientSecret, o.c.Now)
 	if e, ok := errors.AsType[*Error](err); ok && e.Code == CodeInvalidClient {
 		// Only the administrator can fix this: say so loudly, once per attempt.
 		o.log.WarnContext(ctx, "provider rejected the client credentials; check client_id, client_secret and client_auth",
@@ -418,7 +421,7 @@ type tokenResponse struct {
 
 // postToken sends a token request and parses the answer into a tokenResponse
 // or an *Error.
-func postToken(ctx context.Context, client *http.Client, endpoint string, form url.Values, auth ClientAuth, clientID, clientSecret string) (*tokenResponse, error) {
+func postToken(ctx context.Context, client *http.Client, endpoint string, form url.Values, auth ClientAuth, clientID, clientSecret string, now func() time.Time) (*tokenResponse, error) {
 	form = maps.Clone(form) // Set below replaces, never appends
 	switch auth {
 	case ClientAuthBasic:
@@ -474,7 +477,10 @@ func postToken(ctx context.Context, client *http.Client, endpoint string, form u
 		}
 		return nil, errorFromStatus(status, doc, "token endpoint")
 	}
-	return tokenFromDoc(doc, time.Now())
+	if now == nil {
+		now = time.Now
+	}
+	return tokenFromDoc(doc, now())
 }
 
 // parseTokenBody reads JSON, or form encoding when the provider answers so.

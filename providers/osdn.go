@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // OSDN's documented endpoints. The current-user path is not confirmed by any
@@ -36,6 +37,8 @@ type OSDNConfig struct {
 	UserPrefix string
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Now is the clock token lifetimes are measured on; default time.Now.
+	Now func() time.Time
 }
 
 // NewOSDN returns the OSDN provider: secret in the token request body, no
@@ -60,6 +63,7 @@ func NewOSDN(c OSDNConfig) (*OAuth2, error) {
 		AllowUnverifiedEmail: c.AllowUnverifiedEmail,
 		HTTPClient:           c.HTTPClient,
 		Logger:               c.Logger,
+		Now:                  c.Now,
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 )
 
 // OsuBaseURL is osu!'s site; the OAuth endpoints and API live under it.
@@ -34,6 +35,8 @@ type OsuConfig struct {
 	UserPrefix string
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Now is the clock token lifetimes are measured on; default time.Now.
+	Now func() time.Time
 }
 
 // NewOsu returns the osu! provider: identity is the numeric user id
@@ -66,6 +69,7 @@ func NewOsu(c OsuConfig) (*OAuth2, error) {
 		UserPrefix:   c.UserPrefix,
 		HTTPClient:   c.HTTPClient,
 		Logger:       c.Logger,
+		Now:          c.Now,
 	})
 	if err != nil {
 		return nil, err

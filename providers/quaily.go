@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // Quaily's documented bases.
@@ -34,6 +35,8 @@ type QuailyConfig struct {
 	UserPrefix string
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Now is the clock token lifetimes are measured on; default time.Now.
+	Now func() time.Time
 }
 
 // NewQuaily returns the Quaily provider: a public client with PKCE, token
@@ -71,6 +74,7 @@ func NewQuaily(c QuailyConfig) (*OAuth2, error) {
 		AllowUnverifiedEmail: c.AllowUnverifiedEmail,
 		HTTPClient:           c.HTTPClient,
 		Logger:               c.Logger,
+		Now:                  c.Now,
 	})
 	if err != nil {
 		return nil, err

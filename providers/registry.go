@@ -99,6 +99,7 @@ func New(ctx context.Context, o config.ProviderOptions, d Deps) (Provider, error
 			AllowUnverifiedEmail: o.AllowUnverifiedEmail,
 			HTTPClient:           d.HTTPClient,
 			Logger:               log,
+			Now:                  d.Now,
 		})
 	case "osdn":
 		send := o.SendRedirectURI != nil && *o.SendRedirectURI
@@ -116,6 +117,7 @@ func New(ctx context.Context, o config.ProviderOptions, d Deps) (Provider, error
 			UserPrefix:           o.UserPrefix,
 			HTTPClient:           d.HTTPClient,
 			Logger:               log,
+			Now:                  d.Now,
 		})
 	case "quaily":
 		return NewQuaily(QuailyConfig{
@@ -133,6 +135,7 @@ func New(ctx context.Context, o config.ProviderOptions, d Deps) (Provider, error
 			UserPrefix:           o.UserPrefix,
 			HTTPClient:           d.HTTPClient,
 			Logger:               log,
+			Now:                  d.Now,
 		})
 	case "osu":
 		return NewOsu(OsuConfig{
@@ -150,6 +153,7 @@ func New(ctx context.Context, o config.ProviderOptions, d Deps) (Provider, error
 			UserPrefix:       o.UserPrefix,
 			HTTPClient:       d.HTTPClient,
 			Logger:           log,
+			Now:              d.Now,
 		})
 	case "mastodon":
 		var store CredentialStore

@@ -73,6 +73,9 @@ func NewMastodon(t testing.TB, host string, pkce bool) *Mastodon {
 		f.appsMu.Lock()
 		f.apps[id] = mastodonApp{secret: secret, redirect: form.Get("redirect_uris"), scopes: form.Get("scopes")}
 		f.appsMu.Unlock()
+		f.mu.Lock()
+		f.issued = append(f.issued, secret)
+		f.mu.Unlock()
 		WriteJSON(w, http.StatusOK, map[string]any{"id": fmt.Sprint(n), "name": form.Get("client_name"), "website": nil,
 			"redirect_uri": form.Get("redirect_uris"), "client_id": id, "client_secret": secret, "vapid_key": "BCk-QqERU0q"})
 	})

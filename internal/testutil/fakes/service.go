@@ -45,6 +45,7 @@ type Service struct {
 	access  map[string]string // access token → user key
 	refresh map[string]string // refresh token → user key
 	profile map[string]any    // what the user endpoint answers (per fake)
+	issued  []string          // every code and token ever issued
 }
 
 type codeGrant struct {
@@ -97,6 +98,15 @@ func (s *Service) RefreshTokenValid(tok string) bool {
 	defer s.mu.Unlock()
 	_, ok := s.refresh[tok]
 	return ok
+}
+
+// Issued returns every code, access token, refresh token and (Mastodon)
+// app secret the service
+// has issued, so tests can check none of them leaks into a page or log.
+func (s *Service) Issued() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.issued)
 }
 
 // RevokeAccess invalidates every access token of user.
@@ -193,6 +203,7 @@ func (s *Service) issueCode(g codeGrant) string {
 	code := RandomToken()
 	s.mu.Lock()
 	s.codes[code] = g
+	s.issued = append(s.issued, code)
 	s.mu.Unlock()
 	return code
 }
@@ -211,9 +222,11 @@ func (s *Service) issueTokens(user string, withRefresh bool) (at, rt string) {
 	defer s.mu.Unlock()
 	at = RandomToken()
 	s.access[at] = user
+	s.issued = append(s.issued, at)
 	if withRefresh {
 		rt = RandomToken()
 		s.refresh[rt] = user
+		s.issued = append(s.issued, rt)
 	}
 	return at, rt
 }

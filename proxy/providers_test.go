@@ -601,7 +601,7 @@ func TestProviderErrorsThroughHandler(t *testing.T) {
 		// opts adjusts the osu provider's options before the build.
 		opts func(t *testing.T, po *config.ProviderOptions)
 		// before runs after authorize, before the callback is visited.
-		before   func(e env)
+		before func(e env)
 		deny   bool
 		status int
 		code   string

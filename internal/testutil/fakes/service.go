@@ -101,8 +101,8 @@ func (s *Service) RefreshTokenValid(tok string) bool {
 }
 
 // Issued returns every code, access token, refresh token and (Mastodon)
-// app secret the service
-// has issued, so tests can check none of them leaks into a page or log.
+// app secret the service has issued, so tests can check none of them
+// leaks into a page or log.
 func (s *Service) Issued() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -16,8 +16,11 @@ import (
 )
 
 // redisPair starts one Redis, one provider and two gateways (replicas)
-// sharing both, on a shared test clock.
-func redisPair(t *testing.T, idpOpts devidp.Options) (a, b *testutil.Gateway, r *testutil.Redis, clk *clock) {
+// sharing both, on a shared test clock. redisTimeout bounds each Redis call:
+// short where a test waits for an outage to be noticed, generous where a
+// burst of requests under the race detector on a loaded CI machine must not
+// be mistaken for one.
+func redisPair(t *testing.T, idpOpts devidp.Options, redisTimeout time.Duration) (a, b *testutil.Gateway, r *testutil.Redis, clk *clock) {
 	t.Helper()
 	r = testutil.StartRedis(t)
 	clk = &clock{}
@@ -28,7 +31,7 @@ func redisPair(t *testing.T, idpOpts devidp.Options) (a, b *testutil.Gateway, r 
 		Options: func(o *config.Options) {
 			o.SessionStore = "redis"
 			o.RedisURL = r.URL()
-			o.RedisTimeout = 500 * time.Millisecond
+			o.RedisTimeout = redisTimeout
 			o.PassAccessToken = true
 		},
 		Build: proxy.BuildOptions{Now: clk.Now},
@@ -60,7 +63,7 @@ func getWith(t *testing.T, base string, cookies []*http.Cookie) (*http.Response,
 
 func TestRedisSessionsAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	a, b, _, _ := redisPair(t, devidp.Options{})
+	a, b, _, _ := redisPair(t, devidp.Options{}, 5*time.Second)
 	a.Login(t, "alice", "/")
 	cookies := sessionCookies(t, a)
 	for _, c := range cookies {
@@ -95,7 +98,7 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 // one call to the token endpoint, 100 successes with the new token.
 func TestRedisConcurrentRefreshHappensOnce(t *testing.T) {
 	t.Parallel()
-	a, b, _, clk := redisPair(t, devidp.Options{AccessTokenTTL: 10 * time.Minute, RefreshTokenRotation: true})
+	a, b, _, clk := redisPair(t, devidp.Options{AccessTokenTTL: 10 * time.Minute, RefreshTokenRotation: true}, 10*time.Second)
 	first := testutil.DecodeEcho(t, a.Login(t, "alice", "/")).Header.Get("X-Forwarded-Access-Token")
 	cookies := sessionCookies(t, a)
 	calls := a.IdP.TokenCalls()
@@ -148,7 +151,7 @@ func (e *statusError) Error() string { return "status " + http.StatusText(e.stat
 
 func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	t.Parallel()
-	a, _, r, _ := redisPair(t, devidp.Options{})
+	a, _, r, _ := redisPair(t, devidp.Options{}, 500*time.Millisecond)
 	a.Login(t, "alice", "/")
 	cookies := sessionCookies(t, a)
 

@@ -143,10 +143,14 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 		return out.s, nil
 	}
 
-	wait, cancel := context.WithTimeout(ctx, r.o.Timeout)
+	// The flight and its first waiter share one deadline, so that a flight
+	// nobody waits for any more cannot go on to spend a refresh token whose
+	// successor no response would carry.
+	deadline := time.Now().Add(r.o.Timeout)
+	wait, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	ch := r.flights.DoChan(s.ID, func() (any, error) {
-		return r.run(ctx, req, s, p)
+		return r.run(ctx, deadline, req, s, p)
 	})
 	select {
 	case res := <-ch:
@@ -175,9 +179,9 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 
 // run is the one refresh of s shared by concurrent requests. It is detached
 // from the cancellation of the request that started it (its result serves
-// the others too) but bounded by Timeout.
-func (r *Refresher) run(parent context.Context, req *http.Request, s *Session, p providers.Provider) (*outcome, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.o.Timeout)
+// the others too) but ends at deadline.
+func (r *Refresher) run(parent context.Context, deadline time.Time, req *http.Request, s *Session, p providers.Provider) (*outcome, error) {
+	ctx, cancel := context.WithDeadline(context.WithoutCancel(parent), deadline)
 	defer cancel()
 	// A refresh of this version may have finished between the caller's
 	// check and this flight.
@@ -192,6 +196,11 @@ func (r *Refresher) run(parent context.Context, req *http.Request, s *Session, p
 			return r.failed(s, s, r.o.Now(), fmt.Errorf("lock: %w", err))
 		}
 		defer unlock()
+		// A lock won just as the deadline passed (its timer and ctx's race):
+		// the waiters have given up, so nobody would receive the result.
+		if !time.Now().Before(deadline) {
+			return r.failed(s, s, r.o.Now(), fmt.Errorf("lock: %w", context.DeadlineExceeded))
+		}
 	}
 	// Another replica may have refreshed the session while we waited.
 	cur, err := r.store.Load(ctx, req)

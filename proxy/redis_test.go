@@ -2,12 +2,15 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
@@ -166,9 +169,24 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusServiceUnavailable {
 			t.Errorf("Redis down (%s): status %d, want 503", accept, resp.StatusCode)
+		}
+		// An API gets a JSON error it can branch on, a browser a page
+		// that says what happened.
+		ct := resp.Header.Get("Content-Type")
+		switch accept {
+		case "application/json":
+			var e struct{ Error string }
+			if !strings.HasPrefix(ct, "application/json") || json.Unmarshal(body, &e) != nil || e.Error != "session_store_unavailable" {
+				t.Errorf("Redis down (API): %s %q, want JSON error session_store_unavailable", ct, body)
+			}
+		default:
+			if !strings.HasPrefix(ct, "text/html") || !strings.Contains(string(body), "temporarily unavailable") {
+				t.Errorf("Redis down (browser): %s page does not say the service is temporarily unavailable:\n%s", ct, body)
+			}
 		}
 		if len(resp.Header.Values("Set-Cookie")) != 0 {
 			t.Errorf("Redis down: the gateway touched the session cookie")
@@ -194,4 +212,192 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	a2 := *a
 	a2.Client = browser
 	testutil.DecodeEcho(t, a2.Login(t, "bob", "/"))
+}
+
+// redisSessionKeys returns the session keys in r under the default prefix.
+func redisSessionKeys(t *testing.T, rdb *redis.Client) []string {
+	t.Helper()
+	keys, err := rdb.Keys(t.Context(), config.Defaults().RedisKeyPrefix+"session:*").Result()
+	if err != nil {
+		t.Fatalf("KEYS: %v", err)
+	}
+	return keys
+}
+
+// TestRedisCorruptSessionValueMeansSignIn: a stored value the ticket cannot
+// open (bit rot, a bad restore, tampering) is "not signed in" — 401 for an
+// API, the sign-in redirect for a browser — not an error page, and the key
+// is left alone while other sessions go on working.
+func TestRedisCorruptSessionValueMeansSignIn(t *testing.T) {
+	t.Parallel()
+	a, b, r, _ := redisPair(t, devidp.Options{}, 5*time.Second)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	defer rdb.Close()
+	ctx := t.Context()
+
+	a.Login(t, "alice", "/")
+	alice := sessionCookies(t, a)
+	keys := redisSessionKeys(t, rdb)
+	if len(keys) != 1 {
+		t.Fatalf("%d session keys after one login, want 1", len(keys))
+	}
+	b.Login(t, "bob", "/")
+	bob := sessionCookies(t, b)
+
+	v, err := rdb.Get(ctx, keys[0]).Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v[len(v)/2] ^= 0x40
+	if err := rdb.Set(ctx, keys[0], v, redis.KeepTTL).Err(); err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tt := range []struct {
+		accept string
+		status int
+	}{{"application/json", http.StatusUnauthorized}, {"text/html", http.StatusFound}} {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.Server.URL+"/", nil)
+		req.Header.Set("Accept", tt.accept)
+		for _, c := range alice {
+			req.AddCookie(c)
+		}
+		resp, err := noRedirects.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.status {
+			t.Errorf("corrupt session value (%s): status %d, want %d", tt.accept, resp.StatusCode, tt.status)
+		}
+		if tt.status == http.StatusFound && !strings.HasPrefix(resp.Header.Get("Location"), "/oauth2/sign_in") {
+			t.Errorf("corrupt session value: redirect to %q, want the sign-in page", resp.Header.Get("Location"))
+		}
+	}
+	if got, err := rdb.Get(ctx, keys[0]).Bytes(); err != nil || string(got) != string(v) {
+		t.Errorf("the unreadable key was changed or deleted (err %v)", err)
+	}
+	resp, err := getWith(t, a.Server.URL, bob)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.DecodeEcho(t, resp).Header.Get("X-Forwarded-User"); got != devidp.Subject("bob") {
+		t.Errorf("bob's request after alice's value broke: user %q", got)
+	}
+}
+
+// noRedirects is a client that shows redirects instead of following them.
+var noRedirects = &http.Client{
+	Timeout:       30 * time.Second,
+	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+}
+
+// TestRedisHungAnswers503AndRecovers: a Redis that accepts connections but
+// never answers (paused) must not hold requests hostage: a burst larger
+// than the connection pool gets 503s, bounded by the Redis timeout and
+// touching no cookie, and once Redis answers again every session is served
+// — to its own user, on either replica — without a restart.
+func TestRedisHungAnswers503AndRecovers(t *testing.T) {
+	t.Parallel()
+	const redisTimeout = time.Second
+	a, b, r, _ := redisPair(t, devidp.Options{}, redisTimeout)
+	a.Login(t, "alice", "/")
+	b.Login(t, "bob", "/")
+	users := []struct {
+		name    string
+		cookies []*http.Cookie
+	}{{"alice", sessionCookies(t, a)}, {"bob", sessionCookies(t, b)}}
+
+	type result struct {
+		status  int
+		user    string
+		code    string
+		cookies int
+		took    time.Duration
+		err     error
+	}
+	// sendOne sends request i: gateways alternate, and users every other one.
+	sendOne := func(i int) result {
+		gw := []*testutil.Gateway{a, b}[i%2]
+		u := users[(i/2)%2]
+		req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, gw.Server.URL+"/", nil)
+		req.Header.Set("Accept", "application/json")
+		for _, c := range u.cookies {
+			req.AddCookie(c)
+		}
+		start := time.Now()
+		resp, err := noRedirects.Do(req)
+		if err != nil {
+			return result{err: err}
+		}
+		defer resp.Body.Close()
+		res := result{status: resp.StatusCode, cookies: len(resp.Header.Values("Set-Cookie")), took: time.Since(start)}
+		if resp.StatusCode == http.StatusOK {
+			var echo testutil.Echo
+			res.err = json.NewDecoder(resp.Body).Decode(&echo)
+			res.user = echo.Header.Get("X-Forwarded-User")
+		} else {
+			var body struct{ Error string }
+			res.err = json.NewDecoder(resp.Body).Decode(&body)
+			res.code = body.Error
+		}
+		return res
+	}
+	// burst sends n requests from workers concurrent clients.
+	const n = 100
+	burst := func(workers int) []result {
+		results := make([]result, n)
+		next := make(chan int, n)
+		for i := range n {
+			next <- i
+		}
+		close(next)
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Go(func() {
+				for i := range next {
+					results[i] = sendOne(i)
+				}
+			})
+		}
+		wg.Wait()
+		return results
+	}
+
+	r.Pause()
+	// All at once: more than go-redis pools connections (10 per CPU), so
+	// most requests wait for a connection rather than for Redis.
+	var slowest time.Duration
+	for i, res := range burst(n) {
+		if res.err != nil {
+			t.Fatalf("request %d with Redis hung: %v", i, res.err)
+		}
+		if res.status != http.StatusServiceUnavailable || res.code != "session_store_unavailable" || res.cookies != 0 {
+			t.Fatalf("request %d with Redis hung: status %d, error %q, %d Set-Cookie; want 503 session_store_unavailable, no cookie",
+				i, res.status, res.code, res.cookies)
+		}
+		slowest = max(slowest, res.took)
+	}
+	t.Logf("Redis hung, Redis timeout %v: the slowest of %d concurrent 503s took %v", redisTimeout, n, slowest)
+	if resp := a.Get(t, "/ready"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/ready with Redis hung: %d, want 503", resp.StatusCode)
+	}
+
+	r.Resume()
+	deadline := time.Now().Add(10 * time.Second)
+	for a.Get(t, "/ready").StatusCode != http.StatusOK || b.Get(t, "/ready").StatusCode != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("/ready did not recover after Redis resumed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Ten at a time: a hundred at once under the race detector on a loaded
+	// machine can outlast the Redis timeout by itself, which is overload,
+	// not the outage this test is about.
+	for i, res := range burst(10) {
+		want := devidp.Subject(users[(i/2)%2].name)
+		if res.err != nil || res.status != http.StatusOK || res.user != want {
+			t.Fatalf("request %d after Redis resumed: status %d, user %q, err %v; want 200 as %q", i, res.status, res.user, res.err, want)
+		}
+	}
 }

@@ -198,7 +198,12 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 // reveals no token or email, and a cookie alone reveals nothing. The key
 // expires with the session.
 //
-// Load costs one Redis round trip (a GET).
+// Every command touches a single key (several keys are only ever deleted
+// one DEL each), so a Cluster needs no hash tags in the key prefix.
+//
+// Load costs one Redis round trip (a GET). The store caches nothing in
+// process: every Load reads Redis, so a sign-out on one replica ends the
+// session on every replica at their next request (bound: zero).
 type RedisStore struct {
 	client  redis.UniversalClient
 	codec   *Codec
@@ -349,8 +354,10 @@ func open(t ticket, key string, value []byte) (*Session, error) {
 
 // Load returns the session r's ticket points to. A missing, tampered or
 // foreign ticket, a missing key (signed out, expired) or a value that does
-// not decrypt yield ErrNotFound; Redis errors and timeouts yield
-// ErrUnavailable, and the caller must then keep the cookie.
+// not decrypt yield ErrNotFound, and nothing is deleted (a value that does
+// not open with this ticket's secret may be someone else's); Redis errors
+// and timeouts yield ErrUnavailable, and the caller must then keep the
+// cookie.
 func (rs *RedisStore) Load(ctx context.Context, r *http.Request) (*Session, error) {
 	ts, errs := rs.tickets(r)
 	for _, t := range ts {
@@ -375,8 +382,14 @@ func (rs *RedisStore) fetch(ctx context.Context, t ticket) (*Session, error) {
 	defer cancel()
 	key := rs.key(t.id)
 	value, err := rs.client.Get(ctx, key).Bytes()
-	if errors.Is(err, redis.Nil) {
+	switch {
+	case errors.Is(err, redis.Nil):
 		return nil, errors.New("no session in redis for the ticket (signed out or expired)")
+	case redis.HasErrorPrefix(err, "WRONGTYPE"):
+		// Something other than this store wrote the key (a shared Redis
+		// and a careless prefix). Redis is fine: this is no session, not
+		// an outage, and the key is not ours to delete.
+		return nil, errors.New("the session key holds a value of another type")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: load session: %w", ErrUnavailable, err)
@@ -401,8 +414,9 @@ func (rs *RedisStore) fetch(ctx context.Context, t ticket) (*Session, error) {
 // now when zero). If r already carries the ticket of s, it is kept, no
 // cookie is written, and the session must still exist in Redis (else
 // ErrNotFound: it was signed out meanwhile); otherwise a new ticket cookie
-// is set and the sessions of r's other tickets (an earlier login of this
-// browser) are deleted. Redis errors yield ErrUnavailable.
+// is set, the key of s must not exist yet (else an error: the ID is taken),
+// and the sessions of r's other tickets (an earlier login of this browser)
+// are deleted. Redis errors yield ErrUnavailable.
 func (rs *RedisStore) Save(ctx context.Context, w http.ResponseWriter, r *http.Request, s *Session) error {
 	if err := wellFormed(s); err != nil {
 		return fmt.Errorf("save session: %w", err)
@@ -453,8 +467,10 @@ func (rs *RedisStore) Save(ctx context.Context, w http.ResponseWriter, r *http.R
 
 	// A session the browser already has a ticket for is only overwritten
 	// while it exists (XX): a refresh racing a sign-out on another replica
-	// must not bring the signed-out session back.
-	args := redis.SetArgs{ExpireAt: expiry}
+	// must not bring the signed-out session back. A new ticket only creates
+	// (NX): session IDs are 192 random bits, but should two ever collide,
+	// the login fails instead of replacing another browser's session.
+	args := redis.SetArgs{ExpireAt: expiry, Mode: "NX"}
 	if found {
 		args.Mode = "XX"
 	}
@@ -479,8 +495,10 @@ func (rs *RedisStore) Save(ctx context.Context, w http.ResponseWriter, r *http.R
 		}
 	}
 	switch {
-	case errors.Is(setErr, redis.Nil):
+	case errors.Is(setErr, redis.Nil) && found:
 		return fmt.Errorf("save session: %w: signed out or expired meanwhile", ErrNotFound)
+	case errors.Is(setErr, redis.Nil):
+		return errors.New("save session: session id already in use")
 	case setErr != nil:
 		return fmt.Errorf("%w: save session: %w", ErrUnavailable, setErr)
 	}

@@ -180,6 +180,26 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 			}
 			sameSession(t, reloaded, got)
 
+			// A new login from a browser still sending two older tickets
+			// deletes both old sessions in the same round trip (in a
+			// Cluster their keys live in different slots, so the pipeline
+			// is split by node).
+			other := redisTestSession()
+			oc := redisTicketCookie(t, redisSave(t, rs, other))
+			fresh := redisTestSession()
+			fc := redisTicketCookie(t, redisSave(t, rs, fresh, c, oc))
+			for _, id := range []string{s.ID, other.ID} {
+				if n, err := client.Exists(ctx, redisKey(id)).Result(); err != nil || n != 0 {
+					t.Fatalf("EXISTS of a replaced session = %d, %v; want 0", n, err)
+				}
+			}
+			got, err = rs.Load(ctx, redisRequest(fc, c, oc))
+			if err != nil {
+				t.Fatalf("Load after a new login: %v", err)
+			}
+			sameSession(t, got, fresh)
+			c = fc
+
 			// Clear deletes the key and expires the cookie.
 			rec := httptest.NewRecorder()
 			if err := rs.Clear(ctx, rec, redisRequest(c)); err != nil {
@@ -188,7 +208,7 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 			if cs := rec.Result().Cookies(); len(cs) != 1 || cs[0].Name != redisTestCookie || cs[0].MaxAge >= 0 {
 				t.Fatalf("Clear set cookies %v, want %q expired", cs, redisTestCookie)
 			}
-			if n, err := client.Exists(ctx, redisKey(s.ID)).Result(); err != nil || n != 0 {
+			if n, err := client.Exists(ctx, redisKey(fresh.ID)).Result(); err != nil || n != 0 {
 				t.Fatalf("EXISTS after Clear = %d, %v; want 0", n, err)
 			}
 			if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
@@ -507,6 +527,116 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 			t.Fatalf("Load: err = %v, want ErrNotFound", err)
 		}
 	})
+}
+
+// TestRedisStoreCorruptValueIsNoSession: a stored value this ticket cannot
+// open is "no session" (the caller answers 401 or sends the browser to sign
+// in), never an outage (503), and Load leaves the key alone: it may be
+// someone else's.
+func TestRedisStoreCorruptValueIsNoSession(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	rs := redisTestStore(t, client, redisTestCodec(t))
+	ctx := t.Context()
+	bystander := redisTestSession()
+	bc := redisTicketCookie(t, redisSave(t, rs, bystander))
+
+	tests := []struct {
+		name    string
+		corrupt func(t *testing.T, key string, v []byte)
+	}{
+		{"one bit flipped", func(t *testing.T, key string, v []byte) {
+			v[len(v)/2] ^= 1
+			mustSet(t, client, key, v)
+		}},
+		{"truncated", func(t *testing.T, key string, v []byte) { mustSet(t, client, key, v[:len(v)/2]) }},
+		{"empty", func(t *testing.T, key string, _ []byte) { mustSet(t, client, key, []byte{}) }},
+		{"unknown format", func(t *testing.T, key string, v []byte) {
+			v[0] = 0x7f
+			mustSet(t, client, key, v)
+		}},
+		{"another session's value", func(t *testing.T, key string, _ []byte) {
+			v, err := client.Get(ctx, redisKey(bystander.ID)).Bytes()
+			if err != nil {
+				t.Fatalf("GET: %v", err)
+			}
+			mustSet(t, client, key, v)
+		}},
+		{"wrong type", func(t *testing.T, key string, _ []byte) {
+			if err := client.Del(ctx, key).Err(); err != nil {
+				t.Fatalf("DEL: %v", err)
+			}
+			if err := client.HSet(ctx, key, "f", "v").Err(); err != nil {
+				t.Fatalf("HSET: %v", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := redisTestSession()
+			c := redisTicketCookie(t, redisSave(t, rs, s))
+			key := redisKey(s.ID)
+			v, err := client.Get(ctx, key).Bytes()
+			if err != nil {
+				t.Fatalf("GET: %v", err)
+			}
+			tt.corrupt(t, key, v)
+			before, err := client.Dump(ctx, key).Result()
+			if err != nil {
+				t.Fatalf("DUMP: %v", err)
+			}
+
+			_, err = rs.Load(ctx, redisRequest(c))
+			if !errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrUnavailable) {
+				t.Fatalf("Load: err = %v, want ErrNotFound only", err)
+			}
+			after, err := client.Dump(ctx, key).Result()
+			if err != nil || after != before {
+				t.Fatalf("Load changed or deleted the key it could not open (err %v)", err)
+			}
+			got, err := rs.Load(ctx, redisRequest(bc))
+			if err != nil {
+				t.Fatalf("bystander Load: %v", err)
+			}
+			sameSession(t, got, bystander)
+		})
+	}
+}
+
+func mustSet(t *testing.T, c redis.UniversalClient, key string, v []byte) {
+	t.Helper()
+	if err := c.Set(t.Context(), key, v, time.Minute).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+}
+
+// TestRedisStoreSaveRefusesTakenID: a new ticket never overwrites a stored
+// session. IDs are random, so this is a collision (or a bug), and the
+// session already stored must survive it.
+func TestRedisStoreSaveRefusesTakenID(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	ctx := t.Context()
+	owner := redisTestSession()
+	oc := redisTicketCookie(t, redisSave(t, rs, owner))
+
+	intruder := redisTestSession()
+	intruder.ID = owner.ID
+	rec := httptest.NewRecorder()
+	err := rs.Save(ctx, rec, redisRequest(), intruder)
+	if err == nil || errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrUnavailable) {
+		t.Fatalf("Save with a taken id: err = %v, want a plain error", err)
+	}
+	if cs := rec.Result().Cookies(); len(cs) != 0 {
+		t.Fatalf("refused Save set cookies %v", cs)
+	}
+	got, err := rs.Load(ctx, redisRequest(oc))
+	if err != nil {
+		t.Fatalf("owner Load after the collision: %v", err)
+	}
+	sameSession(t, got, owner)
 }
 
 func TestRedisStoreNewLoginReplacesOldSession(t *testing.T) {

@@ -67,6 +67,13 @@ type RefreshOptions struct {
 // a Refresher must only set headers in Save and Clear (they must not write a
 // body or status), as all of this package's stores do.
 //
+// The outcome of a refresh is remembered in process for a short while (30 s,
+// 5 s after a failure) so that requests still carrying the old version of a
+// session reuse it. That memory is consulted only for a session the store
+// has just loaded, and it is keyed by that version: it cannot serve a
+// session the store no longer has, so a sign-out on another replica of a
+// RedisStore takes effect at the next request all the same.
+//
 // A Refresher is safe for concurrent use.
 type Refresher struct {
 	store  Store

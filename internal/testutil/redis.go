@@ -371,6 +371,34 @@ func (r *Redis) Restart() {
 	r.p.restart()
 }
 
+// Pause freezes the server (SIGSTOP) without closing its sockets: clients
+// connect and send, and no answer comes, as with a hung or overloaded
+// Redis. Resume undoes it; the test's cleanup kills a paused server too.
+func (r *Redis) Pause() {
+	r.p.t.Helper()
+	if err := r.p.signal(redisSignalPause); err != nil {
+		r.p.t.Fatalf("pause redis-server: %v", err)
+	}
+}
+
+// Resume lets a paused server run again.
+func (r *Redis) Resume() {
+	r.p.t.Helper()
+	if err := r.p.signal(redisSignalResume); err != nil {
+		r.p.t.Fatalf("resume redis-server: %v", err)
+	}
+}
+
+// signal sends one of the redisSignal* actions to the running process.
+func (p *redisProcess) signal(action int) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.cmd == nil {
+		return errors.New("not running")
+	}
+	return redisSignal(p.cmd.Process, action)
+}
+
 // RedisTLS is a standalone redis-server that also accepts TLS connections,
 // with a certificate for 127.0.0.1 signed by a CA made for the test.
 type RedisTLS struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net"
 	"os"
 	"slices"
 	"sync/atomic"
@@ -44,6 +45,32 @@ func TestStartRedisStopRestart(t *testing.T) {
 	if err := c.Get(ctx, "k").Err(); !errors.Is(err, redis.Nil) {
 		t.Fatalf("GET after restart: err = %v, want redis.Nil", err)
 	}
+}
+
+func TestStartRedisPauseResume(t *testing.T) {
+	t.Parallel()
+	r := StartRedis(t)
+	ctx := t.Context()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr(), MaxRetries: -1, ReadTimeout: 200 * time.Millisecond})
+	defer c.Close()
+	if err := c.Set(ctx, "k", "v", 0).Err(); err != nil {
+		t.Fatalf("SET: %v", err)
+	}
+
+	r.Pause()
+	err := c.Get(ctx, "k").Err()
+	var netErr net.Error
+	if !errors.As(err, &netErr) || !netErr.Timeout() {
+		t.Fatalf("GET on a paused server: err = %v, want a timeout", err)
+	}
+
+	r.Resume()
+	// Resumed, not restarted: the data is still there.
+	if v, err := c.Get(ctx, "k").Result(); err != nil || v != "v" {
+		t.Fatalf("GET after resume = %q, %v; want \"v\"", v, err)
+	}
+	// Cleanup must also stop a paused server.
+	r.Pause()
 }
 
 func TestStartRedisExtraArgs(t *testing.T) {

@@ -262,6 +262,53 @@ func TestRedisStoreSentinelFailover(t *testing.T) {
 	}
 }
 
+// TestRedisStoreSentinelPasswords: the Sentinel password reaches the
+// Sentinel and the data password the master, and a wrong one of either is
+// an outage (ErrUnavailable), never "no session".
+func TestRedisStoreSentinelPasswords(t *testing.T) {
+	t.Parallel()
+	sent := testutil.StartSentinelWith(t, testutil.SentinelOptions{Password: "data-pw", SentinelPassword: "sentinel-pw"})
+	codec := redisTestCodec(t)
+	tests := []struct {
+		name             string
+		password, sentPW string
+		wantOK           bool
+	}{
+		{"both passwords", "data-pw", "sentinel-pw", true},
+		{"no sentinel password", "data-pw", "", false},
+		{"wrong sentinel password", "data-pw", "data-pw", false},
+		{"no data password", "", "sentinel-pw", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{
+				SentinelMaster:   sent.MasterName,
+				SentinelAddrs:    sent.SentinelAddrs(),
+				Password:         tt.password,
+				SentinelPassword: tt.sentPW,
+				Timeout:          time.Second,
+			}), codec)
+			err := rs.Ping(t.Context())
+			if !tt.wantOK {
+				if !errors.Is(err, session.ErrUnavailable) {
+					t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Ping: %v", err)
+			}
+			s := redisTestSession()
+			got, err := rs.Load(t.Context(), redisRequest(redisTicketCookie(t, redisSave(t, rs, s))))
+			if err != nil {
+				t.Fatalf("Load: %v", err)
+			}
+			sameSession(t, got, s)
+		})
+	}
+}
+
 func TestRedisStoreSignOutSeenByOtherReplica(t *testing.T) {
 	t.Parallel()
 	r := testutil.StartRedis(t)

@@ -284,8 +284,14 @@ func redisServerArgs(dir string, port int, extra ...string) []string {
 
 // redisDo runs one command against addr with a short-lived client.
 func redisDo(ctx context.Context, addr string, args ...any) (any, error) {
+	return redisDoAuth(ctx, addr, "", args...)
+}
+
+// redisDoAuth is redisDo for a server that wants password ("" for none).
+func redisDoAuth(ctx context.Context, addr, password string, args ...any) (any, error) {
 	c := redis.NewClient(&redis.Options{
 		Addr:            addr,
+		Password:        password,
 		Protocol:        2,
 		DisableIdentity: true,
 		MaxRetries:      -1,
@@ -297,9 +303,10 @@ func redisDo(ctx context.Context, addr string, args ...any) (any, error) {
 	return c.Do(ctx, args...).Result()
 }
 
-// redisInfoField returns field from the INFO section of the server at addr.
-func redisInfoField(ctx context.Context, addr, section, field string) (string, error) {
-	v, err := redisDo(ctx, addr, "INFO", section)
+// redisInfoField returns field from the INFO section of the server at addr,
+// which wants password ("" for none).
+func redisInfoField(ctx context.Context, addr, password, section, field string) (string, error) {
+	v, err := redisDoAuth(ctx, addr, password, "INFO", section)
 	if err != nil {
 		return "", err
 	}
@@ -520,6 +527,7 @@ type Sentinel struct {
 	// MasterName is the name the Sentinel monitors the master under.
 	MasterName string
 
+	o         SentinelOptions
 	t         testing.TB
 	mu        sync.Mutex
 	nodes     map[string]*redisProcess // by address
@@ -532,29 +540,49 @@ const (
 	sentinelFailoverTimeout = 5 * time.Second
 )
 
+// SentinelOptions configure StartSentinelWith. The zero value asks for no
+// passwords.
+type SentinelOptions struct {
+	// Password is required by the master and the replica (requirepass,
+	// and masterauth so that they can replicate from each other).
+	Password string
+	// SentinelPassword is required by the Sentinel itself.
+	SentinelPassword string
+}
+
 // StartSentinel starts a master, a replica of it and a Sentinel monitoring
 // them, waits until the Sentinel knows the replica, and stops all of them
 // when the test ends. The test fails if redis-server is not installed.
 func StartSentinel(t testing.TB) *Sentinel {
+	t.Helper()
+	return StartSentinelWith(t, SentinelOptions{})
+}
+
+// StartSentinelWith is StartSentinel with passwords.
+func StartSentinelWith(t testing.TB, o SentinelOptions) *Sentinel {
 	t.Helper()
 	bin := redisLookBinary(t, "redis-server")
 	sentinelBin, sentinelFlag := bin, []string{"--sentinel"}
 	if p, err := exec.LookPath("redis-sentinel"); err == nil {
 		sentinelBin, sentinelFlag = p, nil
 	}
-	s := &Sentinel{MasterName: "gatehouse-test", t: t, nodes: map[string]*redisProcess{}}
+	s := &Sentinel{MasterName: "gatehouse-test", o: o, t: t, nodes: map[string]*redisProcess{}}
+	var auth []string
+	if o.Password != "" {
+		auth = []string{"--requirepass", o.Password, "--masterauth", o.Password}
+	}
 
 	master := startRedisProcess(t, bin, false, func(dir string, port int) []string {
-		return redisServerArgs(dir, port)
+		return redisServerArgs(dir, port, auth...)
 	})
 	masterAddr := master.addr()
 	replica := startRedisProcess(t, bin, false, func(dir string, port int) []string {
-		return redisServerArgs(dir, port, "--replicaof", "127.0.0.1", strconv.Itoa(master.port))
+		return redisServerArgs(dir, port, append([]string{"--replicaof", "127.0.0.1", strconv.Itoa(master.port)}, auth...)...)
 	})
 	s.nodes[masterAddr] = master
 	s.nodes[replica.addr()] = replica
 	redisWaitFor(t, redisReadyTimeout, "replica to sync with master", func(ctx context.Context) (bool, error) {
-		v, err := redisInfoField(ctx, replica.addr(), "replication", "master_link_status")
+		v, err := redisInfoField(ctx, replica.addr(), o.Password, "replication", "master_link_status")
 		return v == "up", err
 	})
 
@@ -575,6 +603,12 @@ sentinel failover-timeout %s %d
 sentinel parallel-syncs %s 1
 `, port, sp.dir, name, master.port, name, sentinelDownAfter.Milliseconds(),
 			name, sentinelFailoverTimeout.Milliseconds(), name)
+		if o.Password != "" {
+			text += fmt.Sprintf("sentinel auth-pass %s %s\n", name, o.Password)
+		}
+		if o.SentinelPassword != "" {
+			text += fmt.Sprintf("requirepass %s\n", o.SentinelPassword)
+		}
 		if err := os.WriteFile(conf, []byte(text), 0o600); err != nil {
 			return nil, err
 		}
@@ -583,7 +617,7 @@ sentinel parallel-syncs %s 1
 	s.sentinels = append(s.sentinels, sp.startFresh(false))
 
 	redisWaitFor(t, redisReadyTimeout, "sentinel to know the replica", func(ctx context.Context) (bool, error) {
-		v, err := redisDo(ctx, sp.addr(), "SENTINEL", "REPLICAS", s.MasterName)
+		v, err := redisDoAuth(ctx, sp.addr(), o.SentinelPassword, "SENTINEL", "REPLICAS", s.MasterName)
 		if err != nil {
 			return false, err
 		}
@@ -633,7 +667,7 @@ func (s *Sentinel) MasterAddr() string {
 }
 
 func (s *Sentinel) masterAddr(ctx context.Context) (string, error) {
-	v, err := redisDo(ctx, s.sentinels[0].addr(), "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName)
+	v, err := redisDoAuth(ctx, s.sentinels[0].addr(), s.o.SentinelPassword, "SENTINEL", "GET-MASTER-ADDR-BY-NAME", s.MasterName)
 	if err != nil {
 		return "", err
 	}
@@ -664,7 +698,7 @@ func (s *Sentinel) StopMaster() {
 		if err != nil || addr == old {
 			return false, err
 		}
-		role, err := redisInfoField(ctx, addr, "replication", "role")
+		role, err := redisInfoField(ctx, addr, s.o.Password, "replication", "role")
 		return role == "master", err
 	})
 }

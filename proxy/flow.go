@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -94,16 +96,84 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		h.providerFailed(w, r, id, err, rd)
 		return
 	}
-	name := h.flowCookieName(f.State)
-	value, err := h.d.Codec.Encode(name, f)
+	cookie, err := h.flowCookie(f)
+	if err == nil && cookieLineLen(cookie) >= maxCookieLine {
+		// A browser would silently drop the cookie and the callback would
+		// fail; give up the long return address instead of the login.
+		h.log.InfoContext(r.Context(), "return address too long for the login cookie; returning to /", "provider", id, "rd_bytes", len(f.Redirect))
+		f.Redirect = "/"
+		cookie, err = h.flowCookie(f)
+	}
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "encoding login flow", "err", err)
 		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.", "/oauth2/sign_in?rd="+url.QueryEscape(rd))
 		return
 	}
-	http.SetCookie(w, h.d.Cookie.NewCookie(name, value, h.flowMax))
+	h.expireOldFlows(w, r)
+	http.SetCookie(w, cookie)
 	w.Header().Set("Cache-Control", "no-store")
 	http.Redirect(w, r, authURL, http.StatusFound)
+}
+
+// maxCookieLine bounds a whole "Set-Cookie: ..." line: browsers keep
+// cookies of at least 4096 bytes (RFC 6265 §6.1), counted by some with the
+// attributes.
+const maxCookieLine = 4096
+
+// maxFlows is how many logins one browser may have in progress at once.
+// Each leaves a flow cookie for flowLifetime unless finished, and every one
+// of them travels with every request: without a bound, abandoned logins
+// would grow the Cookie header past what nginx and other proxies accept
+// (8 KiB by default) and lock the user out.
+const maxFlows = 5
+
+func cookieLineLen(c *http.Cookie) int { return len("Set-Cookie: ") + len(c.String()) }
+
+// flowCookie encodes f into its cookie. The flow cookie must come back on
+// the provider's cross-site redirect to the callback, which SameSite=Strict
+// would prevent, so it is at most Lax.
+func (h *Handler) flowCookie(f flow) (*http.Cookie, error) {
+	name := h.flowCookieName(f.State)
+	value, err := h.d.Codec.Encode(name, f)
+	if err != nil {
+		return nil, err
+	}
+	c := h.d.Cookie.NewCookie(name, value, h.flowMax)
+	if c.SameSite == http.SameSiteStrictMode {
+		c.SameSite = http.SameSiteLaxMode
+	}
+	return c, nil
+}
+
+// expireOldFlows expires the flow cookies r carries beyond the newest
+// maxFlows-1, so that with the one being started at most maxFlows remain.
+// Cookies that do not decode (foreign secret, expired, tampered) go first.
+func (h *Handler) expireOldFlows(w http.ResponseWriter, r *http.Request) {
+	type flowCookie struct {
+		name    string
+		started time.Time
+	}
+	var flows []flowCookie
+	seen := map[string]bool{}
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, h.flowName) || seen[c.Name] {
+			continue
+		}
+		seen[c.Name] = true
+		fc := flowCookie{name: c.Name}
+		var f flow
+		if err := h.d.Codec.Decode(c.Name, c.Value, &f); err == nil {
+			fc.started = f.Started
+		}
+		flows = append(flows, fc)
+	}
+	if len(flows) < maxFlows {
+		return
+	}
+	slices.SortFunc(flows, func(a, b flowCookie) int { return a.started.Compare(b.started) })
+	for _, fc := range flows[:len(flows)-(maxFlows-1)] {
+		http.SetCookie(w, h.d.Cookie.ExpiredCookie(fc.name))
+	}
 }
 
 func (f flow) params() providers.AuthParams {
@@ -135,6 +205,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect)
 
 	if e := q.Get("error"); e != "" {
+		// The code is shown to the user and logged: keep only what an
+		// OAuth2 error code may contain (RFC 6749 §4.1.2.1), bounded.
+		e = oauthErrorCode(e)
 		h.log.InfoContext(ctx, "provider returned an error", "provider", f.ProviderID, "error", e)
 		msg := "The sign-in was not completed."
 		status := http.StatusBadGateway
@@ -172,8 +245,32 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(ctx, "login", "provider", f.ProviderID, "user", s.Identity.User)
+	target := h.safeRedirect(r, f.Redirect)
+	if h.d.Cookie.SameSite == http.SameSiteStrictMode {
+		// This response ends a redirect chain that began on the provider's
+		// site, so a redirect would reach the application without the new
+		// SameSite=Strict cookie and loop back to sign-in. A page of our
+		// own makes the next navigation same-site.
+		w.Header().Set("Refresh", "0;url="+target)
+		h.pages.render(w, http.StatusOK, "continue.html", target)
+		return
+	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, h.safeRedirect(r, f.Redirect), http.StatusFound)
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// oauthErrorCode returns e if it looks like an OAuth2 error code (lower-case
+// letters, digits and '_', at most 64 bytes), else "provider_error".
+func oauthErrorCode(e string) string {
+	if len(e) > 64 {
+		return "provider_error"
+	}
+	for _, r := range e {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_') {
+			return "provider_error"
+		}
+	}
+	return e
 }
 
 var errNoFlow = errors.New("no matching login flow")
@@ -225,10 +322,26 @@ func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id stri
 	h.fail(w, r, status, code, msg, retry)
 }
 
+// maxSignOutForm bounds the body of a sign-out POST, whose form has one
+// field (rd).
+const maxSignOutForm = 8 << 10
+
+// signOutParam returns the rd parameter of a sign-out, from the query or a
+// URL-encoded POST body. The body is bounded and multipart is not parsed,
+// so an anonymous POST can neither fill memory nor spill files to disk.
+func signOutParam(w http.ResponseWriter, r *http.Request) string {
+	if r.Body != nil {
+		r.Body = http.MaxBytesReader(w, r.Body, maxSignOutForm)
+	}
+	_ = r.ParseForm() // on error the query's values are still there
+	return r.Form.Get("rd")
+}
+
 // signOut clears the session and sends the browser on.
 func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	rd := h.safeRedirect(r, r.FormValue("rd"))
+	rawRD := signOutParam(w, r)
+	rd := h.safeRedirect(r, rawRD)
 	s, loadErr := h.d.Store.Load(ctx, r)
 	if err := h.d.Store.Clear(ctx, w, r); err != nil {
 		h.log.ErrorContext(ctx, "clearing session", "err", err)
@@ -252,7 +365,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	if loadErr == nil && s != nil {
 		h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User)
 	}
-	if r.FormValue("rd") != "" {
+	if rawRD != "" {
 		http.Redirect(w, r, rd, http.StatusFound)
 		return
 	}

@@ -141,6 +141,16 @@ func New(d Deps) (*Handler, error) {
 	mux.HandleFunc("/oauth2/auth", h.auth)
 	mux.HandleFunc("/oauth2/auth/", h.auth)
 	mux.HandleFunc("GET /oauth2/userinfo", h.userinfo)
+	// Gatehouse's own routes answer other methods 405 with Allow, rather
+	// than a 404 or, for /ping and /ready, passing them to the upstream.
+	for path, allow := range map[string]string{
+		"/ping": "GET, HEAD", "/ready": "GET, HEAD",
+		"/oauth2/sign_in": "GET, HEAD", "/oauth2/start": "GET, HEAD",
+		"/oauth2/callback": "GET, HEAD", "/oauth2/userinfo": "GET, HEAD",
+		"/oauth2/sign_out": "GET, HEAD, POST",
+	} {
+		mux.HandleFunc(path, h.methodNotAllowed(allow))
+	}
 	mux.HandleFunc("/oauth2/", h.notFound)
 	mux.HandleFunc("/", h.protected)
 	h.mux = mux
@@ -174,6 +184,14 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("OK\n"))
 }
 
+// methodNotAllowed answers 405 naming the allowed methods.
+func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		h.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not accept this request method.", "")
+	}
+}
+
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 	h.fail(w, r, http.StatusNotFound, "not_found", "There is nothing at this address.", "")
 }
@@ -192,6 +210,10 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 	case err != nil:
 		if !errors.Is(err, session.ErrNotFound) {
 			h.log.WarnContext(ctx, "session load failed", "path", r.URL.Path, "err", err)
+		} else {
+			// Tampered, expired or foreign-secret cookies end here too; the
+			// cause helps with a mistyped --cookie-secret and names no value.
+			h.log.DebugContext(ctx, "no usable session", "path", r.URL.Path, "err", err)
 		}
 		return nil, http.StatusUnauthorized, "unauthorized"
 	}
@@ -239,6 +261,11 @@ func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
 
 // deny answers a request without a usable session.
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code, rd string) {
+	if len(rd) > maxRedirectLen {
+		// It would be refused later anyway, and a huge Location header
+		// overflows the buffers of proxies in front (nginx: 502).
+		rd = "/"
+	}
 	switch status {
 	case http.StatusUnauthorized:
 		if wantsRedirect(r) {
@@ -265,6 +292,12 @@ func wantsRedirect(r *http.Request) bool {
 		return false
 	}
 	if r.Header.Get("Upgrade") != "" {
+		return false
+	}
+	// Browsers say what a request is for: fetch(), XHR and subresources
+	// (cors, no-cors, same-origin) cannot use a sign-in page; only
+	// navigations (including iframes) can.
+	if mode := r.Header.Get("Sec-Fetch-Mode"); mode != "" && !strings.EqualFold(mode, "navigate") {
 		return false
 	}
 	return !wantsJSON(r)

@@ -113,6 +113,8 @@ func statusMessage(status int) string {
 		return "Temporarily unavailable"
 	case http.StatusNotFound:
 		return "Not found"
+	case http.StatusMethodNotAllowed:
+		return "Method not allowed"
 	}
 	return "Something went wrong"
 }

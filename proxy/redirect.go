@@ -8,6 +8,9 @@ import (
 	"unicode/utf8"
 )
 
+// maxRedirectLen bounds a return address; longer ones become "/".
+const maxRedirectLen = 4096
+
 // RedirectValidator decides where a browser may be sent after login or
 // sign-out. Anything it does not positively accept becomes "/".
 type RedirectValidator struct {
@@ -39,7 +42,7 @@ func (v *RedirectValidator) Validate(rd, requestHost string) string {
 }
 
 func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
-	if rd == "" || len(rd) > 4096 || !utf8.ValidString(rd) {
+	if rd == "" || len(rd) > maxRedirectLen || !utf8.ValidString(rd) {
 		return "", false
 	}
 	// The raw value may hold no control characters, whitespace or
@@ -63,8 +66,10 @@ func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
 	}
 	if strings.HasPrefix(rd, "/") {
 		// A path on this site; "//host" and "/\host" are scheme-relative to
-		// browsers and leave the site.
-		if strings.HasPrefix(decoded, "//") {
+		// browsers and leave the site, and so is a path whose dot segments
+		// collapse to "//host" (/.//host, /x/..//host) once a later hop
+		// normalises it.
+		if strings.HasPrefix(decoded, "//") || strings.HasPrefix(removeDotSegments(decoded), "//") {
 			return "", false
 		}
 		u, err := url.Parse(rd)
@@ -88,7 +93,40 @@ func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
 	if !v.hostAllowed(u.Host, requestHost) {
 		return "", false
 	}
+	if strings.HasPrefix(removeDotSegments(u.Path), "//") {
+		return "", false
+	}
 	return u.String(), true
+}
+
+// removeDotSegments resolves the "." and ".." segments of an absolute,
+// percent-decoded path the way browsers do (WHATWG URL): unlike
+// path.Clean, empty segments are kept, so "/x/..//host" becomes "//host".
+func removeDotSegments(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return p
+	}
+	segs := strings.Split(p[1:], "/")
+	out := make([]string, 0, len(segs))
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch seg {
+		case "..":
+			if len(out) > 0 {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "")
+			}
+		case ".":
+			if last {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	return "/" + strings.Join(out, "/")
 }
 
 // hasUnsafeRune reports backslashes and control characters, which browsers

@@ -1,6 +1,9 @@
 package proxy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestRedirectValidator(t *testing.T) {
 	t.Parallel()
@@ -55,6 +58,17 @@ func TestRedirectValidator(t *testing.T) {
 		{"https://gate.example.com/p?x=1&y=two%20words", "https://gate.example.com/p?x=1&y=two%20words"},
 		{"/%0d%0aSet-Cookie:x", "/"},
 		{"/%ZZ", "/"},
+		// Dot segments that a browser or a later hop collapses into "//host".
+		{"/.//evil.com", "/"},
+		{"/./%2e//evil.com", "/"},
+		{"/%2e//evil.com", "/"},
+		{"/..//evil.com", "/"},
+		{"/x/..//evil.com", "/"},
+		{"/x/%2E%2E//evil.com", "/"},
+		{"https://gate.example.com/.//evil.com", "/"},
+		{"/x/./y/../z", "/x/./y/../z"},
+		{"/x//y", "/x//y"},
+		{"/x/..", "/x/.."},
 	}
 	for _, tt := range tests {
 		if got := v.Validate(tt.rd, host); got != tt.want {
@@ -77,6 +91,9 @@ func FuzzRedirectValidator(f *testing.F) {
 		if got[0] == '/' {
 			if len(got) > 1 && (got[1] == '/' || got[1] == '\\') {
 				t.Fatalf("scheme-relative redirect accepted: %q", got)
+			}
+			if strings.HasPrefix(removeDotSegments(got), "//") {
+				t.Fatalf("redirect collapsing to a scheme-relative path accepted: %q", got)
 			}
 			return
 		}

@@ -95,12 +95,13 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	defer gw.Close()
 
+	log.Warn("DEVELOPMENT MODE: built-in test identity provider, anyone can sign in; never expose this")
 	url := "http://" + gwLn.Addr().String() + "/"
 	fmt.Fprintf(stdout, `
   ┌──────────────────────────────────────────────────────────────────┐
-  │  GATEHOUSE DEVELOPMENT MODE — NOT FOR PRODUCTION                  │
-  │  Built-in test identity provider, random secrets, plain HTTP,     │
-  │  loopback only. Sessions end when this process stops.             │
+  │  GATEHOUSE DEVELOPMENT MODE — NOT FOR PRODUCTION                 │
+  │  Built-in test identity provider, random secrets, plain HTTP,    │
+  │  loopback only. Sessions end when this process stops.            │
   └──────────────────────────────────────────────────────────────────┘
 
   Open:      %s

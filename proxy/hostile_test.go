@@ -426,3 +426,32 @@ func TestCookieAttributesFollowConfiguration(t *testing.T) {
 		}
 	})
 }
+
+func TestUpstreamSeesItsCookiesButNotOurs(t *testing.T) {
+	t.Parallel()
+	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
+		o.SetAuthorizationHeader = true
+	}})
+	g.Login(t, "alice", "/")
+	u, _ := url.Parse(g.Server.URL)
+	var own []string
+	for _, c := range g.Client.Jar.Cookies(u) {
+		own = append(own, c.Name+"="+c.Value)
+	}
+	// Application cookies in forms net/http would not re-serialize, a
+	// second Cookie line (HTTP/2 style) and a forged Authorization header.
+	b := testutil.NewBrowser(t)
+	appCookies := `app_json={"a":1,"b":"x y"}; theme="dark"; _gatehouse_flow_x=forged; _gatehouse_0=forged; _gatehousex=kept`
+	echo := testutil.DecodeEcho(t, testutil.Do(t, b, g.Server.URL+"/",
+		"Cookie", strings.Join(own, "; ")+"; "+appCookies,
+		"Cookie", "second=line",
+		"Authorization", "Bearer forged"))
+	got := strings.Join(echo.Header.Values("Cookie"), "; ")
+	want := `app_json={"a":1,"b":"x y"}; theme="dark"; _gatehousex=kept; second=line`
+	if got != want {
+		t.Errorf("upstream Cookie = %q\nwant %q", got, want)
+	}
+	if auth := echo.Header.Get("Authorization"); auth == "Bearer forged" || !strings.HasPrefix(auth, "Bearer ") {
+		t.Errorf("upstream Authorization = %q, want Gatehouse's access token", auth)
+	}
+}

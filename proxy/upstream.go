@@ -70,8 +70,13 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 				pr.Out.Header.Set("X-Forwarded-"+kv[0], cleanHeaderValue(kv[1]))
 			}
 			pr.Out.Header.Set(headerProvider, s.ProviderID)
-			if h.d.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
-				pr.Out.Header.Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+			if h.d.SetAuthorizationHeader {
+				// The upstream trusts this header to come from Gatehouse: a
+				// client's own never passes, even when there is no token.
+				pr.Out.Header.Del("Authorization")
+				if s.Tokens.AccessToken != "" {
+					pr.Out.Header.Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+				}
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
@@ -82,18 +87,27 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 }
 
 // dropOwnCookies removes Gatehouse's session and flow cookies from the
-// Cookie header of an upstream request, keeping the application's own.
+// Cookie header of an upstream request. The application's own cookies are
+// kept byte for byte: re-serializing them through net/http would drop the
+// values it considers invalid (JSON, quotes) and unquote quoted ones.
 func (h *Handler) dropOwnCookies(r *http.Request) {
-	cookies := r.Cookies()
-	if len(cookies) == 0 {
+	lines := r.Header.Values("Cookie")
+	if len(lines) == 0 {
 		return
 	}
-	kept := make([]string, 0, len(cookies))
-	for _, c := range cookies {
-		if h.isOwnCookie(c.Name) {
-			continue
+	var kept []string
+	for _, line := range lines {
+		for pair := range strings.SplitSeq(line, ";") {
+			pair = strings.TrimSpace(pair)
+			if pair == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(pair, "=")
+			if h.isOwnCookie(strings.TrimSpace(name)) {
+				continue
+			}
+			kept = append(kept, pair)
 		}
-		kept = append(kept, c.Name+"="+c.Value)
 	}
 	r.Header.Del("Cookie")
 	if len(kept) > 0 {

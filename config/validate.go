@@ -521,6 +521,11 @@ func (v *validator) authorization(o *Options) {
 	}
 	for i, d := range o.EmailDomains {
 		d = strings.ToLower(strings.TrimSpace(d))
+		if strings.HasPrefix(d, ".") && !strings.HasPrefix(d, "..") {
+			// '.example.com' is how --whitelist-domain and cookie domains
+			// write "the subdomains of"; accept it here too.
+			d = "*" + d
+		}
 		o.EmailDomains[i] = d
 		switch {
 		case d == "*":

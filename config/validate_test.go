@@ -310,6 +310,23 @@ func TestValidateErrors(t *testing.T) {
 	}
 }
 
+func TestEmailDomainsNormalised(t *testing.T) {
+	t.Parallel()
+	o := validOptions()
+	o.EmailDomains = []string{" Example.COM ", ".Corp.example", "*.example.org", "*"}
+	if err := o.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"example.com", "*.corp.example", "*.example.org", "*"}
+	if !slices.Equal(o.EmailDomains, want) {
+		t.Errorf("EmailDomains = %q, want %q", o.EmailDomains, want)
+	}
+	o.EmailDomains = []string{"..example.com"}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "email-domain") {
+		t.Errorf("'..example.com': err %v, want an email-domain error", err)
+	}
+}
+
 func TestValidateReportsEveryProblem(t *testing.T) {
 	t.Parallel()
 	o := validOptions()

@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"io"
@@ -453,5 +454,52 @@ func TestUpstreamSeesItsCookiesButNotOurs(t *testing.T) {
 	}
 	if auth := echo.Header.Get("Authorization"); auth == "Bearer forged" || !strings.HasPrefix(auth, "Bearer ") {
 		t.Errorf("upstream Authorization = %q, want Gatehouse's access token", auth)
+	}
+}
+
+func TestUpstreamFailures(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	})
+	var logs syncBuffer
+	g := testutil.StartGateway(t, testutil.GatewayConfig{
+		Upstream: slow,
+		Options:  func(o *config.Options) { o.UpstreamTimeout = 200 * time.Millisecond },
+		Build:    proxy.BuildOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+	})
+	callback := g.StartLogin(t, "/", "alice")
+	if resp := testutil.Do(t, g.Client, callback); resp.StatusCode != http.StatusFound {
+		t.Fatalf("callback %d", resp.StatusCode)
+	}
+
+	resp, body := request(t, g, http.MethodGet, "/slow", nil, "Accept", "application/json")
+	if resp.StatusCode != http.StatusGatewayTimeout || !strings.Contains(body, `"error":"upstream_timeout"`) {
+		t.Errorf("slow upstream: %d %s, want 504 upstream_timeout", resp.StatusCode, body)
+	}
+
+	// A client that gives up is not an upstream failure.
+	before := strings.Count(logs.String(), "level=ERROR")
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, g.Server.URL+"/gone", nil)
+	if resp, err := g.Client.Do(req); err == nil {
+		resp.Body.Close()
+		t.Fatal("request did not time out on the client side")
+	}
+	time.Sleep(300 * time.Millisecond) // let the gateway notice
+	if after := strings.Count(logs.String(), "level=ERROR"); after != before {
+		t.Errorf("a client hanging up was logged as an error:\n%s", logs.String())
+	}
+
+	g.Upstream.Close()
+	resp, body = request(t, g, http.MethodGet, "/down", nil, "Accept", "application/json")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"error":"upstream_unavailable"`) || strings.Contains(body, "127.0.0.1") {
+		t.Errorf("upstream down: %d %s, want 502 upstream_unavailable without addresses", resp.StatusCode, body)
 	}
 }

@@ -109,7 +109,7 @@ func statusMessage(status int) string {
 		return "Access denied"
 	case http.StatusBadRequest:
 		return "Sign-in failed"
-	case http.StatusBadGateway, http.StatusServiceUnavailable:
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
 		return "Temporarily unavailable"
 	case http.StatusNotFound:
 		return "Not found"

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -80,6 +81,16 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if r.Context().Err() != nil {
+				// The client went away; nobody is left to answer.
+				h.log.DebugContext(r.Context(), "client gone before the upstream answered", "path", r.URL.Path, "err", err)
+				return
+			}
+			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+				h.log.ErrorContext(r.Context(), "upstream timed out", "path", r.URL.Path, "err", err)
+				h.fail(w, r, http.StatusGatewayTimeout, "upstream_timeout", "The application took too long to answer. Please try again in a moment.", "")
+				return
+			}
 			h.log.ErrorContext(r.Context(), "upstream unreachable", "path", r.URL.Path, "err", err)
 			h.fail(w, r, http.StatusBadGateway, "upstream_unavailable", "The application is not responding. Please try again in a moment.", "")
 		},

@@ -72,6 +72,9 @@ type Mastodon struct {
 	mu       sync.Mutex
 	meta     map[string]instanceMeta
 	verified map[string]time.Time // client_id → last successful app check
+	// registrations holds, per instance, when this process registered apps
+	// there within registrationWindow.
+	registrations map[string][]time.Time
 }
 
 var (
@@ -83,6 +86,9 @@ const (
 	metaTTL      = time.Hour
 	appCheckTTL  = 10 * time.Minute
 	maxCacheSize = 1000
+	// At most maxRegistrations apps per instance per registrationWindow.
+	maxRegistrations   = 5
+	registrationWindow = 10 * time.Minute
 )
 
 // instanceMeta is what an instance's RFC 8414 metadata says, if it has any.
@@ -130,6 +136,8 @@ func NewMastodon(c MastodonConfig) (*Mastodon, error) {
 		log:      cmp.Or(c.Logger, slog.Default()),
 		meta:     map[string]instanceMeta{},
 		verified: map[string]time.Time{},
+
+		registrations: map[string][]time.Time{},
 	}
 	if m.store == nil {
 		m.store = NewMemoryCredentialStore()
@@ -137,43 +145,135 @@ func NewMastodon(c MastodonConfig) (*Mastodon, error) {
 	if m.baseURL == nil {
 		m.baseURL = func(h string) string { return "https://" + h }
 	}
-	m.client = c.HTTPClient
-	if m.client == nil {
-		m.client = &http.Client{Timeout: defaultHTTPTimeout}
+	client := c.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: defaultHTTPTimeout}
 	}
 	if wildcard && !c.AllowPrivateAddresses {
-		m.client = publicOnlyClient(m.client)
+		client = publicOnlyClient(client)
 	}
+	// Mastodon's API answers where it is asked; a redirect would let an
+	// instance point Gatehouse's requests (with the app secret or a user's
+	// token) at another host. A 3xx is an unexpected answer.
+	noRedirects := *client
+	noRedirects.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	m.client = &noRedirects
 	return m, nil
 }
 
 // publicOnlyClient returns a copy of c whose connections to non-public
-// addresses fail. Clients with a custom RoundTripper are used as given.
+// addresses fail. The check applies to the address actually connected to,
+// so DNS answers that change between check and use (rebinding) and
+// redirects cannot get around it. Connections through an HTTP proxy are
+// checked at the proxy's address. Clients with a RoundTripper other than
+// *http.Transport are used as given.
 func publicOnlyClient(c *http.Client) *http.Client {
 	var t *http.Transport
 	switch rt := c.Transport.(type) {
 	case nil:
 		t = http.DefaultTransport.(*http.Transport).Clone()
+		t.DialContext = nil // replaced by the checking dialer below
 	case *http.Transport:
 		t = rt.Clone()
 	default:
 		return c
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-		ap, err := netip.ParseAddrPort(address)
-		if err != nil {
-			return fmt.Errorf("refusing to connect to %q: %w", address, err)
-		}
-		a := ap.Addr().Unmap()
-		if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-			return fmt.Errorf("refusing to connect to non-public address %s", a)
-		}
-		return nil
-	}}
-	t.DialContext = d.DialContext
+	if t.DialContext == nil {
+		// Refuse before connecting: not even a SYN reaches the address.
+		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
+			return checkPublicAddress(address)
+		}}
+		t.DialContext = d.DialContext
+	} else {
+		// The caller's dialer may not be a net.Dialer: check where it
+		// connected before anything is sent.
+		t.DialContext = checkedDial(t.DialContext)
+	}
+	if t.DialTLSContext != nil {
+		t.DialTLSContext = checkedDial(t.DialTLSContext)
+	}
 	cc := *c
 	cc.Transport = t
 	return &cc
+}
+
+type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
+
+func checkedDial(dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkPublicAddress(conn.RemoteAddr().String()); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
+// checkPublicAddress refuses an "ip:port" that is not a public unicast
+// address.
+func checkPublicAddress(address string) error {
+	ap, err := netip.ParseAddrPort(address)
+	if err != nil {
+		return fmt.Errorf("refusing to connect to %q: %w", address, err)
+	}
+	if !publicAddr(ap.Addr()) {
+		return fmt.Errorf("refusing to connect to non-public address %s", ap.Addr().Unmap())
+	}
+	return nil
+}
+
+// nonPublicPrefixes are special-purpose ranges (RFC 6890 and successors)
+// that netip's predicates do not cover: shared (carrier-grade NAT) space,
+// "this network", IETF protocol assignments, documentation, benchmarking,
+// reserved, and IPv6 discard, Teredo, ORCHID and documentation prefixes.
+var nonPublicPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("0.0.0.0/8"),
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("192.0.0.0/24"),
+	netip.MustParsePrefix("192.0.2.0/24"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"),
+	netip.MustParsePrefix("240.0.0.0/4"),
+	netip.MustParsePrefix("100::/64"),
+	netip.MustParsePrefix("2001::/32"),
+	netip.MustParsePrefix("2001:10::/28"),
+	netip.MustParsePrefix("2001:20::/28"),
+	netip.MustParsePrefix("2001:db8::/32"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+}
+
+// Prefixes whose addresses embed an IPv4 address: NAT64 (RFC 6052), whose
+// embedded address is in the last 4 bytes, and 6to4 (RFC 3056), in bytes
+// 2 to 5. The embedded address must be public too.
+var (
+	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFour   = netip.MustParsePrefix("2002::/16")
+)
+
+// publicAddr reports whether a is a public unicast address.
+func publicAddr(a netip.Addr) bool {
+	a = a.Unmap()
+	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
+		return false
+	}
+	for _, p := range nonPublicPrefixes {
+		if p.Contains(a) {
+			return false
+		}
+	}
+	b := a.As16()
+	switch {
+	case nat64Prefix.Contains(a):
+		return publicAddr(netip.AddrFrom4([4]byte(b[12:16])))
+	case sixToFour.Contains(a):
+		return publicAddr(netip.AddrFrom4([4]byte(b[2:6])))
+	}
+	return true
 }
 
 // Info implements Provider.
@@ -235,7 +335,9 @@ func NormalizeInstance(input string) (string, error) {
 			return "", fmt.Errorf("invalid instance name %q", s)
 		}
 	}
-	if strings.Trim(labels[len(labels)-1], "0123456789") == "" {
+	// A numeric last label makes the name an IPv4 address to URL parsers
+	// and some resolvers ("10.1", "1.2.3.0x4"): refuse them all.
+	if last := labels[len(labels)-1]; strings.Trim(last, "0123456789") == "" || strings.HasPrefix(last, "0x") && strings.Trim(last[2:], "0123456789abcdef") == "" {
 		return "", errors.New("instance must be a domain name, not an IP address")
 	}
 	return s, nil
@@ -320,7 +422,7 @@ func (m *Mastodon) Redeem(ctx context.Context, code string, p AuthParams) (Grant
 	if err != nil {
 		return Grant{}, err
 	}
-	creds, ok, err := m.store.Get(ctx, host)
+	creds, ok, err := m.store.Get(ctx, host, p.RedirectURL)
 	if err != nil {
 		return Grant{}, unavailableStore(err)
 	}
@@ -457,16 +559,17 @@ func (m *Mastodon) metadata(ctx context.Context, host string) (instanceMeta, err
 	return meta, nil
 }
 
-// credentials returns usable app credentials for host, registering an app
-// when there are none, when they were registered for another redirect URI
-// or scopes, or when they are the ones with client id stale (rejected by the
-// instance). Only one registration per instance happens at a time: in this
-// process by a per-instance lock, across replicas by the store's lock.
+// credentials returns usable app credentials for host and the callback URL
+// redirect, registering an app when there are none, when they were
+// registered for other scopes, or when they are the ones with client id
+// stale (rejected by the instance). Only one registration per instance
+// happens at a time: in this process by a per-instance lock, across
+// replicas by the store's lock.
 func (m *Mastodon) credentials(ctx context.Context, host, redirect, scopes, stale string) (MastodonCredentials, error) {
 	usable := func(c MastodonCredentials, ok bool) bool {
 		return ok && c.ClientID != "" && c.ClientID != stale && c.RedirectURI == redirect && c.Scopes == scopes
 	}
-	c, ok, err := m.store.Get(ctx, host)
+	c, ok, err := m.store.Get(ctx, host, redirect)
 	if err != nil {
 		return MastodonCredentials{}, unavailableStore(err)
 	}
@@ -486,11 +589,16 @@ func (m *Mastodon) credentials(ctx context.Context, host, redirect, scopes, stal
 		defer unlockShared()
 	}
 	// Someone may have registered while we waited.
-	if c, ok, err = m.store.Get(ctx, host); err != nil {
+	if c, ok, err = m.store.Get(ctx, host, redirect); err != nil {
 		return MastodonCredentials{}, unavailableStore(err)
 	}
 	if usable(c, ok) {
 		return c, nil
+	}
+	if !m.registrationAllowed(host) {
+		return MastodonCredentials{}, &Error{Code: CodeProviderUnavailable,
+			Message: "Gatehouse has registered with this instance too often in the last minutes. Please try again later.",
+			Err:     fmt.Errorf("%s: more than %d app registrations in %v (is redirect_url set?)", host, maxRegistrations, registrationWindow)}
 	}
 	c, err = m.register(ctx, host, redirect, scopes)
 	if err != nil {
@@ -502,8 +610,30 @@ func (m *Mastodon) credentials(ctx context.Context, host, redirect, scopes, stal
 	m.mu.Lock()
 	m.verified[c.ClientID] = time.Now()
 	m.mu.Unlock()
-	m.log.InfoContext(ctx, "registered mastodon app", "provider", m.info.ID, "instance", host)
+	m.log.InfoContext(ctx, "registered mastodon app", "provider", m.info.ID, "instance", host, "redirect_uri", redirect)
 	return c, nil
+}
+
+// registrationAllowed reports whether this process may register another
+// app on host now, and counts the registration if so. Legitimate use
+// registers once per instance and callback URL, and again only when an
+// instance forgets the app; the bound stops requests with made-up Host
+// headers (when no redirect_url is configured) from making Gatehouse flood
+// an instance with registrations and get itself rate-limited there.
+func (m *Mastodon) registrationAllowed(host string) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	recent := slices.DeleteFunc(m.registrations[host], func(t time.Time) bool { return now.Sub(t) >= registrationWindow })
+	if len(recent) >= maxRegistrations {
+		m.registrations[host] = recent
+		return false
+	}
+	if len(m.registrations) >= maxCacheSize {
+		clear(m.registrations)
+	}
+	m.registrations[host] = append(recent, now)
+	return true
 }
 
 func unavailableStore(err error) *Error {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -27,15 +28,44 @@ type MastodonCredentials struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
-// CredentialStore keeps per-instance app credentials. Instances are
-// normalised host names.
+// CredentialStore keeps app credentials per instance and callback URL: an
+// app registered for one redirect URI cannot be used with another, and a
+// Gatehouse reached under several host names without a configured
+// redirect_url needs one app per name. Instances are normalised host names.
 type CredentialStore interface {
-	// Get returns the credentials for instance; ok is false when none.
-	Get(ctx context.Context, instance string) (c MastodonCredentials, ok bool, err error)
-	// Put stores (or replaces) the credentials for instance.
+	// Get returns the credentials registered on instance for redirectURI;
+	// ok is false when none.
+	Get(ctx context.Context, instance, redirectURI string) (c MastodonCredentials, ok bool, err error)
+	// Put stores (or replaces) the credentials for instance and
+	// c.RedirectURI. A store keeps at most MaxAppsPerInstance callback
+	// URLs per instance, forgetting the oldest registrations first.
 	Put(ctx context.Context, instance string, c MastodonCredentials) error
-	// Delete forgets the credentials for instance.
+	// Delete forgets every credential for instance.
 	Delete(ctx context.Context, instance string) error
+}
+
+// MaxAppsPerInstance bounds how many apps (one per callback URL) a store
+// keeps for one instance, so requests with made-up Host headers cannot
+// grow it without end when no redirect_url is configured.
+const MaxAppsPerInstance = 8
+
+// evictOldest removes the oldest registrations from apps until at most
+// MaxAppsPerInstance remain, and returns the redirect URIs removed.
+func evictOldest(apps map[string]MastodonCredentials) []string {
+	var gone []string
+	for len(apps) > MaxAppsPerInstance {
+		var oldest string
+		var at time.Time
+		first := true
+		for r, c := range apps {
+			if first || c.CreatedAt.Before(at) {
+				oldest, at, first = r, c.CreatedAt, false
+			}
+		}
+		delete(apps, oldest)
+		gone = append(gone, oldest)
+	}
+	return gone
 }
 
 // CredentialLocker is implemented by stores shared between processes: Lock
@@ -45,22 +75,27 @@ type CredentialLocker interface {
 	Lock(ctx context.Context, instance string) (unlock func(), err error)
 }
 
-// MemoryCredentialStore keeps credentials in this process only.
+// maxMemoryInstances bounds the instances a MemoryCredentialStore keeps:
+// with a wildcard allow-list anyone can name new instances.
+const maxMemoryInstances = 10000
+
+// MemoryCredentialStore keeps credentials in this process only, for at
+// most 10000 instances (then it starts afresh: apps are registered again).
 type MemoryCredentialStore struct {
 	mu sync.Mutex
-	m  map[string]MastodonCredentials
+	m  map[string]map[string]MastodonCredentials // instance → redirect URI → app
 }
 
 // NewMemoryCredentialStore returns an empty in-memory store.
 func NewMemoryCredentialStore() *MemoryCredentialStore {
-	return &MemoryCredentialStore{m: map[string]MastodonCredentials{}}
+	return &MemoryCredentialStore{m: map[string]map[string]MastodonCredentials{}}
 }
 
 // Get implements CredentialStore.
-func (s *MemoryCredentialStore) Get(_ context.Context, instance string) (MastodonCredentials, bool, error) {
+func (s *MemoryCredentialStore) Get(_ context.Context, instance, redirectURI string) (MastodonCredentials, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, ok := s.m[instance]
+	c, ok := s.m[instance][redirectURI]
 	return c, ok, nil
 }
 
@@ -68,7 +103,16 @@ func (s *MemoryCredentialStore) Get(_ context.Context, instance string) (Mastodo
 func (s *MemoryCredentialStore) Put(_ context.Context, instance string, c MastodonCredentials) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.m[instance] = c
+	apps := s.m[instance]
+	if apps == nil {
+		if len(s.m) >= maxMemoryInstances {
+			clear(s.m)
+		}
+		apps = map[string]MastodonCredentials{}
+		s.m[instance] = apps
+	}
+	apps[c.RedirectURI] = c
+	evictOldest(apps)
 	return nil
 }
 
@@ -94,22 +138,25 @@ func NewFileCredentialStore(path string) *FileCredentialStore {
 	return &FileCredentialStore{path: path}
 }
 
-func (s *FileCredentialStore) load() (map[string]MastodonCredentials, error) {
+// fileCredentials is the file's content: instance → redirect URI → app.
+type fileCredentials map[string]map[string]MastodonCredentials
+
+func (s *FileCredentialStore) load() (fileCredentials, error) {
 	b, err := os.ReadFile(s.path)
 	if errors.Is(err, os.ErrNotExist) {
-		return map[string]MastodonCredentials{}, nil
+		return fileCredentials{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("mastodon credentials file: %w", err)
 	}
-	m := map[string]MastodonCredentials{}
+	m := fileCredentials{}
 	if err := json.Unmarshal(b, &m); err != nil {
 		return nil, fmt.Errorf("mastodon credentials file %s: %w", s.path, err)
 	}
 	return m, nil
 }
 
-func (s *FileCredentialStore) save(m map[string]MastodonCredentials) error {
+func (s *FileCredentialStore) save(m fileCredentials) error {
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return err
@@ -142,14 +189,14 @@ func (s *FileCredentialStore) save(m map[string]MastodonCredentials) error {
 }
 
 // Get implements CredentialStore.
-func (s *FileCredentialStore) Get(_ context.Context, instance string) (MastodonCredentials, bool, error) {
+func (s *FileCredentialStore) Get(_ context.Context, instance, redirectURI string) (MastodonCredentials, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	m, err := s.load()
 	if err != nil {
 		return MastodonCredentials{}, false, err
 	}
-	c, ok := m[instance]
+	c, ok := m[instance][redirectURI]
 	return c, ok, nil
 }
 
@@ -161,7 +208,11 @@ func (s *FileCredentialStore) Put(_ context.Context, instance string, c Mastodon
 	if err != nil {
 		return err
 	}
-	m[instance] = c
+	if m[instance] == nil {
+		m[instance] = map[string]MastodonCredentials{}
+	}
+	m[instance][c.RedirectURI] = c
+	evictOldest(m[instance])
 	return s.save(m)
 }
 
@@ -180,9 +231,10 @@ func (s *FileCredentialStore) Delete(_ context.Context, instance string) error {
 	return s.save(m)
 }
 
-// RedisCredentialStore keeps credentials in Redis under
-// <prefix>mastodon:app:<instance>, so every replica shares them, and
-// implements CredentialLocker with a SET NX PX lock.
+// RedisCredentialStore keeps credentials in Redis, in the hash
+// <prefix>mastodon:app:<instance> whose fields are the redirect URIs, so
+// every replica shares them, and implements CredentialLocker with a
+// SET NX PX lock.
 type RedisCredentialStore struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -201,30 +253,62 @@ func (s *RedisCredentialStore) key(instance string) string {
 	return s.prefix + "mastodon:app:" + instance
 }
 
-// Get implements CredentialStore.
-func (s *RedisCredentialStore) Get(ctx context.Context, instance string) (MastodonCredentials, bool, error) {
-	b, err := s.rdb.Get(ctx, s.key(instance)).Bytes()
-	if errors.Is(err, redis.Nil) {
+// isWrongType reports Redis's answer for a key holding another type.
+func isWrongType(err error) bool {
+	return err != nil && strings.HasPrefix(err.Error(), "WRONGTYPE")
+}
+
+// Get implements CredentialStore. A key of another type or a value that
+// does not decode counts as no credentials: the app is registered again.
+func (s *RedisCredentialStore) Get(ctx context.Context, instance, redirectURI string) (MastodonCredentials, bool, error) {
+	b, err := s.rdb.HGet(ctx, s.key(instance), redirectURI).Bytes()
+	if errors.Is(err, redis.Nil) || isWrongType(err) {
 		return MastodonCredentials{}, false, nil
 	}
 	if err != nil {
 		return MastodonCredentials{}, false, fmt.Errorf("redis get mastodon credentials: %w", err)
 	}
 	var c MastodonCredentials
-	if err := json.Unmarshal(b, &c); err != nil {
-		return MastodonCredentials{}, false, fmt.Errorf("redis mastodon credentials for %s: %w", instance, err)
+	if err := json.Unmarshal(b, &c); err != nil || c.ClientID == "" {
+		return MastodonCredentials{}, false, nil
 	}
 	return c, true, nil
 }
 
-// Put implements CredentialStore.
+// Put implements CredentialStore. Callers hold the instance's Lock, so
+// the read-modify-write that bounds the hash is not raced by replicas.
 func (s *RedisCredentialStore) Put(ctx context.Context, instance string, c MastodonCredentials) error {
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
 	}
-	if err := s.rdb.Set(ctx, s.key(instance), b, 0).Err(); err != nil {
+	key := s.key(instance)
+	err = s.rdb.HSet(ctx, key, c.RedirectURI, b).Err()
+	if isWrongType(err) {
+		// Not ours to keep (an older format, a stray key): replace it.
+		if err = s.rdb.Del(ctx, key).Err(); err == nil {
+			err = s.rdb.HSet(ctx, key, c.RedirectURI, b).Err()
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("redis set mastodon credentials: %w", err)
+	}
+	n, err := s.rdb.HLen(ctx, key).Result()
+	if err != nil || n <= MaxAppsPerInstance {
+		return nil // the bound is best effort
+	}
+	all, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return nil
+	}
+	apps := make(map[string]MastodonCredentials, len(all))
+	for r, v := range all {
+		var a MastodonCredentials
+		_ = json.Unmarshal([]byte(v), &a) // undecodable: zero CreatedAt, evicted first
+		apps[r] = a
+	}
+	if gone := evictOldest(apps); len(gone) > 0 {
+		_ = s.rdb.HDel(ctx, key, gone...).Err()
 	}
 	return nil
 }

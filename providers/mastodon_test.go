@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -523,7 +524,7 @@ func TestFileCredentialStore(t *testing.T) {
 	if err := s.Delete(t.Context(), "file.example"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := s.Get(t.Context(), "file.example"); ok || err != nil {
+	if _, ok, err := s.Get(t.Context(), "file.example", mastodonCallback); ok || err != nil {
 		t.Errorf("after Delete: ok=%v err=%v", ok, err)
 	}
 }
@@ -563,5 +564,281 @@ func TestRedisCredentialStoreLock(t *testing.T) {
 	u3()
 	if n, _ := rdb.Exists(t.Context(), "lk:mastodon:app:l.example:lock").Result(); n != 0 {
 		t.Error("unlock left the lock behind")
+	}
+}
+
+// TestMastodonHostileInstanceInput checks that nothing a user can type
+// into the instance field makes Gatehouse contact a host that is not on
+// the allow-list: every request below would reach evil.example (or fail
+// the test as an unknown instance) if it slipped through.
+func TestMastodonHostileInstanceInput(t *testing.T) {
+	t.Parallel()
+	good := newMastodonFake(t, "good.example", true)
+	evil := newMastodonFake(t, "evil.example", true)
+	m := newMastodon(t, providers.MastodonConfig{AllowedInstances: []string{"good.example", "*.friends.example"}}, good, evil)
+	for _, c := range []struct{ input, code string }{
+		{"evil.example/good.example", providers.CodeInstanceNotAllowed},
+		{"evil.example?good.example", providers.CodeInstanceNotAllowed},
+		{"evil.example#good.example", providers.CodeInstanceNotAllowed},
+		{"good.example@evil.example", providers.CodeInstanceNotAllowed},
+		{"@good.example@evil.example", providers.CodeInstanceNotAllowed},
+		{"https://evil.example#@good.example", providers.CodeInstanceNotAllowed},
+		{"https://evil.example/@alice@good.example", providers.CodeInstanceNotAllowed},
+		{"good.example.evil.example", providers.CodeInstanceNotAllowed},
+		{"evilfriends.example", providers.CodeInstanceNotAllowed},
+		{"friends.example.evil.example", providers.CodeInstanceNotAllowed},
+		{"EVIL.EXAMPLE.", providers.CodeInstanceNotAllowed},
+		{"https://good.example@evil.example", providers.CodeInvalidInstance},
+		{"https://good.example:x@evil.example", providers.CodeInvalidInstance},
+		{`https://evil.example\@good.example`, providers.CodeInvalidInstance},
+		{`evil.example\@good.example`, providers.CodeInvalidInstance},
+		{"user@evil.example:8080", providers.CodeInvalidInstance},
+		{"good.example:8080", providers.CodeInvalidInstance},
+		{"https://good.example:443@evil.example", providers.CodeInvalidInstance},
+		{"//evil.example", providers.CodeInvalidInstance},
+		{"javascript:alert(1)", providers.CodeInvalidInstance},
+		{"file:///etc/passwd", providers.CodeInvalidInstance},
+		{"good.example\r\nHost: evil.example", providers.CodeInvalidInstance},
+		{"good.example%2f@evil.example", providers.CodeInvalidInstance},
+		{"good.example%00.evil.example", providers.CodeInvalidInstance},
+		{"good\u3002example", providers.CodeInvalidInstance}, // ideographic full stop
+		{"gооd.example", providers.CodeInvalidInstance},      // Cyrillic o
+		{"127.0.0.1", providers.CodeInvalidInstance},
+		{"2130706433", providers.CodeInvalidInstance},
+		{"0x7f.0x1", providers.CodeInvalidInstance},
+		{"1.2.3.0x4", providers.CodeInvalidInstance},
+		{"[::1]", providers.CodeInvalidInstance},
+		{"https://[::ffff:127.0.0.1]/", providers.CodeInvalidInstance},
+		{"localhost", providers.CodeInvalidInstance},
+		{"localhost.", providers.CodeInvalidInstance},
+		{strings.Repeat("a.", 200) + "good.example", providers.CodeInvalidInstance},
+	} {
+		t.Run(c.input, func(t *testing.T) {
+			ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: c.input}
+			_, err := m.AuthCodeURL(t.Context(), ap)
+			wantCode(t, err, c.code)
+			_, err = m.Redeem(t.Context(), "code", ap)
+			wantCode(t, err, c.code)
+		})
+	}
+	if n := evil.requests.Load(); n != 0 {
+		t.Errorf("%d requests reached the instance off the allow-list", n)
+	}
+	if n := good.requests.Load(); n != 0 {
+		t.Errorf("%d requests reached good.example although every input was refused", n)
+	}
+	// Spellings of allowed instances still work.
+	for _, in := range []string{"GOOD.example.", "https://good.example/@alice", "@alice@good.example", "alice@Good.Example"} {
+		if _, err := m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: in}); err != nil {
+			t.Errorf("%q: %v", in, err)
+		}
+	}
+}
+
+// TestMastodonDoesNotFollowRedirects: an instance answering an API call
+// with a redirect cannot send Gatehouse (with its app secret or a user's
+// token) to another host.
+func TestMastodonDoesNotFollowRedirects(t *testing.T) {
+	t.Parallel()
+	var elsewhere atomic.Int64
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		elsewhere.Add(1)
+		writeJSON(w, http.StatusOK, map[string]any{"client_id": "x", "client_secret": "y", "id": "1", "username": "root"})
+	}))
+	t.Cleanup(target.Close)
+	for _, path := range []string{"/api/v1/apps", "/oauth/token", "/api/v1/accounts/verify_credentials"} {
+		t.Run(path, func(t *testing.T) {
+			t.Parallel()
+			f := newMastodonFake(t, "redir.example", false)
+			proxyTo := func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == path {
+					http.Redirect(w, r, target.URL+path, http.StatusTemporaryRedirect)
+					return
+				}
+				f.srv.Config.Handler.ServeHTTP(w, r)
+			}
+			front := httptest.NewServer(http.HandlerFunc(proxyTo))
+			t.Cleanup(front.Close)
+			m := newMastodon(t, providers.MastodonConfig{AllowedInstances: []string{"redir.example"},
+				InstanceURL: func(string) string { return front.URL }})
+			// For /oauth/token the app check (client_credentials) is
+			// redirected first; its odd answer is not held against the
+			// app, and the code exchange then fails the same way.
+			_, err := mastodonLogin(t, m, "redir.example")
+			wantCode(t, err, providers.CodeBadResponse)
+			if n := elsewhere.Load(); n != 0 {
+				t.Errorf("%d requests followed the redirect", n)
+			}
+		})
+	}
+}
+
+// TestMastodonAppPerCallbackURL: a Gatehouse reached under two host names
+// (no redirect_url configured) keeps one app per callback URL instead of
+// replacing one with the other, so logins under both names, even
+// interleaved, work; made-up names cannot make it register without bound.
+func TestMastodonAppPerCallbackURL(t *testing.T) {
+	t.Parallel()
+	f := newMastodonFake(t, "multi.example", true)
+	store := providers.NewMemoryCredentialStore()
+	m := newMastodon(t, providers.MastodonConfig{Store: store}, f)
+	start := func(redirect string) (providers.AuthParams, url.Values, error) {
+		ap := providers.AuthParams{State: randomToken(), CodeVerifier: providers.NewCodeVerifier(), RedirectURL: redirect, Instance: "multi.example"}
+		authURL, err := m.AuthCodeURL(t.Context(), ap)
+		if err != nil {
+			return ap, nil, err
+		}
+		return ap, browse(t, authURL), nil
+	}
+	a, b := "https://a.gate.example/oauth2/callback", "https://b.gate.example/oauth2/callback"
+	apA, cbA, err := start(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	apB, cbB, err := start(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both flows finish although B's app was registered after A's started.
+	for _, c := range []struct {
+		ap providers.AuthParams
+		cb url.Values
+	}{{apA, cbA}, {apB, cbB}} {
+		if g, err := m.Redeem(t.Context(), c.cb.Get("code"), c.ap); err != nil || g.Identity.User != "alice@multi.example" {
+			t.Errorf("redeem for %s: %v %+v", c.ap.RedirectURL, err, g.Identity)
+		}
+	}
+	for range 2 {
+		for _, r := range []string{a, b} {
+			if _, _, err := start(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if n := f.registrations.Load(); n != 2 {
+		t.Errorf("registrations = %d, want 2 (one per callback URL)", n)
+	}
+
+	// Made-up host names: a few more registrations, then Gatehouse stops
+	// registering on this instance for a while; the known names still work.
+	var refused int
+	for i := range 10 {
+		_, _, err := start(fmt.Sprintf("https://made-up-%d.example/oauth2/callback", i))
+		if err != nil {
+			wantCode(t, err, providers.CodeProviderUnavailable)
+			refused++
+		}
+	}
+	if n := f.registrations.Load(); n != 5 || refused != 7 {
+		t.Errorf("registrations = %d and %d refused, want 5 in all (the bound) and 7 refused", n, refused)
+	}
+	for _, r := range []string{a, b} {
+		ap, cb, err := start(r)
+		if err != nil {
+			t.Fatalf("login for %s after the flood: %v", r, err)
+		}
+		if _, err := m.Redeem(t.Context(), cb.Get("code"), ap); err != nil {
+			t.Errorf("redeem for %s after the flood: %v", r, err)
+		}
+	}
+}
+
+// TestCredentialStoresBoundAppsPerInstance checks every store keeps at
+// most MaxAppsPerInstance callback URLs per instance, the newest ones.
+func TestCredentialStoresBoundAppsPerInstance(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	for name, s := range map[string]providers.CredentialStore{
+		"memory": providers.NewMemoryCredentialStore(),
+		"file":   providers.NewFileCredentialStore(filepath.Join(t.TempDir(), "apps.json")),
+		"redis":  providers.NewRedisCredentialStore(rdb, "bound:"),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			created := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+			n := providers.MaxAppsPerInstance + 3
+			for i := range n {
+				c := providers.MastodonCredentials{ClientID: fmt.Sprint("id-", i), ClientSecret: "s", RedirectURI: fmt.Sprint("https://h", i, "/cb"), Scopes: "profile", CreatedAt: created.Add(time.Duration(i) * time.Minute)}
+				if err := s.Put(t.Context(), "i.example", c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for i := range n {
+				c, ok, err := s.Get(t.Context(), "i.example", fmt.Sprint("https://h", i, "/cb"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := i >= 3; ok != want || ok && c.ClientID != fmt.Sprint("id-", i) {
+					t.Errorf("app %d: present %v (%+v), want %v", i, ok, c, want)
+				}
+			}
+			if _, ok, _ := s.Get(t.Context(), "other.example", "https://h5/cb"); ok {
+				t.Error("credentials of one instance returned for another")
+			}
+			if err := s.Delete(t.Context(), "i.example"); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok, err := s.Get(t.Context(), "i.example", fmt.Sprint("https://h", n-1, "/cb")); ok || err != nil {
+				t.Errorf("after Delete: %v %v", ok, err)
+			}
+		})
+	}
+}
+
+// TestRedisCredentialStoreForeignKey: a key of another type or an
+// undecodable value under the store's name means "no credentials" (the
+// app is registered again), not an outage.
+func TestRedisCredentialStoreForeignKey(t *testing.T) {
+	t.Parallel()
+	r := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	f := newMastodonFake(t, "odd.example", true)
+	s := providers.NewRedisCredentialStore(rdb, "odd:")
+	if err := rdb.Set(t.Context(), "odd:mastodon:app:odd.example", `{"client_id":"old"}`, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	m := newMastodon(t, providers.MastodonConfig{Store: s}, f)
+	if _, err := mastodonLogin(t, m, "odd.example"); err != nil {
+		t.Fatalf("login over a string key: %v", err)
+	}
+	if err := rdb.HSet(t.Context(), "odd:mastodon:app:odd.example", "https://x/cb", "not json").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.Get(t.Context(), "odd.example", "https://x/cb"); ok || err != nil {
+		t.Errorf("undecodable value: ok=%v err=%v, want no credentials", ok, err)
+	}
+	if n := f.registrations.Load(); n != 1 {
+		t.Errorf("registrations = %d, want 1", n)
+	}
+}
+
+// TestMastodonPublicOnlyKeepsCustomDialer: with a wildcard allow-list the
+// private-address refusal also holds when the HTTP client has its own
+// dialer (which Gatehouse wraps instead of replacing).
+func TestMastodonPublicOnlyKeepsCustomDialer(t *testing.T) {
+	t.Parallel()
+	f := newMastodonFake(t, "dialer.example", true)
+	target, _ := url.Parse(f.srv.URL)
+	var dials atomic.Int64
+	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		dials.Add(1)
+		var d net.Dialer
+		return d.DialContext(ctx, network, target.Host)
+	}}
+	m, err := providers.NewMastodon(providers.MastodonConfig{AllowedInstances: []string{"*.example"}, HTTPClient: &http.Client{Transport: tr},
+		InstanceURL: func(h string) string { return "http://" + h }, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: "dialer.example"})
+	wantCode(t, err, providers.CodeProviderUnavailable)
+	if dials.Load() == 0 {
+		t.Error("the client's own dialer was not used")
+	}
+	if n := f.requests.Load(); n != 0 {
+		t.Errorf("%d requests reached a loopback instance", n)
 	}
 }

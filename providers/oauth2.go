@@ -348,6 +348,13 @@ func (o *OAuth2) identity(ctx context.Context, accessToken string) (Identity, er
 		return Identity{}, badResponse(errors.New("userinfo is not a JSON object"))
 	}
 	id, err := mapIdentity(m, o.c.Claims, o.c.AllowUnverifiedEmail)
+	if inner, wrapped := m["data"].(map[string]any); err != nil && wrapped && o.c.UserinfoEnvelope == "" {
+		// Services that wrap answers as {"data": ..., "ts": ...} (Quaily)
+		// may wrap this one too.
+		if wid, werr := mapIdentity(inner, o.c.Claims, o.c.AllowUnverifiedEmail); werr == nil {
+			m, id, err = inner, wid, nil
+		}
+	}
 	if err != nil {
 		return Identity{}, badResponse(err)
 	}
@@ -529,14 +536,12 @@ func tokenFromDoc(doc map[string]any, now time.Time) (*tokenResponse, error) {
 	}
 	switch v := doc["expires_in"].(type) {
 	case json.Number:
-		if secs, err := v.Int64(); err == nil && secs > 0 {
-			tr.Tokens.Expiry = now.Add(time.Duration(secs) * time.Second)
-		} else if f, err := v.Float64(); err == nil && f > 0 {
-			tr.Tokens.Expiry = now.Add(time.Duration(f * float64(time.Second)))
+		if secs, err := v.Float64(); err == nil {
+			tr.Tokens.Expiry = expiryAfter(now, secs)
 		}
 	case string:
-		if secs, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64); err == nil && secs > 0 {
-			tr.Tokens.Expiry = now.Add(time.Duration(secs) * time.Second)
+		if secs, err := strconv.ParseFloat(strings.TrimSpace(v), 64); err == nil {
+			tr.Tokens.Expiry = expiryAfter(now, secs)
 		}
 	}
 	if tr.Tokens.Expiry.IsZero() {
@@ -564,6 +569,20 @@ func tokenFromDoc(doc map[string]any, now time.Time) (*tokenResponse, error) {
 		}
 	}
 	return tr, nil
+}
+
+// maxTokenLifetime is the longest expires_in taken literally; beyond it
+// (and for zero, negative or non-finite values) the token is treated as
+// not expiring, where a literal reading would overflow time.Duration into
+// an expiry in the past.
+const maxTokenLifetime = 100 * 365 * 24 * time.Hour
+
+// expiryAfter is the expiry of a token issued at now that lives secs seconds.
+func expiryAfter(now time.Time, secs float64) time.Time {
+	if !(secs > 0) || secs > maxTokenLifetime.Seconds() {
+		return time.Time{}
+	}
+	return now.Add(time.Duration(secs * float64(time.Second)))
 }
 
 // ---- resource requests ----

@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -312,5 +313,103 @@ func TestOAuth2FormEncodedTokenResponse(t *testing.T) {
 	}
 	if g.Tokens.AccessToken != "at" || g.Identity.User != "x:7" || time.Until(g.Tokens.Expiry) > 2*time.Minute || g.Tokens.Expiry.IsZero() {
 		t.Errorf("grant = %+v", g)
+	}
+}
+
+// TestOAuth2HostileResponses feeds the token and userinfo endpoints
+// answers a broken or malicious service could send: each must end in a
+// *providers.Error (never a panic, hang or unbounded read), or, for
+// merely odd values, in a sane grant.
+func TestOAuth2HostileResponses(t *testing.T) {
+	t.Parallel()
+	const okToken = `{"access_token":"at","token_type":"Bearer","expires_in":3600}`
+	const okUser = `{"id":7,"login":"octocat"}`
+	huge := `{"access_token":"at","pad":"` + strings.Repeat("x", 2<<20) + `"}`
+	for _, c := range []struct {
+		name              string
+		token, user       string
+		stream            bool // the token endpoint never stops sending
+		slow              bool // the token endpoint answers after the client's timeout
+		code              string
+		wantExpiry        bool
+		wantSub, wantUser string
+	}{
+		{name: "token body over 1 MiB", token: huge, user: okUser, code: providers.CodeBadResponse},
+		{name: "endless token body", stream: true, user: okUser, code: providers.CodeBadResponse},
+		{name: "slow token endpoint", slow: true, user: okUser, code: providers.CodeProviderUnavailable},
+		{name: "access_token a number", token: `{"access_token":12}`, user: okUser, code: providers.CodeBadResponse},
+		{name: "access_token an object", token: `{"access_token":{"a":1}}`, user: okUser, code: providers.CodeBadResponse},
+		{name: "token null", token: `null`, user: okUser, code: providers.CodeBadResponse},
+		{name: "token array", token: `[{"access_token":"at"}]`, user: okUser, code: providers.CodeBadResponse},
+		{name: "token trailing garbage", token: okToken + `{"access_token":"other"}`, user: okUser, code: providers.CodeBadResponse},
+		{name: "userinfo over 1 MiB", token: okToken, user: `{"id":7,"pad":"` + strings.Repeat("x", 2<<20) + `"}`, code: providers.CodeBadResponse},
+		{name: "userinfo array", token: okToken, user: `[{"id":7}]`, code: providers.CodeBadResponse},
+		{name: "userinfo null", token: okToken, user: `null`, code: providers.CodeBadResponse},
+		{name: "userinfo string", token: okToken, user: `"id"`, code: providers.CodeBadResponse},
+		{name: "userinfo html", token: okToken, user: `<html>login</html>`, code: providers.CodeBadResponse},
+		{name: "subject an object", token: okToken, user: `{"id":{"n":7}}`, code: providers.CodeBadResponse},
+		{name: "subject a boolean", token: okToken, user: `{"id":true}`, code: providers.CodeBadResponse},
+		{name: "subject with CRLF", token: okToken, user: `{"id":"7\r\nX-Forwarded-User: admin"}`, code: providers.CodeBadResponse},
+		{name: "subject 2 KiB", token: okToken, user: `{"id":"` + strings.Repeat("7", 2048) + `"}`, code: providers.CodeBadResponse},
+		{name: "expires_in beyond time.Duration", token: `{"access_token":"at","expires_in":9223372036854775807}`, user: okUser, wantSub: "7", wantUser: "x:7"},
+		{name: "expires_in 1e30", token: `{"access_token":"at","expires_in":1e30}`, user: okUser, wantSub: "7", wantUser: "x:7"},
+		{name: "expires_in negative", token: `{"access_token":"at","expires_in":"-5"}`, user: okUser, wantSub: "7", wantUser: "x:7"},
+		{name: "expires_in a float string", token: `{"access_token":"at","expires_in":"59.5"}`, user: okUser, wantSub: "7", wantUser: "x:7", wantExpiry: true},
+		{name: "expires_in an object", token: `{"access_token":"at","expires_in":{}}`, user: okUser, wantSub: "7", wantUser: "x:7"},
+		{name: "wrapped userinfo without an envelope setting", token: okToken, user: `{"data":{"id":9,"login":"nine"},"ts":1}`, wantSub: "9", wantUser: "x:9", wantExpiry: true},
+		{name: "huge number subject kept exact", token: okToken, user: `{"id":123456789012345678901234567890}`, wantSub: "123456789012345678901234567890", wantUser: "x:123456789012345678901234567890", wantExpiry: true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				switch r.URL.Path {
+				case "/token":
+					switch {
+					case c.stream:
+						chunk := []byte(`{"access_token":"` + strings.Repeat("a", 1<<14))
+						for r.Context().Err() == nil {
+							if _, err := w.Write(chunk); err != nil {
+								return
+							}
+						}
+					case c.slow:
+						select {
+						case <-r.Context().Done():
+						case <-time.After(5 * time.Second):
+						}
+					default:
+						io.WriteString(w, c.token)
+					}
+				case "/me":
+					io.WriteString(w, c.user)
+				}
+			}))
+			t.Cleanup(srv.Close)
+			p := must(providers.NewOAuth2(providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "s", PKCE: "off",
+				AuthURL: srv.URL + "/a", TokenURL: srv.URL + "/token", UserinfoURL: srv.URL + "/me",
+				HTTPClient: &http.Client{Timeout: 500 * time.Millisecond}}))
+			start := time.Now()
+			g, err := p.Redeem(t.Context(), "code", providers.AuthParams{State: "s", RedirectURL: "https://g/cb"})
+			if time.Since(start) > 3*time.Second {
+				t.Errorf("Redeem took %v", time.Since(start))
+			}
+			if c.code != "" {
+				wantCode(t, err, c.code)
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Identity.Subject != c.wantSub || g.Identity.User != c.wantUser {
+				t.Errorf("identity = %+v, want subject %q user %q", g.Identity, c.wantSub, c.wantUser)
+			}
+			if got := !g.Tokens.Expiry.IsZero(); got != c.wantExpiry {
+				t.Errorf("expiry = %v, want set=%v", g.Tokens.Expiry, c.wantExpiry)
+			}
+			if !g.Tokens.Expiry.IsZero() && !g.Tokens.Expiry.After(time.Now()) {
+				t.Errorf("expiry %v is in the past", g.Tokens.Expiry)
+			}
+		})
 	}
 }

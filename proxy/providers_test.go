@@ -319,6 +319,12 @@ func TestOsuRotatedRefreshTokenReplay(t *testing.T) {
 // that need code-only settings (Mastodon's InstanceURL).
 func newHandler(t *testing.T, upstream string, ps ...providers.Provider) *proxy.Handler {
 	t.Helper()
+	return newHandlerAt(t, upstream, nil, ps...)
+}
+
+// newHandlerAt is newHandler on the clock now (nil: time.Now).
+func newHandlerAt(t *testing.T, upstream string, now func() time.Time, ps ...providers.Provider) *proxy.Handler {
+	t.Helper()
 	secrets := [][]byte{[]byte("0123456789abcdef0123456789abcdef")}
 	sessionCodec, err := session.NewCodec(secrets)
 	if err != nil {
@@ -344,7 +350,7 @@ func newHandler(t *testing.T, upstream string, ps ...providers.Provider) *proxy.
 		Refresher: session.NewRefresher(store, func(id string) (providers.Provider, bool) {
 			p, ok := byID[id]
 			return p, ok
-		}, session.RefreshOptions{Window: time.Minute, Logger: slog.New(slog.DiscardHandler)}),
+		}, session.RefreshOptions{Window: time.Minute, Now: now, Logger: slog.New(slog.DiscardHandler)}),
 		Codec:           flowCodec,
 		Cookie:          cookie,
 		SessionLifetime: time.Hour,
@@ -352,6 +358,7 @@ func newHandler(t *testing.T, upstream string, ps ...providers.Provider) *proxy.
 		PassAccessToken: true,
 		Authorizer:      proxy.NewAuthorizer([]string{"*"}, nil),
 		Redirects:       proxy.NewRedirectValidator(nil),
+		Now:             now,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -448,6 +455,48 @@ func TestMastodonTwoInstancesThroughHandler(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestMastodonRevokedTokenEndsSession: Mastodon tokens never expire, so
+// with ValidateEvery the gateway re-checks them with verify_credentials;
+// once the user revokes Gatehouse's access at the instance the session
+// ends at the next check, and not before it is due.
+func TestMastodonRevokedTokenEndsSession(t *testing.T) {
+	t.Parallel()
+	f := fakes.NewMastodon(t, "revoke.example", true)
+	m, err := providers.NewMastodon(providers.MastodonConfig{
+		AllowedInstances:      []string{"revoke.example"},
+		InstanceURL:           fakes.Instances(t, f),
+		ValidateEvery:         5 * time.Minute,
+		AllowPrivateAddresses: true,
+		Logger:                slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := &clock{}
+	g := newProvGateway(t)
+	g.serve(t, newHandlerAt(t, g.Upstream.URL, clk.Now, m))
+	browser := testutil.NewBrowser(t)
+	echo := g.finishLogin(t, browser, g.startLogin(t, browser, "/", "mastodon", url.Values{"instance": {"revoke.example"}}))
+	wantHeaders(t, echo, map[string]string{"X-Forwarded-User": "alice@revoke.example"})
+
+	// Long past any usual token lifetime: still signed in (no expiry, no refresh).
+	clk.Advance(4 * time.Minute)
+	if resp := testutil.Do(t, browser, g.URL+"/", "Accept", "application/json"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("before the check is due: status %d, want 200", resp.StatusCode)
+	}
+	f.RevokeAccess("alice")
+	if resp := testutil.Do(t, browser, g.URL+"/", "Accept", "application/json"); resp.StatusCode != http.StatusOK {
+		t.Errorf("revoked but the check is not due: status %d, want 200", resp.StatusCode)
+	}
+	clk.Advance(2 * time.Minute)
+	if resp := testutil.Do(t, browser, g.URL+"/", "Accept", "application/json"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("revoked token after the check: status %d, want 401", resp.StatusCode)
+	}
+	if resp := testutil.Do(t, browser, g.URL+"/", "Accept", "application/json"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("the ended session came back: status %d", resp.StatusCode)
+	}
 }
 
 // jsonError returns the "error" of a JSON error body.

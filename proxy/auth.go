@@ -4,12 +4,31 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 )
 
-// headerSignIn carries, on a 401 from /oauth2/auth, the URL that starts a
-// login and comes back to the page that was asked for.
-const headerSignIn = "X-Auth-Request-Sign-In"
+const (
+	// headerSignIn carries, on a 401 from /oauth2/auth, the URL that starts
+	// a login and comes back to the page that was asked for.
+	headerSignIn = "X-Auth-Request-Sign-In"
+	// headerAuthRedirect is where the browser was going, set by a proxy in
+	// front of Gatehouse's own pages (oauth2-proxy's convention for nginx:
+	// proxy_set_header X-Auth-Request-Redirect $request_uri). Like ?rd= it
+	// is only a wish that the redirect validator judges.
+	headerAuthRedirect = "X-Auth-Request-Redirect"
+	// headerExtraCookie numbers the Set-Cookie lines of an /oauth2/auth
+	// answer after the first (X-Gatehouse-Set-Cookie-1, -2, ...): nginx
+	// 1.22's $upstream_http_set_cookie holds only the first, so a session
+	// refreshed into several cookie chunks needs these to reach the browser.
+	headerExtraCookie = "X-Gatehouse-Set-Cookie-"
+)
+
+// maxSignInLen bounds the sign-in URL of an /oauth2/auth answer (header or
+// Location); a longer original URL is given up for "/". The answer's
+// headers must fit the buffer nginx reads them into (proxy_buffer_size,
+// 4 KiB by default), or nginx answers 500 instead of the 401.
+const maxSignInLen = 2048
 
 // auth answers nginx auth_request (and Traefik/Caddy/Envoy forward-auth)
 // subrequests: 202 with X-Auth-Request-* identity headers for a valid,
@@ -18,26 +37,48 @@ const headerSignIn = "X-Auth-Request-Sign-In"
 // Any method is accepted (Envoy's ext_authz forwards the original one), and
 // so is /oauth2/auth/<anything> (older Envoy appends the original path).
 //
-// Optional query parameters narrow the rules for one location:
-// allowed_groups=a,b (any of), allowed_emails=x@y,z@w (any of).
+// Optional query parameters:
+//   - allowed_groups=a,b (any of) and allowed_emails=x@y,z@w (any of)
+//     narrow the rules for one location;
+//   - redirect=true answers a browser navigation without a session with a
+//     302 to the sign-in flow instead of 401, for forward-auth proxies that
+//     return the auth answer to the client as is (Traefik, Caddy, Envoy).
+//     API clients still get 401; the original method (X-Forwarded-Method)
+//     is only known with --reverse-proxy.
 func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	s, status, _ := h.authenticated(w, r)
+	redirect, _ := strconv.ParseBool(r.URL.Query().Get("redirect"))
+	s, status, code := h.authenticated(w, r)
 	if s == nil {
-		if status == http.StatusUnauthorized {
-			// The sign-in URL with the original URL properly encoded, for
-			// proxies that cannot encode it themselves (nginx:
-			// auth_request_set + return 302 in the error_page location).
-			original := h.requestScheme(r) + "://" + h.requestHost(r) + h.originalURI(r)
-			w.Header().Set(headerSignIn, "/oauth2/start?rd="+url.QueryEscape(h.safeRedirect(r, original)))
+		rd := h.safeRedirect(r, h.originalReturn(r))
+		signIn := "/oauth2/start?rd=" + url.QueryEscape(rd)
+		if len(signIn) > maxSignInLen {
+			signIn = "/oauth2/start?rd=%2F"
 		}
-		w.WriteHeader(status)
+		switch {
+		case status == http.StatusUnauthorized && redirect && h.navigation(r):
+			http.Redirect(w, r, signIn, http.StatusFound)
+		case redirect:
+			// The proxy shows this answer to the client: say why.
+			h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		default:
+			if status == http.StatusUnauthorized {
+				// For proxies that cannot encode the original URL
+				// themselves (nginx: auth_request_set + return 302).
+				w.Header().Set(headerSignIn, signIn)
+			}
+			w.WriteHeader(status)
+		}
 		return
 	}
 	q := r.URL.Query()
 	if !anyOf(q.Get("allowed_groups"), s.Identity.Groups) ||
 		!anyOf(q.Get("allowed_emails"), []string{s.Identity.Email}) {
 		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID)
+		if redirect {
+			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), "")
+			return
+		}
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
@@ -47,7 +88,135 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	if h.d.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
 		w.Header().Set("Authorization", "Bearer "+s.Tokens.AccessToken)
 	}
+	numberExtraCookies(w.Header())
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// denyMessage is the text shown to a user turned away with status.
+func denyMessage(status int) string {
+	switch status {
+	case http.StatusUnauthorized:
+		return "You need to sign in to see this."
+	case http.StatusForbidden:
+		return "Your account is not allowed to access this application."
+	}
+	return "Sign-in is temporarily unavailable. Please try again in a moment."
+}
+
+// numberExtraCookies copies every Set-Cookie line after the first to
+// X-Gatehouse-Set-Cookie-<n>, so nginx can pass them all on (see
+// headerExtraCookie). Set-Cookie itself is left as it is.
+func numberExtraCookies(h http.Header) {
+	lines := h.Values("Set-Cookie")
+	for i := 1; i < len(lines); i++ {
+		h.Set(headerExtraCookie+strconv.Itoa(i), lines[i])
+	}
+}
+
+// navigation reports whether the request a forward-auth proxy asks about
+// is a browser navigation (see wantsRedirect). Its method is the
+// subrequest's own, or X-Forwarded-Method from a trusted proxy (Traefik
+// and Caddy always ask with GET).
+func (h *Handler) navigation(r *http.Request) bool {
+	if m := strings.TrimSpace(r.Header.Get("X-Forwarded-Method")); h.d.ReverseProxy && m != "" {
+		orig := r.WithContext(r.Context())
+		orig.Method = strings.ToUpper(m)
+		return wantsRedirect(orig)
+	}
+	return wantsRedirect(r)
+}
+
+// returnTo is the validated place a browser goes back to after signing
+// in from Gatehouse's own pages (/oauth2/sign_in, /oauth2/start): ?rd= when
+// given, otherwise what impliedReturn finds.
+func (h *Handler) returnTo(r *http.Request) string {
+	if rd := rdParam(r.URL.RawQuery); rd != "" {
+		return h.safeRedirect(r, rd)
+	}
+	return h.safeRedirect(r, h.impliedReturn(r))
+}
+
+// impliedReturn is where the browser was going when no ?rd= says so:
+// X-Auth-Request-Redirect, else what originalReturn finds. Gatehouse's own
+// pages (/oauth2/...) are skipped: nobody wants to land on one after
+// signing in. The result is not validated.
+func (h *Handler) impliedReturn(r *http.Request) string {
+	if v := r.Header.Get(headerAuthRedirect); v != "" && !isOwnPath(v) {
+		return v
+	}
+	return h.originalReturn(r)
+}
+
+// originalReturn is the URL of the request a proxy asks about, or "/" if
+// that is one of Gatehouse's own pages: with --reverse-proxy the original
+// URL the proxy forwards (X-Forwarded-Proto/-Host/-Uri or X-Original-URI,
+// which nginx also sends to Gatehouse's pages after "error_page 401 =
+// /oauth2/sign_in"); else the original path Envoy's path_prefix appends to
+// /oauth2/auth/; else the request's own URI. The result is not validated.
+func (h *Handler) originalReturn(r *http.Request) string {
+	uri := h.originalURI(r)
+	if rest, ok := strings.CutPrefix(uri, "/oauth2/auth/"); ok {
+		uri = "/" + rest
+	}
+	switch {
+	case isOwnPath(uri):
+		return "/"
+	case h.d.ReverseProxy && strings.HasPrefix(uri, "/"):
+		// Absolute, so that the host the proxy saw is kept.
+		return h.requestScheme(r) + "://" + h.requestHost(r) + uri
+	}
+	return uri // without --reverse-proxy: r's own; or X-Original-URL
+}
+
+// isOwnPath reports whether v, a path or an absolute URL, is one of
+// Gatehouse's own pages.
+func isOwnPath(v string) bool {
+	if !strings.HasPrefix(v, "/") {
+		u, err := url.Parse(v)
+		if err != nil {
+			return false
+		}
+		v = u.EscapedPath()
+	}
+	p, _, _ := strings.Cut(v, "?")
+	return p == "/oauth2" || strings.HasPrefix(p, "/oauth2/")
+}
+
+// ownParams are the query parameters of /oauth2/sign_in and /oauth2/start.
+var ownParams = map[string]bool{"rd": true, "provider": true, "instance": true}
+
+// rdParam returns the first rd query parameter of rawQuery, "" if none.
+//
+// A proxy that cannot URL-encode (nginx: "?rd=$scheme://$http_host
+// $request_uri") sends the original URL raw, so the original URL's own
+// query parameters arrive as separate parameters of ours. A raw rd value
+// holding "?" (which an encoder would have written %3F) is such a URL: the
+// parameters after it that are not Gatehouse's own are put back, raw. The
+// result is validated like any rd.
+func rdParam(rawQuery string) string {
+	parts := strings.Split(rawQuery, "&")
+	for i, part := range parts {
+		key, value, _ := strings.Cut(part, "=")
+		if key != "rd" {
+			continue
+		}
+		if !strings.Contains(value, "?") {
+			v, err := url.QueryUnescape(value)
+			if err != nil {
+				return ""
+			}
+			return v
+		}
+		rd := value
+		for _, next := range parts[i+1:] {
+			if k, _, _ := strings.Cut(next, "="); ownParams[k] {
+				break
+			}
+			rd += "&" + next
+		}
+		return rd
+	}
+	return ""
 }
 
 // anyOf reports whether list (comma-separated, "" = no restriction) shares

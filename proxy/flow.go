@@ -41,7 +41,7 @@ func (h *Handler) flowCookieName(state string) string {
 
 // signIn renders the sign-in page.
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
-	rd := h.safeRedirect(r, r.URL.Query().Get("rd"))
+	rd := h.returnTo(r)
 	h.pages.signIn(w, signInData{Providers: h.providerButtons(), Redirect: rd, Error: ""})
 }
 
@@ -56,7 +56,7 @@ func (h *Handler) providerButtons() []providers.Info {
 // start begins a login: GET /oauth2/start?provider=ID&rd=URL[&instance=X].
 func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	rd := h.safeRedirect(r, q.Get("rd"))
+	rd := h.returnTo(r)
 	id := q.Get("provider")
 	if id == "" && len(h.d.Providers) == 1 {
 		id = h.d.Providers[0].Info().ID

@@ -159,7 +159,13 @@ func New(d Deps) (*Handler, error) {
 
 // ServeHTTP strips client-supplied identity headers, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rd := r.Header.Values(headerAuthRedirect)
 	stripIdentityHeaders(r.Header)
+	if len(rd) > 0 && isOwnPath(r.URL.Path) {
+		// Not identity but a return URL for Gatehouse's own pages, judged
+		// like ?rd=; it never travels upstream.
+		r.Header[headerAuthRedirect] = rd
+	}
 	h.mux.ServeHTTP(w, r)
 }
 

@@ -1,11 +1,16 @@
 package proxy_test
 
 import (
+	"crypto/sha256"
+	"fmt"
+	"html"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,9 +21,8 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/proxy"
 )
 
-// nginxSetup is a real nginx running the shipped deploy/nginx/gatehouse.conf
-// in front of an echo application, asking a real Gatehouse (auth_request
-// only, --reverse-proxy) about every request.
+// nginxSetup is a real nginx in front of an echo application, asking a
+// real Gatehouse (auth_request only, no --upstream) about every request.
 type nginxSetup struct {
 	nginx    *testutil.Nginx
 	gw       *testutil.Gateway
@@ -28,17 +32,39 @@ type nginxSetup struct {
 	pagePath string
 }
 
-// startNginxSetup starts the gateway (with options adjusted by opts, and the
-// clock now for the gateway and the provider; both may be nil), the echo
-// application and nginx.
+// nginxSetupConfig adjusts startNginx; the zero value runs the shipped
+// deploy/nginx/gatehouse.conf with --reverse-proxy and the default users.
+type nginxSetupConfig struct {
+	// Options adjusts the gateway's options.
+	Options func(*config.Options)
+	// Now is the clock of the gateway and the provider; nil is time.Now.
+	Now func() time.Time
+	// Users replaces the provider's users.
+	Users []devidp.User
+	// Conf returns nginx's configuration for the gateway and application
+	// addresses (host:port); nil is the shipped example.
+	Conf func(t *testing.T, gatehouse, app string) string
+	// PagePath is the protected page; "" is a path with a query string.
+	PagePath string
+}
+
+// startNginxSetup starts the shipped example with options adjusted by opts
+// and the clock now (both may be nil).
 func startNginxSetup(t *testing.T, opts func(*config.Options), now func() time.Time) *nginxSetup {
+	t.Helper()
+	return startNginx(t, nginxSetupConfig{Options: opts, Now: now})
+}
+
+// startNginx starts the provider, the gateway, the echo application and
+// nginx as c says.
+func startNginx(t *testing.T, c nginxSetupConfig) *nginxSetup {
 	t.Helper()
 	hits := new(atomic.Int64)
 	echo := testutil.EchoUpstream()
 	gw := testutil.StartGateway(t, testutil.GatewayConfig{
 		// Long-lived tokens: a test moving now forward by hours exercises
 		// --cookie-refresh, not token expiry.
-		IdP: devidp.Options{AutoLogin: "alice", Now: now, AccessTokenTTL: 24 * time.Hour, IDTokenTTL: 24 * time.Hour},
+		IdP: devidp.Options{Users: c.Users, Now: c.Now, AccessTokenTTL: 24 * time.Hour, IDTokenTTL: 24 * time.Hour},
 		Upstream: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			hits.Add(1)
 			echo.ServeHTTP(w, r)
@@ -48,14 +74,22 @@ func startNginxSetup(t *testing.T, opts func(*config.Options), now func() time.T
 			// itself and Gatehouse only answers /oauth2/*.
 			o.Upstream = ""
 			o.ReverseProxy = true
-			if opts != nil {
-				opts(o)
+			if c.Options != nil {
+				c.Options(o)
 			}
 		},
-		Build: proxy.BuildOptions{Now: now},
+		Build: proxy.BuildOptions{Now: c.Now},
 	})
-	n := testutil.StartNginx(t, shippedNginxConf(t, hostPort(t, gw.Server.URL), hostPort(t, gw.Upstream.URL)))
-	s := &nginxSetup{nginx: n, gw: gw, appHits: hits, appURL: gw.Upstream.URL, pagePath: "/app/page?x=1&y=two%20words"}
+	conf := c.Conf
+	if conf == nil {
+		conf = shippedNginxConf
+	}
+	n := testutil.StartNginx(t, conf(t, hostPort(t, gw.Server.URL), hostPort(t, gw.Upstream.URL)))
+	s := &nginxSetup{nginx: n, gw: gw, appHits: hits, appURL: gw.Upstream.URL, pagePath: c.PagePath}
+	if s.pagePath == "" {
+		// Encoded data in the query must survive the trip through the login.
+		s.pagePath = "/app/page?x=1&y=two%20words&next=%2Fother%3Fa%3Db%26c%3Dd"
+	}
 	s.pageURL = n.URL() + s.pagePath
 	return s
 }
@@ -99,6 +133,10 @@ func send(t *testing.T, c *http.Client, method, u string, body io.Reader, header
 		t.Fatal(err)
 	}
 	for i := 0; i+1 < len(header); i += 2 {
+		if header[i] == "Host" {
+			req.Host = header[i+1]
+			continue
+		}
 		req.Header.Add(header[i], header[i+1])
 	}
 	resp, err := c.Do(req)
@@ -111,17 +149,32 @@ func send(t *testing.T, c *http.Client, method, u string, body io.Reader, header
 
 const browserAccept = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 
-// login signs alice in through nginx like a browser: protected page →
-// nginx's @signin redirect → /oauth2/start → provider (auto-login) →
-// /oauth2/callback → the original page. It returns the final response and
-// the URLs visited.
+// login signs alice in through nginx like a browser; see loginAs.
 func (s *nginxSetup) login(t *testing.T, c *http.Client) (*http.Response, []string) {
 	t.Helper()
-	next := s.pageURL
+	return s.loginAs(t, c, "alice", s.pageURL)
+}
+
+// loginAs signs user in through nginx like a browser, starting at page:
+// protected page → nginx's redirect to /oauth2/start (or Gatehouse's
+// sign-in page, whose form it submits) → provider (its login form is
+// submitted for user) → /oauth2/callback → the original page. It returns
+// the final response and the URLs visited.
+func (s *nginxSetup) loginAs(t *testing.T, c *http.Client, user, page string) (*http.Response, []string) {
+	t.Helper()
+	next := page
 	var visited []string
 	for range 10 {
 		visited = append(visited, next)
+		if strings.HasPrefix(next, s.gw.IdP.Issuer()) {
+			next = s.gw.IdP.Authorize(t, c, next, user)
+			continue
+		}
 		resp := send(t, c, http.MethodGet, next, nil, "Accept", browserAccept)
+		if start := signInFormTarget(t, resp); start != "" {
+			next = s.nginx.URL() + start
+			continue
+		}
 		if resp.StatusCode < 300 || resp.StatusCode > 399 {
 			return resp, visited
 		}
@@ -131,8 +184,29 @@ func (s *nginxSetup) login(t *testing.T, c *http.Client) (*http.Response, []stri
 		}
 		next = loc.String()
 	}
-	t.Fatalf("login did not finish after 10 redirects: %v", visited)
+	t.Fatalf("login did not finish after 10 steps: %v", visited)
 	return nil, nil
+}
+
+var signInForm = regexp.MustCompile(`(?s)<form method="get" action="/oauth2/start">.*?name="provider" value="([^"]*)".*?name="rd" value="([^"]*)"`)
+
+// signInFormTarget returns the /oauth2/start URL the first button of
+// Gatehouse's sign-in page in resp submits, or "" if resp is not that page.
+func signInFormTarget(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
+		return ""
+	}
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := signInForm.FindSubmatch(body)
+	if m == nil {
+		return ""
+	}
+	q := url.Values{"provider": {html.UnescapeString(string(m[1]))}, "rd": {html.UnescapeString(string(m[2]))}}
+	return "/oauth2/start?" + q.Encode()
 }
 
 func TestNginxAuthRequest(t *testing.T) {
@@ -157,6 +231,39 @@ func TestNginxAuthRequest(t *testing.T) {
 		}
 		if got := s.appHits.Load() - before; got != 0 {
 			t.Errorf("application reached %d times without a session", got)
+		}
+	})
+
+	t.Run("HEAD navigation is sent to sign in", func(t *testing.T) {
+		resp := send(t, testutil.NewBrowser(t), http.MethodHead, s.pageURL, nil, "Accept", browserAccept)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("status = %d, want 302", resp.StatusCode)
+		}
+		if loc, _ := resp.Location(); loc == nil || loc.Query().Get("rd") != s.pageURL {
+			t.Errorf("Location = %v, want /oauth2/start with rd %q", loc, s.pageURL)
+		}
+	})
+
+	t.Run("client's forwarding headers do not steer the return address", func(t *testing.T) {
+		resp := send(t, testutil.NewBrowser(t), http.MethodGet, s.pageURL, nil,
+			"Accept", browserAccept,
+			"X-Forwarded-Host", "evil.test",
+			"X-Forwarded-Proto", "https",
+			"X-Forwarded-Uri", "//evil.test/steal",
+			"X-Original-URI", "//evil.test/steal",
+			"X-Original-URL", "https://evil.test/steal",
+			"X-Auth-Request-Redirect", "https://evil.test/steal",
+		)
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("status = %d, want 302", resp.StatusCode)
+		}
+		loc := resp.Header.Get("Location")
+		if !strings.HasPrefix(loc, "/oauth2/start?") {
+			t.Errorf("Location = %q, want a relative /oauth2/start (absolute_redirect off)", loc)
+		}
+		u, _ := url.Parse(loc)
+		if got := u.Query().Get("rd"); got != s.pageURL {
+			t.Errorf("rd = %q, want the URL nginx really served %q", got, s.pageURL)
 		}
 	})
 
@@ -311,7 +418,37 @@ func TestNginxAuthRequest(t *testing.T) {
 				t.Errorf("status = %d, want 401", resp.StatusCode)
 			}
 		})
+
+		// Last: it ends the session.
+		t.Run("sign-out through nginx", func(t *testing.T) {
+			resp := send(t, browser, http.MethodGet, s.nginx.URL()+"/oauth2/sign_out?rd=%2Fbye", nil, "Accept", browserAccept)
+			if resp.StatusCode != http.StatusFound {
+				t.Fatalf("sign_out: status %d, want 302", resp.StatusCode)
+			}
+			for _, c := range browser.Jar.Cookies(mustURL(t, s.nginx.URL())) {
+				if strings.HasPrefix(c.Name, "_gatehouse") {
+					t.Errorf("cookie %s still in the browser after sign-out", c.Name)
+				}
+			}
+			before := s.appHits.Load()
+			resp = send(t, browser, http.MethodGet, s.pageURL, nil, "Accept", browserAccept)
+			if resp.StatusCode != http.StatusFound || !strings.HasPrefix(resp.Header.Get("Location"), "/oauth2/start?") {
+				t.Errorf("after sign-out: status %d, Location %q; want 302 to sign in", resp.StatusCode, resp.Header.Get("Location"))
+			}
+			if s.appHits.Load() != before {
+				t.Error("application reached after sign-out")
+			}
+		})
 	})
+}
+
+func mustURL(t *testing.T, raw string) *url.URL {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return u
 }
 
 // TestNginxPassesRefreshedCookie checks the add_header Set-Cookie line: when
@@ -375,4 +512,324 @@ func cookieHeader(t *testing.T, c *http.Client, u string) string {
 		t.Fatalf("no cookies for %s", u)
 	}
 	return strings.Join(parts, "; ")
+}
+
+// commonNginxConf is what nginx users write from oauth2-proxy's and nginx's
+// documentation rather than the shipped example, one way per location:
+//
+//	/signin-page/  error_page 401 = /oauth2/sign_in (Gatehouse's page
+//	               learns the original URI from X-Auth-Request-Redirect)
+//	/start-raw/    a named location redirecting to /oauth2/start with the
+//	               original URL unencoded in rd
+//	/signin-raw/   error_page 401 = /oauth2/sign_in?rd=$request_uri
+//	/admins/ and /ops/  per-location group rules (?allowed_groups=)
+//
+// Gatehouse runs without --reverse-proxy, as those documents allow.
+func commonNginxConf(t *testing.T, gatehouse, app string) string {
+	t.Helper()
+	return `
+upstream gatehouse { server ` + gatehouse + `; }
+upstream app { server ` + app + `; }
+server {
+    listen 127.0.0.1:` + testutil.NginxPortPlaceholder + `;
+    large_client_header_buffers 4 32k;
+
+    location /oauth2/ {
+        proxy_pass http://gatehouse;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Real-IP $remote_addr;
+        proxy_set_header X-Auth-Request-Redirect $request_uri;
+    }
+    location = /oauth2/auth {
+        internal;
+        proxy_pass http://gatehouse;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header Content-Length "";
+        proxy_pass_request_body off;
+    }
+    location @error401 {
+        return 302 /oauth2/start?rd=$scheme://$http_host$request_uri;
+    }
+
+    location /signin-page/ {
+        auth_request /oauth2/auth;
+        error_page 401 = /oauth2/sign_in;
+        auth_request_set $user  $upstream_http_x_auth_request_user;
+        auth_request_set $email $upstream_http_x_auth_request_email;
+        proxy_set_header X-User  $user;
+        proxy_set_header X-Email $email;
+        proxy_pass http://app;
+    }
+    location /start-raw/ {
+        auth_request /oauth2/auth;
+        error_page 401 = @error401;
+        auth_request_set $user $upstream_http_x_auth_request_user;
+        proxy_set_header X-User $user;
+        proxy_pass http://app;
+    }
+    location /signin-raw/ {
+        auth_request /oauth2/auth;
+        error_page 401 = /oauth2/sign_in?rd=$request_uri;
+        auth_request_set $user $upstream_http_x_auth_request_user;
+        proxy_set_header X-User $user;
+        proxy_pass http://app;
+    }
+    # auth_request cannot carry a query string ("auth_request
+    # /oauth2/auth?allowed_groups=x" asks for a path of that name): one
+    # internal location per rule.
+    location = /oauth2/auth-admins {
+        internal;
+        proxy_pass http://gatehouse/oauth2/auth?allowed_groups=admins;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header Content-Length "";
+        proxy_pass_request_body off;
+    }
+    location = /oauth2/auth-ops {
+        internal;
+        proxy_pass http://gatehouse/oauth2/auth?allowed_groups=ops,sre;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Original-URI $request_uri;
+        proxy_set_header Content-Length "";
+        proxy_pass_request_body off;
+    }
+    location /admins/ {
+        auth_request /oauth2/auth-admins;
+        error_page 401 = @error401;
+        proxy_pass http://app;
+    }
+    location /ops/ {
+        auth_request /oauth2/auth-ops;
+        error_page 401 = @error401;
+        proxy_pass http://app;
+    }
+}
+`
+}
+
+// TestNginxCommonConfigs logs in through the nginx configurations users
+// commonly write and checks each lands back on the original URL, query
+// string intact.
+func TestNginxCommonConfigs(t *testing.T) {
+	t.Parallel()
+	s := startNginx(t, nginxSetupConfig{
+		Conf:    commonNginxConf,
+		Options: func(o *config.Options) { o.ReverseProxy = false },
+	})
+	const query = "?x=1&y=two%20words&next=%2Fother%3Fa%3Db%26c%3Dd"
+	for _, prefix := range []string{"/signin-page/", "/start-raw/", "/signin-raw/"} {
+		t.Run(prefix, func(t *testing.T) {
+			t.Parallel()
+			page := s.nginx.URL() + prefix + "doc" + query
+			resp, visited := s.loginAs(t, testutil.NewBrowser(t), "alice", page)
+			echo := testutil.DecodeEcho(t, resp)
+			if want := prefix + "doc" + query; echo.Path != want {
+				t.Errorf("landed on %q, want %q (visited %q)", echo.Path, want, visited)
+			}
+			if echo.Header.Get("X-User") != devidp.Subject("alice") {
+				t.Errorf("application got X-User %q, want alice's subject", echo.Header.Get("X-User"))
+			}
+		})
+	}
+
+	t.Run("per-location group rules", func(t *testing.T) {
+		t.Parallel()
+		b := testutil.NewBrowser(t)
+		s.loginAs(t, b, "alice", s.nginx.URL()+"/start-raw/")
+		for _, tt := range []struct {
+			path string
+			want int
+		}{
+			{"/admins/x", http.StatusOK},
+			{"/ops/x", http.StatusForbidden},
+		} {
+			before := s.appHits.Load()
+			resp := send(t, b, http.MethodGet, s.nginx.URL()+tt.path, nil, "Accept", browserAccept)
+			if resp.StatusCode != tt.want {
+				t.Errorf("%s: status %d, want %d", tt.path, resp.StatusCode, tt.want)
+			}
+			if reached := s.appHits.Load() != before; reached != (tt.want == http.StatusOK) {
+				t.Errorf("%s: application reached: %v", tt.path, reached)
+			}
+		}
+	})
+}
+
+// TestNginxPassesRefreshedChunkedSession is TestNginxPassesRefreshedCookie
+// for a session too large for one cookie (a user in many groups): every
+// chunk of the refreshed session must reach the browser, although nginx's
+// $upstream_http_set_cookie holds only the first Set-Cookie.
+func TestNginxPassesRefreshedChunkedSession(t *testing.T) {
+	t.Parallel()
+	// Sessions are compressed: group names that do not compress well.
+	groups := make([]string, 100)
+	for i := range groups {
+		sum := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		groups[i] = fmt.Sprintf("team-%x", sum[:10])
+	}
+	var offset atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
+	s := startNginx(t, nginxSetupConfig{
+		Options: func(o *config.Options) { o.CookieRefresh = time.Hour },
+		Now:     now,
+		Users:   []devidp.User{{Username: "carol", Email: "carol@example.com", EmailVerified: true, Groups: groups}},
+	})
+	browser := testutil.NewBrowser(t)
+	resp, _ := s.loginAs(t, browser, "carol", s.pageURL)
+	if got := testutil.DecodeEcho(t, resp).Header.Get("X-Groups"); got != strings.Join(groups, ",") {
+		t.Fatalf("application got X-Groups of %d bytes, want all %d groups", len(got), len(groups))
+	}
+	chunks := 0
+	for _, c := range browser.Jar.Cookies(mustURL(t, s.nginx.URL())) {
+		if strings.HasPrefix(c.Name, "_gatehouse_") && !strings.Contains(c.Name, "flow") {
+			chunks++
+		}
+	}
+	if chunks < 2 {
+		t.Fatalf("session is in %d chunk cookies; the test needs at least 2", chunks)
+	}
+	t.Logf("session in %d chunks", chunks)
+	before := cookieHeader(t, browser, s.nginx.URL())
+	refreshes := s.gw.IdP.RefreshCalls()
+
+	offset.Store(int64(2 * time.Hour)) // past --cookie-refresh
+	resp = send(t, browser, http.MethodGet, s.pageURL, nil, "Accept", "application/json")
+	testutil.DecodeEcho(t, resp)
+	if got := s.gw.IdP.RefreshCalls() - refreshes; got != 1 {
+		t.Fatalf("provider saw %d refreshes, want 1", got)
+	}
+	if n := len(resp.Header.Values("Set-Cookie")); n < chunks {
+		t.Fatalf("nginx passed %d Set-Cookie headers, want at least %d (one per chunk)", n, chunks)
+	}
+	if cookieHeader(t, browser, s.nginx.URL()) == before {
+		t.Fatal("browser still holds the pre-refresh cookies")
+	}
+	for range 2 {
+		resp = send(t, browser, http.MethodGet, s.pageURL, nil, "Accept", "application/json")
+		if got := testutil.DecodeEcho(t, resp).Header.Get("X-Email"); got != "carol@example.com" {
+			t.Errorf("with the refreshed cookies: X-Email %q", got)
+		}
+	}
+	if got := s.gw.IdP.RefreshCalls() - refreshes; got != 1 {
+		t.Errorf("provider saw %d refreshes, want still 1: the refreshed chunks did not all arrive", got)
+	}
+}
+
+// TestNginxConcurrentUsers sends many requests from several signed-in
+// users and anonymous clients through nginx at once: each signed-in
+// request reaches the application as its own user, every anonymous one is
+// refused, and nothing fails.
+func TestNginxConcurrentUsers(t *testing.T) {
+	t.Parallel()
+	s := startNginxSetup(t, nil, nil)
+	users := []string{"alice", "bob"}
+	browsers := make([]*http.Client, len(users))
+	for i, u := range users {
+		browsers[i] = testutil.NewBrowser(t)
+		s.loginAs(t, browsers[i], u, s.pageURL)
+	}
+	const workers, perWorker = 8, 25
+	var wg sync.WaitGroup
+	errs := make(chan string, workers*perWorker)
+	for w := range workers {
+		wg.Go(func() {
+			anon := testutil.NewBrowser(t)
+			for i := range perWorker {
+				u := (w + i) % (len(users) + 1)
+				path := fmt.Sprintf("%s/app/w%d/r%d?q=%d", s.nginx.URL(), w, i, i)
+				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
+				req.Header.Set("Accept", "application/json")
+				req.Header.Set("X-Forwarded-User", "mallory")
+				c := anon
+				if u < len(users) {
+					c = browsers[u]
+				}
+				resp, err := c.Do(req)
+				if err != nil {
+					errs <- err.Error()
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if u == len(users) {
+					if resp.StatusCode != http.StatusUnauthorized {
+						errs <- fmt.Sprintf("anonymous %s: status %d", path, resp.StatusCode)
+					}
+					continue
+				}
+				want := `"X-Forwarded-User":["` + devidp.Subject(users[u]) + `"]`
+				if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+					errs <- fmt.Sprintf("%s %s: status %d, body %.200s", users[u], path, resp.StatusCode, body)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	n := 0
+	for e := range errs {
+		if n++; n <= 5 {
+			t.Error(e)
+		}
+	}
+	if n > 5 {
+		t.Errorf("... %d failures in all", n)
+	}
+}
+
+// TestNginxLongURL sends a long URL through an nginx configuration with
+// nginx's default buffer sizes: Gatehouse's 401 must still fit them (nginx
+// would answer 500), and the browser is still sent to sign in.
+func TestNginxLongURL(t *testing.T) {
+	t.Parallel()
+	s := startNginx(t, nginxSetupConfig{Conf: func(t *testing.T, gatehouse, app string) string {
+		return `
+server {
+    listen 127.0.0.1:` + testutil.NginxPortPlaceholder + `;
+    location /oauth2/ {
+        proxy_pass http://` + gatehouse + `;
+        proxy_set_header Host $http_host;
+    }
+    location = /oauth2/auth {
+        internal;
+        proxy_pass http://` + gatehouse + `;
+        proxy_set_header Host $http_host;
+        proxy_set_header X-Forwarded-Host $http_host;
+        proxy_set_header X-Forwarded-Proto $scheme;
+        proxy_set_header X-Forwarded-Uri $request_uri;
+        proxy_pass_request_body off;
+        proxy_set_header Content-Length "";
+    }
+    location @signin {
+        return 302 $gh_signin;
+    }
+    location / {
+        auth_request /oauth2/auth;
+        auth_request_set $gh_signin $upstream_http_x_auth_request_sign_in;
+        error_page 401 = @signin;
+        proxy_pass http://` + app + `;
+    }
+}`
+	}})
+	for _, n := range []int{100, 1500} {
+		long := s.nginx.URL() + "/app/" + strings.Repeat("%C3%A9t%C3%A9-", n/12) + "?q=" + strings.Repeat("a%20b", n/5)
+		resp := send(t, testutil.NewBrowser(t), http.MethodGet, long, nil, "Accept", browserAccept)
+		if resp.StatusCode != http.StatusFound {
+			t.Errorf("%d-byte URL: status %d, want 302 to sign in", len(long), resp.StatusCode)
+			continue
+		}
+		loc, err := resp.Location()
+		if err != nil || loc.Path != "/oauth2/start" {
+			t.Errorf("%d-byte URL: Location %v, want /oauth2/start", len(long), loc)
+			continue
+		}
+		if want := long; n > 1000 {
+			if got := loc.Query().Get("rd"); got != "/" {
+				t.Errorf("%d-byte URL: rd %q, want / (too long to carry)", len(long), got)
+			}
+		} else if got := loc.Query().Get("rd"); got != want {
+			t.Errorf("%d-byte URL: rd %q, want the original URL", len(long), got)
+		}
+	}
 }

@@ -418,12 +418,9 @@ func checkPrintable(s string) error {
 
 // tokenResponse is a leniently parsed token endpoint response.
 type tokenResponse struct {
+	// Tokens.Scope is the granted scope, from a space/comma-separated
+	// string or an array; Tokens.Extra every other field of the response.
 	Tokens Tokens
-	// Scope is the granted scope, from a space/comma-separated string or an
-	// array; nil when the provider did not say.
-	Scope []string
-	// Extra holds every other field of the response.
-	Extra map[string]any
 }
 
 // postToken sends a token request and parses the answer into a tokenResponse
@@ -507,7 +504,7 @@ func parseTokenBody(ctype string, body []byte) (map[string]any, error) {
 
 // tokenFromDoc converts a successful token response leniently.
 func tokenFromDoc(doc map[string]any, now time.Time) (*tokenResponse, error) {
-	tr := &tokenResponse{Extra: map[string]any{}}
+	tr := &tokenResponse{Tokens: Tokens{Extra: map[string]any{}}}
 	str := func(k string) (string, error) {
 		v, ok := doc[k]
 		if !ok || v == nil {
@@ -553,11 +550,11 @@ func tokenFromDoc(doc map[string]any, now time.Time) (*tokenResponse, error) {
 	}
 	switch v := doc["scope"].(type) {
 	case string:
-		tr.Scope = strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' })
+		tr.Tokens.Scope = strings.FieldsFunc(v, func(r rune) bool { return r == ' ' || r == ',' })
 	case []any:
 		for _, e := range v {
 			if s, ok := e.(string); ok {
-				tr.Scope = append(tr.Scope, s)
+				tr.Tokens.Scope = append(tr.Tokens.Scope, s)
 			}
 		}
 	}
@@ -565,7 +562,7 @@ func tokenFromDoc(doc map[string]any, now time.Time) (*tokenResponse, error) {
 		switch k {
 		case "access_token", "token_type", "refresh_token", "id_token", "expires_in", "scope":
 		default:
-			tr.Extra[k] = v
+			tr.Tokens.Extra[k] = v
 		}
 	}
 	return tr, nil

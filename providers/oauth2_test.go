@@ -218,6 +218,24 @@ func TestOAuth2GenericLogin(t *testing.T) {
 			if exp := !g.Tokens.Expiry.IsZero(); exp != c.wantExp {
 				t.Errorf("expiry = %v, want set=%v", g.Tokens.Expiry, c.wantExp)
 			}
+			// The granted scope is read from a string or a list; unknown
+			// fields are kept, known ones are not repeated in Extra.
+			var wantScope []string
+			switch v := c.tokenExtra["scope"].(type) {
+			case string:
+				wantScope = strings.Split(v, ",")
+			case []string:
+				wantScope = v
+			}
+			if !slices.Equal(g.Tokens.Scope, wantScope) {
+				t.Errorf("scope = %q, want %q", g.Tokens.Scope, wantScope)
+			}
+			for k, v := range c.tokenExtra {
+				_, kept := g.Tokens.Extra[k]
+				if known := slices.Contains([]string{"scope", "token_type", "expires_in"}, k); kept == known || !known && g.Tokens.Extra[k] != v {
+					t.Errorf("Extra[%q] = %v (present %v), want the response's %v only for unknown fields", k, g.Tokens.Extra[k], kept, v)
+				}
+			}
 			g2, err := p.Refresh(t.Context(), g)
 			if err != nil || g2.Identity.Subject != got.Subject {
 				t.Errorf("refresh: %v %+v", err, g2.Identity)

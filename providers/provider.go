@@ -87,6 +87,13 @@ type Tokens struct {
 	// Expiry is when AccessToken expires; zero means it does not expire
 	// (or the provider did not say).
 	Expiry time.Time `json:"exp,omitzero"`
+	// Scope is the scope the provider says it granted, nil when it did not
+	// say. Extra holds the token response's other fields (Quaily's expiry,
+	// Mastodon's created_at, ...). Both describe the response a Redeem or
+	// Refresh just read: sessions do not keep them, so they cannot grow
+	// the session cookie.
+	Scope []string       `json:"-"`
+	Extra map[string]any `json:"-"`
 }
 
 // Identity is the authenticated user as the provider described them.

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -499,6 +500,24 @@ func TestMastodonRevokedTokenEndsSession(t *testing.T) {
 	}
 }
 
+// provLogs collects a logger's output; safe for concurrent writes.
+type provLogs struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *provLogs) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *provLogs) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // jsonError returns the "error" of a JSON error body.
 func jsonError(t *testing.T, body string) string {
 	t.Helper()
@@ -676,7 +695,8 @@ func TestProviderErrorsThroughHandler(t *testing.T) {
 				if c.opts != nil {
 					c.opts(t, &po)
 				}
-				g.build(t, g.options(po), proxy.BuildOptions{})
+				var logs provLogs
+				g.build(t, g.options(po), proxy.BuildOptions{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 				f.Deny.Store(c.deny)
 				browser := testutil.NewBrowser(t)
 				cb := g.startLogin(t, browser, "/private", "osu", nil)
@@ -711,6 +731,13 @@ func TestProviderErrorsThroughHandler(t *testing.T) {
 					if strings.Contains(body, s) {
 						t.Errorf("response contains a secret, code or token")
 					}
+					if strings.Contains(logs.String(), s) {
+						t.Errorf("log contains a secret, code or token")
+					}
+				}
+				// One line tells the operator what happened, by provider and code.
+				if !strings.Contains(logs.String(), "provider=osu") || !strings.Contains(logs.String(), c.code) {
+					t.Errorf("no log line names the provider and %q:\n%s", c.code, logs.String())
 				}
 				if resp := testutil.Do(t, browser, g.URL+"/private", "Accept", "application/json"); resp.StatusCode != http.StatusUnauthorized {
 					t.Errorf("after a failed login: status %d, want 401 (no session)", resp.StatusCode)

@@ -175,6 +175,16 @@ func NewMastodon(t testing.TB, host string, pkce bool) *Mastodon {
 			WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": "The access token is invalid"})
 			return
 		}
+		// Mastodon 4.3+ reads the account with "profile"; every version
+		// with read:accounts (or its parent, read).
+		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		f.appsMu.Lock()
+		granted := strings.Fields(f.tokenScopes[tok])
+		f.appsMu.Unlock()
+		if !slices.ContainsFunc(granted, func(s string) bool { return s == "profile" || s == "read:accounts" || s == "read" }) {
+			WriteJSON(w, http.StatusForbidden, map[string]string{"error": "This action is outside the authorized scopes"})
+			return
+		}
 		acct := map[string]any{}
 		for k, v := range mastodonAccounts[user] {
 			if s, ok := v.(string); ok {

@@ -716,35 +716,38 @@ func TestNginxPassesRefreshedChunkedSession(t *testing.T) {
 	}
 }
 
-// TestNginxConcurrentUsers sends many requests from several signed-in
-// users and anonymous clients through nginx at once: each signed-in
-// request reaches the application as its own user, every anonymous one is
-// refused, and nothing fails.
+// TestNginxConcurrentUsers sends requests from a few hundred clients at
+// once through nginx, each on connections of its own (signed in as one of
+// several users, or anonymous): each signed-in request reaches the
+// application as its own user, every anonymous one is refused, and nothing
+// fails.
 func TestNginxConcurrentUsers(t *testing.T) {
 	t.Parallel()
 	s := startNginxSetup(t, nil, nil)
 	users := []string{"alice", "bob"}
-	browsers := make([]*http.Client, len(users))
+	jars := make([]http.CookieJar, len(users))
 	for i, u := range users {
-		browsers[i] = testutil.NewBrowser(t)
-		s.loginAs(t, browsers[i], u, s.pageURL)
+		b := testutil.NewBrowser(t)
+		s.loginAs(t, b, u, s.pageURL)
+		jars[i] = b.Jar
 	}
-	const workers, perWorker = 8, 25
+	const clients, perClient = 240, 3
 	var wg sync.WaitGroup
-	errs := make(chan string, workers*perWorker)
-	for w := range workers {
+	errs := make(chan string, clients*perClient)
+	for w := range clients {
 		wg.Go(func() {
-			anon := testutil.NewBrowser(t)
-			for i := range perWorker {
-				u := (w + i) % (len(users) + 1)
+			u := w % (len(users) + 1) // len(users): anonymous
+			tr := &http.Transport{MaxIdleConnsPerHost: 1}
+			defer tr.CloseIdleConnections()
+			c := &http.Client{Transport: tr}
+			if u < len(users) {
+				c.Jar = jars[u]
+			}
+			for i := range perClient {
 				path := fmt.Sprintf("%s/app/w%d/r%d?q=%d", s.nginx.URL(), w, i, i)
 				req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, path, nil)
 				req.Header.Set("Accept", "application/json")
 				req.Header.Set("X-Forwarded-User", "mallory")
-				c := anon
-				if u < len(users) {
-					c = browsers[u]
-				}
 				resp, err := c.Do(req)
 				if err != nil {
 					errs <- err.Error()

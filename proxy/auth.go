@@ -35,14 +35,14 @@ const maxSignInLen = 2048
 // authorized session; 401 without one; 403 when the rules refuse it.
 //
 // Any method is accepted (Envoy's ext_authz forwards the original one), and
-// so is /oauth2/auth/<anything> (older Envoy appends the original path).
+// so is /oauth2/auth/<original path> (Envoy's path_prefix appends it).
 //
 // Optional query parameters:
 //   - allowed_groups=a,b (any of) and allowed_emails=x@y,z@w (any of)
 //     narrow the rules for one location;
 //   - redirect=true answers a browser navigation without a session with a
 //     302 to the sign-in flow instead of 401, for forward-auth proxies that
-//     return the auth answer to the client as is (Traefik, Caddy, Envoy).
+//     return the auth answer to the client as is (Traefik, Caddy).
 //     API clients still get 401; the original method (X-Forwarded-Method)
 //     is only known with --reverse-proxy.
 func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {

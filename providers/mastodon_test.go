@@ -21,210 +21,16 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
-// mastodonFake implements the parts of Mastodon's API a login uses:
-// POST /api/v1/apps, RFC 8414 metadata (4.3+) or 404 (older), /oauth/authorize
-// with optional PKCE S256, /oauth/token with the client secret in the body
-// only (as GoToSocial requires), and verify_credentials.
-type mastodonFake struct {
-	*fake
-	srv           *httptest.Server
-	host          string
-	pkce          bool // Mastodon 4.3+: metadata lists S256 and "profile"
-	registrations atomic.Int64
-	appsMu        sync.Mutex
-	apps          map[string]mastodonApp // client_id → app
-	tokenScopes   map[string]string      // access token → scope
-	user          atomic.Value           // username who consents at authorize
-}
-
-type mastodonApp struct {
-	secret, redirect, scopes string
-}
-
-var mastodonAccounts = map[string]map[string]any{
-	"alice": {"id": "109", "username": "alice", "acct": "alice", "display_name": "Alice", "avatar": "https://files/alice.png", "url": "https://HOST/@alice", "uri": "https://HOST/users/alice"},
-	"Bob":   {"id": "110", "username": "Bob", "acct": "Bob", "display_name": "Bob B", "avatar": "https://files/bob.png", "url": "https://HOST/@Bob", "uri": "https://HOST/users/Bob"},
-}
-
-func newMastodonFake(t *testing.T, host string, pkce bool) *mastodonFake {
-	f := &mastodonFake{fake: newFake(t, "mastodon "+host), host: host, pkce: pkce, apps: map[string]mastodonApp{}, tokenScopes: map[string]string{}}
-	f.user.Store("alice")
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /api/v1/apps", func(w http.ResponseWriter, r *http.Request) {
-		form, ok := f.form(w, r, []string{"client_name", "redirect_uris", "scopes"}, []string{"website"})
-		if !ok {
-			return
-		}
-		if u, err := url.Parse(form.Get("redirect_uris")); err != nil || !u.IsAbs() {
-			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: Redirect URI must be an absolute URI."})
-			return
-		}
-		for s := range strings.FieldsSeq(form.Get("scopes")) {
-			if s != "read:accounts" && !(s == "profile" && f.pkce) {
-				writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"error": "Validation failed: Scopes are invalid"})
-				return
-			}
-		}
-		n := f.registrations.Add(1)
-		id, secret := fmt.Sprintf("client-%s-%d", f.host, n), randomToken()
-		f.appsMu.Lock()
-		f.apps[id] = mastodonApp{secret: secret, redirect: form.Get("redirect_uris"), scopes: form.Get("scopes")}
-		f.appsMu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"id": fmt.Sprint(n), "name": form.Get("client_name"), "website": nil,
-			"redirect_uri": form.Get("redirect_uris"), "client_id": id, "client_secret": secret, "vapid_key": "BCk-QqERU0q"})
-	})
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		if !f.pkce {
-			http.NotFound(w, r)
-			return
-		}
-		base := "https://" + f.host
-		writeJSON(w, http.StatusOK, map[string]any{"issuer": base + "/", "authorization_endpoint": base + "/oauth/authorize", "token_endpoint": base + "/oauth/token",
-			"scopes_supported": []string{"read", "write", "push", "profile", "read:accounts"}, "response_types_supported": []string{"code"},
-			"code_challenge_methods_supported": []string{"S256"}, "grant_types_supported": []string{"authorization_code", "client_credentials"},
-			"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"}})
-	})
-	mux.HandleFunc("GET /oauth/authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		req := []string{"response_type", "client_id", "redirect_uri", "scope", "state"}
-		if f.pkce {
-			req = append(req, "code_challenge", "code_challenge_method")
-		}
-		if !f.checkParams(w, r, q, req, nil) {
-			return
-		}
-		f.appsMu.Lock()
-		app, ok := f.apps[q.Get("client_id")]
-		f.appsMu.Unlock()
-		if !ok {
-			// Doorkeeper shows an error page; the browser is stuck there.
-			f.violation(w, r, "authorize with unknown client %q", q.Get("client_id"))
-			return
-		}
-		if q.Get("redirect_uri") != app.redirect || q.Get("response_type") != "code" || (f.pkce && q.Get("code_challenge_method") != "S256") {
-			f.violation(w, r, "bad authorize parameters")
-			return
-		}
-		for s := range strings.FieldsSeq(q.Get("scope")) {
-			if !slices.Contains(strings.Fields(app.scopes), s) {
-				f.violation(w, r, "scope %q not registered", s)
-				return
-			}
-		}
-		code := f.issueCode(codeGrant{user: f.user.Load().(string), clientID: q.Get("client_id"), redirect: app.redirect, challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method"), scope: q.Get("scope")})
-		authorizeRedirect(w, r, app.redirect, q.Get("state"), code, false)
-	})
-	mux.HandleFunc("POST /oauth/token", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" {
-			f.violation(w, r, "client secret must be sent in the body")
-			return
-		}
-		if err := r.ParseForm(); err != nil {
-			f.violation(w, r, "%v", err)
-			return
-		}
-		var form url.Values
-		var ok bool
-		switch r.PostForm.Get("grant_type") {
-		case "authorization_code":
-			form, ok = f.form(w, r, []string{"grant_type", "code", "client_id", "client_secret", "redirect_uri"}, []string{"code_verifier", "scope"})
-		case "client_credentials":
-			form, ok = f.form(w, r, []string{"grant_type", "client_id", "client_secret"}, []string{"scope"})
-		default:
-			f.violation(w, r, "grant_type %q", r.PostForm.Get("grant_type"))
-			return
-		}
-		if !ok {
-			return
-		}
-		f.appsMu.Lock()
-		app, known := f.apps[form.Get("client_id")]
-		f.appsMu.Unlock()
-		if !known || app.secret != form.Get("client_secret") {
-			oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.")
-			return
-		}
-		if form.Get("grant_type") == "client_credentials" {
-			at, _ := f.issueTokens("", false)
-			writeJSON(w, http.StatusOK, map[string]any{"access_token": at, "token_type": "Bearer", "scope": app.scopes, "created_at": 1700000000})
-			return
-		}
-		g, ok := f.takeCode(form.Get("code"))
-		if !ok || g.clientID != form.Get("client_id") || g.redirect != form.Get("redirect_uri") {
-			oauthError(w, http.StatusBadRequest, "invalid_grant", "The provided authorization grant is invalid, expired, revoked, does not match the redirection URI used in the authorization request, or was issued to another client.")
-			return
-		}
-		if !checkPKCE(g, form.Get("code_verifier")) {
-			f.violation(w, r, "PKCE mismatch")
-			return
-		}
-		at, _ := f.issueTokens(g.user, false)
-		f.appsMu.Lock()
-		f.tokenScopes[at] = g.scope
-		f.appsMu.Unlock()
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": at, "token_type": "Bearer", "scope": g.scope, "created_at": 1700000000})
-	})
-	mux.HandleFunc("GET /api/v1/accounts/verify_credentials", func(w http.ResponseWriter, r *http.Request) {
-		user, ok := f.bearer(r)
-		if !ok || user == "" {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "The access token is invalid"})
-			return
-		}
-		// Mastodon 4.3+ reads the account with "profile"; every version
-		// with read:accounts (or its parent, read).
-		tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		f.appsMu.Lock()
-		granted := strings.Fields(f.tokenScopes[tok])
-		f.appsMu.Unlock()
-		if !slices.ContainsFunc(granted, func(s string) bool { return s == "profile" || s == "read:accounts" || s == "read" }) {
-			writeJSON(w, http.StatusForbidden, map[string]string{"error": "This action is outside the authorized scopes"})
-			return
-		}
-		acct := map[string]any{}
-		for k, v := range mastodonAccounts[user] {
-			if s, ok := v.(string); ok {
-				v = strings.ReplaceAll(s, "HOST", f.host)
-			}
-			acct[k] = v
-		}
-		writeJSON(w, http.StatusOK, acct)
-	})
-	f.srv = f.serve(t, mux)
-	return f
-}
-
-// revokeApps forgets every registered app, as an admin deleting them would.
-func (f *mastodonFake) revokeApps() {
-	f.appsMu.Lock()
-	defer f.appsMu.Unlock()
-	clear(f.apps)
-}
-
-const mastodonCallback = "https://gate.example/oauth2/callback"
-
-// instances maps fake instance hosts to their servers.
-func instances(t *testing.T, fakes ...*mastodonFake) func(string) string {
-	m := map[string]string{}
-	for _, f := range fakes {
-		m[f.host] = f.srv.URL
-	}
-	return func(host string) string {
-		u, ok := m[host]
-		if !ok {
-			t.Errorf("request to unknown instance %q", host)
-			return "http://127.0.0.1:9"
-		}
-		return u
-	}
-}
-
-func newMastodon(t *testing.T, c providers.MastodonConfig, fakes ...*mastodonFake) *providers.Mastodon {
+// newMastodon builds the provider on the fake instances (every instance
+// allowed unless c says otherwise; loopback addresses allowed).
+func newMastodon(t *testing.T, c providers.MastodonConfig, instances ...*fakes.Mastodon) *providers.Mastodon {
 	t.Helper()
 	if c.InstanceURL == nil {
-		c.InstanceURL = instances(t, fakes...)
+		c.InstanceURL = fakes.Instances(t, instances...)
 	}
 	if c.AllowedInstances == nil {
 		c.AllowedInstances = []string{"*"}
@@ -241,7 +47,7 @@ func newMastodon(t *testing.T, c providers.MastodonConfig, fakes ...*mastodonFak
 // mastodonLogin runs one login and returns the grant.
 func mastodonLogin(t *testing.T, m *providers.Mastodon, instance string) (providers.Grant, error) {
 	t.Helper()
-	ap := providers.AuthParams{State: randomToken(), CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: instance}
+	ap := providers.AuthParams{State: randomToken(), CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: instance}
 	authURL, err := m.AuthCodeURL(t.Context(), ap)
 	if err != nil {
 		return providers.Grant{}, err
@@ -255,9 +61,9 @@ func mastodonLogin(t *testing.T, m *providers.Mastodon, instance string) (provid
 
 func TestMastodonTwoInstances(t *testing.T) {
 	t.Parallel()
-	a := newMastodonFake(t, "a.example", true)
-	b := newMastodonFake(t, "b.example", false) // pre-4.3: no PKCE, read:accounts
-	b.user.Store("Bob")
+	a := fakes.NewMastodon(t, "a.example", true)
+	b := fakes.NewMastodon(t, "b.example", false) // pre-4.3: no PKCE, read:accounts
+	b.User.Store("Bob")
 	m := newMastodon(t, providers.MastodonConfig{AllowedInstances: []string{"a.example", "*.example"}, ValidateEvery: 0}, a, b)
 	if !m.Info().NeedsInstance || m.Info().Type != "mastodon" {
 		t.Errorf("Info = %+v", m.Info())
@@ -294,20 +100,20 @@ func TestMastodonTwoInstances(t *testing.T) {
 	if _, err := mastodonLogin(t, m, "a.example"); err != nil {
 		t.Fatal(err)
 	}
-	if a.registrations.Load() != 1 || b.registrations.Load() != 1 {
-		t.Errorf("registrations a=%d b=%d, want 1 each", a.registrations.Load(), b.registrations.Load())
+	if a.Registrations.Load() != 1 || b.Registrations.Load() != 1 {
+		t.Errorf("registrations a=%d b=%d, want 1 each", a.Registrations.Load(), b.Registrations.Load())
 	}
 }
 
 func TestMastodonConcurrentFirstLogins(t *testing.T) {
 	t.Parallel()
-	f := newMastodonFake(t, "busy.example", true)
+	f := fakes.NewMastodon(t, "busy.example", true)
 	m := newMastodon(t, providers.MastodonConfig{}, f)
 	var wg sync.WaitGroup
 	clients := make(chan string, 20)
 	for range 20 {
 		wg.Go(func() {
-			authURL, err := m.AuthCodeURL(context.Background(), providers.AuthParams{State: randomToken(), CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: "busy.example"})
+			authURL, err := m.AuthCodeURL(context.Background(), providers.AuthParams{State: randomToken(), CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: "busy.example"})
 			if err != nil {
 				t.Error(err)
 				return
@@ -318,7 +124,7 @@ func TestMastodonConcurrentFirstLogins(t *testing.T) {
 	}
 	wg.Wait()
 	close(clients)
-	if n := f.registrations.Load(); n != 1 {
+	if n := f.Registrations.Load(); n != 1 {
 		t.Errorf("%d apps registered, want 1", n)
 	}
 	var ids []string
@@ -332,7 +138,7 @@ func TestMastodonConcurrentFirstLogins(t *testing.T) {
 
 func TestMastodonInvalidClientReregisters(t *testing.T) {
 	t.Parallel()
-	f := newMastodonFake(t, "flaky.example", true)
+	f := fakes.NewMastodon(t, "flaky.example", true)
 	store := providers.NewMemoryCredentialStore()
 	m := newMastodon(t, providers.MastodonConfig{Store: store}, f)
 	if _, err := mastodonLogin(t, m, "flaky.example"); err != nil {
@@ -342,12 +148,12 @@ func TestMastodonInvalidClientReregisters(t *testing.T) {
 	// The admin deletes the app while a login is under way: the token
 	// exchange fails with invalid_client, Gatehouse registers again and
 	// asks the user to sign in again, which then works.
-	ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: "flaky.example"}
+	ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: "flaky.example"}
 	cb := browse(t, must(m.AuthCodeURL(t.Context(), ap)))
-	f.revokeApps()
+	f.RevokeApps()
 	_, err := m.Redeem(t.Context(), cb.Get("code"), ap)
 	wantCode(t, err, providers.CodeInvalidClient)
-	if n := f.registrations.Load(); n != 2 {
+	if n := f.Registrations.Load(); n != 2 {
 		t.Fatalf("registrations = %d, want 2 (re-registered)", n)
 	}
 	if _, err := mastodonLogin(t, m, "flaky.example"); err != nil {
@@ -356,20 +162,20 @@ func TestMastodonInvalidClientReregisters(t *testing.T) {
 
 	// Revoked between logins: a fresh Gatehouse (no cached app check) with
 	// the same store notices before sending the browser to the instance.
-	f.revokeApps()
+	f.RevokeApps()
 	m2 := newMastodon(t, providers.MastodonConfig{Store: store}, f)
 	if _, err := mastodonLogin(t, m2, "flaky.example"); err != nil {
 		t.Fatalf("login with revoked stored app: %v", err)
 	}
-	if n := f.registrations.Load(); n != 3 {
+	if n := f.Registrations.Load(); n != 3 {
 		t.Errorf("registrations = %d, want 3", n)
 	}
 }
 
 func TestMastodonInstanceChecks(t *testing.T) {
 	t.Parallel()
-	allowed := newMastodonFake(t, "good.example", true)
-	off := newMastodonFake(t, "evil.example", true)
+	allowed := fakes.NewMastodon(t, "good.example", true)
+	off := fakes.NewMastodon(t, "evil.example", true)
 	m := newMastodon(t, providers.MastodonConfig{AllowedInstances: []string{"good.example", "*.friends.example"}}, allowed, off)
 	for _, c := range []struct{ input, code string }{
 		{"evil.example", providers.CodeInstanceNotAllowed},
@@ -381,13 +187,13 @@ func TestMastodonInstanceChecks(t *testing.T) {
 		{"good.example:8443", providers.CodeInvalidInstance},
 		{"", providers.CodeInvalidInstance},
 	} {
-		ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: c.input}
+		ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: c.input}
 		_, err := m.AuthCodeURL(t.Context(), ap)
 		wantCode(t, err, c.code)
 		_, err = m.Redeem(t.Context(), "code", ap)
 		wantCode(t, err, c.code)
 	}
-	if n := off.requests.Load(); n != 0 {
+	if n := off.Requests.Load(); n != 0 {
 		t.Errorf("%d requests reached the instance off the allow-list", n)
 	}
 	// A session from an instance later removed from the allow-list ends.
@@ -395,28 +201,28 @@ func TestMastodonInstanceChecks(t *testing.T) {
 	if !errors.Is(err, providers.ErrInvalidGrant) {
 		t.Errorf("Validate for a disallowed instance = %v", err)
 	}
-	if n := off.requests.Load(); n != 0 {
+	if n := off.Requests.Load(); n != 0 {
 		t.Errorf("%d requests reached the instance off the allow-list", n)
 	}
 }
 
 func TestMastodonRefusesPrivateAddressesWithWildcard(t *testing.T) {
 	t.Parallel()
-	f := newMastodonFake(t, "internal.example", true)
-	m, err := providers.NewMastodon(providers.MastodonConfig{AllowedInstances: []string{"*"}, InstanceURL: instances(t, f)})
+	f := fakes.NewMastodon(t, "internal.example", true)
+	m, err := providers.NewMastodon(providers.MastodonConfig{AllowedInstances: []string{"*"}, InstanceURL: fakes.Instances(t, f)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: "internal.example"})
+	_, err = m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: "internal.example"})
 	wantCode(t, err, providers.CodeProviderUnavailable)
-	if f.requests.Load() != 0 {
+	if f.Requests.Load() != 0 {
 		t.Error("a request reached a loopback instance")
 	}
 }
 
 func TestMastodonValidate(t *testing.T) {
 	t.Parallel()
-	f := newMastodonFake(t, "v.example", false)
+	f := fakes.NewMastodon(t, "v.example", false)
 	m := newMastodon(t, providers.MastodonConfig{ValidateEvery: 5 * time.Minute}, f)
 	if m.ValidateEvery() != 5*60e9 {
 		t.Errorf("ValidateEvery = %v", m.ValidateEvery())
@@ -428,12 +234,12 @@ func TestMastodonValidate(t *testing.T) {
 	if err := m.Validate(t.Context(), g); err != nil {
 		t.Fatalf("Validate of a live token: %v", err)
 	}
-	f.down.Store(true)
+	f.Down.Store(true)
 	if err := m.Validate(t.Context(), g); err == nil || errors.Is(err, providers.ErrInvalidGrant) {
 		t.Errorf("Validate with the instance down = %v, want a transient error", err)
 	}
-	f.down.Store(false)
-	f.revokeAccess("alice")
+	f.Down.Store(false)
+	f.RevokeAccess("alice")
 	if err := m.Validate(t.Context(), g); !errors.Is(err, providers.ErrInvalidGrant) {
 		t.Errorf("Validate of a revoked token = %v, want ErrInvalidGrant", err)
 	}
@@ -468,7 +274,7 @@ func TestNormalizeInstance(t *testing.T) {
 func TestMastodonCredentialsSurviveRestartWithRedis(t *testing.T) {
 	t.Parallel()
 	r := testutil.StartRedis(t)
-	f := newMastodonFake(t, "shared.example", true)
+	f := fakes.NewMastodon(t, "shared.example", true)
 	newReplica := func() *providers.Mastodon {
 		rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 		t.Cleanup(func() { rdb.Close() })
@@ -480,14 +286,14 @@ func TestMastodonCredentialsSurviveRestartWithRedis(t *testing.T) {
 	var wg sync.WaitGroup
 	for i := range 20 {
 		wg.Go(func() {
-			_, err := replicas[i%2].AuthCodeURL(context.Background(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: "shared.example"})
+			_, err := replicas[i%2].AuthCodeURL(context.Background(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: "shared.example"})
 			if err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
-	if n := f.registrations.Load(); n != 1 {
+	if n := f.Registrations.Load(); n != 1 {
 		t.Fatalf("replicas registered %d apps, want 1", n)
 	}
 
@@ -498,8 +304,8 @@ func TestMastodonCredentialsSurviveRestartWithRedis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Identity.User != "alice@shared.example" || f.registrations.Load() != 1 {
-		t.Errorf("after restart: user %q, registrations %d", g.Identity.User, f.registrations.Load())
+	if g.Identity.User != "alice@shared.example" || f.Registrations.Load() != 1 {
+		t.Errorf("after restart: user %q, registrations %d", g.Identity.User, f.Registrations.Load())
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	defer rdb.Close()
@@ -511,7 +317,7 @@ func TestMastodonCredentialsSurviveRestartWithRedis(t *testing.T) {
 func TestFileCredentialStore(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "mastodon.json")
-	f := newMastodonFake(t, "file.example", false)
+	f := fakes.NewMastodon(t, "file.example", false)
 	m := newMastodon(t, providers.MastodonConfig{Store: providers.NewFileCredentialStore(path)}, f)
 	if _, err := mastodonLogin(t, m, "file.example"); err != nil {
 		t.Fatal(err)
@@ -527,14 +333,14 @@ func TestFileCredentialStore(t *testing.T) {
 	if _, err := mastodonLogin(t, restarted, "file.example"); err != nil {
 		t.Fatal(err)
 	}
-	if n := f.registrations.Load(); n != 1 {
+	if n := f.Registrations.Load(); n != 1 {
 		t.Errorf("registrations = %d, want 1 across restart", n)
 	}
 	s := providers.NewFileCredentialStore(path)
 	if err := s.Delete(t.Context(), "file.example"); err != nil {
 		t.Fatal(err)
 	}
-	if _, ok, err := s.Get(t.Context(), "file.example", mastodonCallback); ok || err != nil {
+	if _, ok, err := s.Get(t.Context(), "file.example", gateCallback); ok || err != nil {
 		t.Errorf("after Delete: ok=%v err=%v", ok, err)
 	}
 }
@@ -583,8 +389,8 @@ func TestRedisCredentialStoreLock(t *testing.T) {
 // the test as an unknown instance) if it slipped through.
 func TestMastodonHostileInstanceInput(t *testing.T) {
 	t.Parallel()
-	good := newMastodonFake(t, "good.example", true)
-	evil := newMastodonFake(t, "evil.example", true)
+	good := fakes.NewMastodon(t, "good.example", true)
+	evil := fakes.NewMastodon(t, "evil.example", true)
 	m := newMastodon(t, providers.MastodonConfig{AllowedInstances: []string{"good.example", "*.friends.example"}}, good, evil)
 	for _, c := range []struct{ input, code string }{
 		{"evil.example/good.example", providers.CodeInstanceNotAllowed},
@@ -624,22 +430,22 @@ func TestMastodonHostileInstanceInput(t *testing.T) {
 		{strings.Repeat("a.", 200) + "good.example", providers.CodeInvalidInstance},
 	} {
 		t.Run(c.input, func(t *testing.T) {
-			ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: c.input}
+			ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: c.input}
 			_, err := m.AuthCodeURL(t.Context(), ap)
 			wantCode(t, err, c.code)
 			_, err = m.Redeem(t.Context(), "code", ap)
 			wantCode(t, err, c.code)
 		})
 	}
-	if n := evil.requests.Load(); n != 0 {
+	if n := evil.Requests.Load(); n != 0 {
 		t.Errorf("%d requests reached the instance off the allow-list", n)
 	}
-	if n := good.requests.Load(); n != 0 {
+	if n := good.Requests.Load(); n != 0 {
 		t.Errorf("%d requests reached good.example although every input was refused", n)
 	}
 	// Spellings of allowed instances still work.
 	for _, in := range []string{"GOOD.example.", "https://good.example/@alice", "@alice@good.example", "alice@Good.Example"} {
-		if _, err := m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: in}); err != nil {
+		if _, err := m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: in}); err != nil {
 			t.Errorf("%q: %v", in, err)
 		}
 	}
@@ -659,13 +465,13 @@ func TestMastodonDoesNotFollowRedirects(t *testing.T) {
 	for _, path := range []string{"/api/v1/apps", "/oauth/token", "/api/v1/accounts/verify_credentials"} {
 		t.Run(path, func(t *testing.T) {
 			t.Parallel()
-			f := newMastodonFake(t, "redir.example", false)
+			f := fakes.NewMastodon(t, "redir.example", false)
 			proxyTo := func(w http.ResponseWriter, r *http.Request) {
 				if r.URL.Path == path {
 					http.Redirect(w, r, target.URL+path, http.StatusTemporaryRedirect)
 					return
 				}
-				f.srv.Config.Handler.ServeHTTP(w, r)
+				f.Server.Config.Handler.ServeHTTP(w, r)
 			}
 			front := httptest.NewServer(http.HandlerFunc(proxyTo))
 			t.Cleanup(front.Close)
@@ -689,7 +495,7 @@ func TestMastodonDoesNotFollowRedirects(t *testing.T) {
 // interleaved, work; made-up names cannot make it register without bound.
 func TestMastodonAppPerCallbackURL(t *testing.T) {
 	t.Parallel()
-	f := newMastodonFake(t, "multi.example", true)
+	f := fakes.NewMastodon(t, "multi.example", true)
 	store := providers.NewMemoryCredentialStore()
 	m := newMastodon(t, providers.MastodonConfig{Store: store}, f)
 	start := func(redirect string) (providers.AuthParams, url.Values, error) {
@@ -725,7 +531,7 @@ func TestMastodonAppPerCallbackURL(t *testing.T) {
 			}
 		}
 	}
-	if n := f.registrations.Load(); n != 2 {
+	if n := f.Registrations.Load(); n != 2 {
 		t.Errorf("registrations = %d, want 2 (one per callback URL)", n)
 	}
 
@@ -739,7 +545,7 @@ func TestMastodonAppPerCallbackURL(t *testing.T) {
 			refused++
 		}
 	}
-	if n := f.registrations.Load(); n != 5 || refused != 7 {
+	if n := f.Registrations.Load(); n != 5 || refused != 7 {
 		t.Errorf("registrations = %d and %d refused, want 5 in all (the bound) and 7 refused", n, refused)
 	}
 	for _, r := range []string{a, b} {
@@ -805,7 +611,7 @@ func TestRedisCredentialStoreForeignKey(t *testing.T) {
 	r := testutil.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	f := newMastodonFake(t, "odd.example", true)
+	f := fakes.NewMastodon(t, "odd.example", true)
 	s := providers.NewRedisCredentialStore(rdb, "odd:")
 	if err := rdb.Set(t.Context(), "odd:mastodon:app:odd.example", `{"client_id":"old"}`, 0).Err(); err != nil {
 		t.Fatal(err)
@@ -820,7 +626,7 @@ func TestRedisCredentialStoreForeignKey(t *testing.T) {
 	if _, ok, err := s.Get(t.Context(), "odd.example", "https://x/cb"); ok || err != nil {
 		t.Errorf("undecodable value: ok=%v err=%v, want no credentials", ok, err)
 	}
-	if n := f.registrations.Load(); n != 1 {
+	if n := f.Registrations.Load(); n != 1 {
 		t.Errorf("registrations = %d, want 1", n)
 	}
 }
@@ -830,8 +636,8 @@ func TestRedisCredentialStoreForeignKey(t *testing.T) {
 // dialer (which Gatehouse wraps instead of replacing).
 func TestMastodonPublicOnlyKeepsCustomDialer(t *testing.T) {
 	t.Parallel()
-	f := newMastodonFake(t, "dialer.example", true)
-	target, _ := url.Parse(f.srv.URL)
+	f := fakes.NewMastodon(t, "dialer.example", true)
+	target, _ := url.Parse(f.Server.URL)
 	var dials atomic.Int64
 	tr := &http.Transport{DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		dials.Add(1)
@@ -843,12 +649,12 @@ func TestMastodonPublicOnlyKeepsCustomDialer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: "dialer.example"})
+	_, err = m.AuthCodeURL(t.Context(), providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: "dialer.example"})
 	wantCode(t, err, providers.CodeProviderUnavailable)
 	if dials.Load() == 0 {
 		t.Error("the client's own dialer was not used")
 	}
-	if n := f.requests.Load(); n != 0 {
+	if n := f.Requests.Load(); n != 0 {
 		t.Errorf("%d requests reached a loopback instance", n)
 	}
 }

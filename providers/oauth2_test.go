@@ -11,125 +11,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
-// genericFake is an RFC 6749 server whose client authentication, PKCE
-// method, token response and userinfo shape are chosen per test.
-type genericFake struct {
-	*fake
-	srv        *httptest.Server
-	auth       providers.ClientAuth
-	pkce       string // "", "S256", "plain"
-	tokenExtra map[string]any
-	userinfo   map[string]any
-	callback   string
-}
-
-func newGenericFake(t *testing.T, auth providers.ClientAuth, pkce string) *genericFake {
-	f := &genericFake{fake: newFake(t, "oauth2"), auth: auth, pkce: pkce, callback: "https://gate.example/oauth2/callback"}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		req := []string{"client_id", "redirect_uri", "response_type", "state", "scope", "prompt"}
-		if f.pkce != "" {
-			req = append(req, "code_challenge", "code_challenge_method")
-		}
-		if !f.checkParams(w, r, q, req, nil) {
-			return
-		}
-		if q.Get("scope") != "read:user,user:email" || q.Get("prompt") != "consent" || q.Get("code_challenge_method") != f.pkce {
-			f.violation(w, r, "scope %q prompt %q method %q", q.Get("scope"), q.Get("prompt"), q.Get("code_challenge_method"))
-			return
-		}
-		code := f.issueCode(codeGrant{user: "u", clientID: "cid", redirect: q.Get("redirect_uri"), challenge: q.Get("code_challenge"), method: q.Get("code_challenge_method")})
-		authorizeRedirect(w, r, f.callback, q.Get("state"), code, false)
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		if err := r.ParseForm(); err != nil {
-			f.violation(w, r, "%v", err)
-			return
-		}
-		var required, optional []string
-		switch r.PostForm.Get("grant_type") {
-		case "authorization_code":
-			required = []string{"grant_type", "code", "redirect_uri"}
-			if f.pkce != "" {
-				required = append(required, "code_verifier")
-			}
-		case "refresh_token":
-			required = []string{"grant_type", "refresh_token"}
-		}
-		user, pass, basic := r.BasicAuth()
-		// RFC 6749 §2.3.1: both are form-urlencoded before Basic encoding.
-		user, _ = url.QueryUnescape(user)
-		pass, _ = url.QueryUnescape(pass)
-		switch f.auth {
-		case providers.ClientAuthBasic:
-			if !basic || user != "cid" || pass != "s3cr%t" {
-				oauthError(w, http.StatusUnauthorized, "invalid_client", "bad basic credentials")
-				return
-			}
-		case providers.ClientAuthBody:
-			required = append(required, "client_id", "client_secret")
-		case providers.ClientAuthNone:
-			required = append(required, "client_id")
-		}
-		if f.auth != providers.ClientAuthBasic && basic {
-			f.violation(w, r, "unexpected Basic credentials")
-			return
-		}
-		form, ok := f.form(w, r, required, optional)
-		if !ok {
-			return
-		}
-		if f.auth == providers.ClientAuthBody && form.Get("client_secret") != "s3cr%t" {
-			oauthError(w, http.StatusUnauthorized, "invalid_client", "bad secret")
-			return
-		}
-		var who string
-		if form.Get("grant_type") == "authorization_code" {
-			g, ok := f.takeCode(form.Get("code"))
-			if !ok {
-				oauthError(w, http.StatusBadRequest, "invalid_grant", "bad code")
-				return
-			}
-			if !checkPKCE(g, form.Get("code_verifier")) {
-				f.violation(w, r, "PKCE mismatch")
-				return
-			}
-			who = g.user
-		} else {
-			u, ok := f.takeRefresh(form.Get("refresh_token"), false)
-			if !ok {
-				oauthError(w, http.StatusBadRequest, "invalid_grant", "bad refresh token")
-				return
-			}
-			who = u
-		}
-		at, rt := f.issueTokens(who, true)
-		resp := map[string]any{"access_token": at, "refresh_token": rt}
-		for k, v := range f.tokenExtra {
-			resp[k] = v
-		}
-		writeJSON(w, http.StatusOK, resp)
-	})
-	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := f.bearer(r); !ok {
-			oauthError(w, http.StatusUnauthorized, "invalid_token", "")
-			return
-		}
-		writeJSON(w, http.StatusOK, f.userinfo)
-	})
-	f.srv = f.serve(t, mux)
-	return f
-}
-
-func (f *genericFake) config() providers.OAuth2Config {
+// genericConfig configures a generic provider for the fake service f:
+// GitHub-style comma-separated scopes and an extra authorize parameter.
+func genericConfig(f *fakes.OAuth2, auth providers.ClientAuth, pkce string) providers.OAuth2Config {
 	return providers.OAuth2Config{
-		ID: "gh", ClientID: "cid", ClientSecret: "s3cr%t",
-		AuthURL: f.srv.URL + "/authorize", TokenURL: f.srv.URL + "/token", UserinfoURL: f.srv.URL + "/userinfo",
-		ClientAuth: f.auth, PKCE: providers.PKCEMethod(cmpOrOff(f.pkce)),
+		ID: "gh", ClientID: f.ClientID, ClientSecret: f.ClientSecret,
+		AuthURL: f.URL + "/authorize", TokenURL: f.URL + "/token", UserinfoURL: f.URL + "/userinfo",
+		ClientAuth: auth, PKCE: providers.PKCEMethod(cmpOrOff(pkce)),
 		Scopes: []string{"read:user", "user:email"}, ScopeSeparator: ",",
 		AuthParams: map[string]string{"prompt": "consent"},
 	}
@@ -158,7 +50,7 @@ func TestOAuth2GenericLogin(t *testing.T) {
 		{
 			name: "github style: basic auth, no PKCE, scope string, numeric id",
 			auth: providers.ClientAuthBasic, pkce: "",
-			tokenExtra: map[string]any{"token_type": "bearer", "scope": "read:user,user:email"},
+			tokenExtra: map[string]any{"token_type": "bearer", "scope": "read:user,user:email", "expires_in": nil},
 			userinfo:   map[string]any{"id": 1234567890123, "login": "octocat", "name": "The Octocat", "email": "octo@example.com", "avatar_url": "https://avatars/1"},
 			mod: func(c *providers.OAuth2Config) {
 				c.Claims = providers.ClaimMapping{Subject: "id", Username: "login", Picture: "avatar_url"}
@@ -191,9 +83,10 @@ func TestOAuth2GenericLogin(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			f := newGenericFake(t, c.auth, c.pkce)
-			f.tokenExtra, f.userinfo = c.tokenExtra, c.userinfo
-			cfg := f.config()
+			f := fakes.NewOAuth2(t, fakes.OAuth2Options{Callback: gateCallback, ClientAuth: string(c.auth), PKCE: c.pkce,
+				Scope: "read:user,user:email", AuthParams: map[string]string{"prompt": "consent"}, TokenExtra: c.tokenExtra})
+			f.SetProfile(c.userinfo)
+			cfg := genericConfig(f, c.auth, c.pkce)
 			if c.mod != nil {
 				c.mod(&cfg)
 			}
@@ -204,7 +97,7 @@ func TestOAuth2GenericLogin(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ap := providers.AuthParams{State: "st", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: f.callback}
+			ap := providers.AuthParams{State: "st", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback}
 			g, err := p.Redeem(t.Context(), browse(t, must(p.AuthCodeURL(t.Context(), ap))).Get("code"), ap)
 			if err != nil {
 				t.Fatal(err)

@@ -2,115 +2,17 @@ package providers_test
 
 import (
 	"errors"
-	"net/http"
-	"net/http/httptest"
-	"slices"
 	"strings"
 	"testing"
 
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
-// osdnFake implements OSDN's documented OAuth2: authorize without
-// redirect_uri (the registered callback is used), token with client_id and
-// client_secret in the body only, no PKCE, scope returned as a JSON array.
-type osdnFake struct {
-	*fake
-	srv                        *httptest.Server
-	clientID, secret, callback string
-	profile                    map[string]any
-}
-
-func newOSDNFake(t *testing.T) *osdnFake {
-	f := &osdnFake{fake: newFake(t, "osdn"), clientID: "osdn-app", secret: "osdn-secret", callback: "https://gate.example/oauth2/callback",
-		profile: map[string]any{"id": 42, "name": "alice", "display_name": "Alice Liddell", "email": "alice@example.org"}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /account/oauth2ui/authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if !f.checkParams(w, r, q, []string{"client_id", "state", "response_type"}, []string{"scope", "redirect_uri"}) {
-			return
-		}
-		if q.Get("response_type") != "code" || q.Get("client_id") != f.clientID {
-			f.violation(w, r, "response_type %q client_id %q", q.Get("response_type"), q.Get("client_id"))
-			return
-		}
-		if ru := q.Get("redirect_uri"); ru != "" && ru != f.callback {
-			f.violation(w, r, "redirect_uri %q differs from the registered callback", ru)
-			return
-		}
-		for s := range strings.FieldsSeq(q.Get("scope")) {
-			if !slices.Contains([]string{"profile", "group", "group_write", "chamber", "chamber_write"}, s) {
-				f.violation(w, r, "unknown scope %q", s)
-				return
-			}
-		}
-		authorizeRedirect(w, r, f.callback, q.Get("state"), f.issueCode(codeGrant{user: "alice", clientID: f.clientID}), false)
-	})
-	mux.HandleFunc("POST /api/v0/token", func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get("Authorization") != "" {
-			f.violation(w, r, "client credentials must be in the body, not a header")
-			return
-		}
-		if err := r.ParseForm(); err != nil {
-			f.violation(w, r, "%v", err)
-			return
-		}
-		var form = r.PostForm
-		switch form.Get("grant_type") {
-		case "authorization_code":
-			var ok bool
-			if form, ok = f.form(w, r, []string{"client_id", "client_secret", "grant_type", "code"}, []string{"redirect_uri"}); !ok {
-				return
-			}
-		case "refresh_token":
-			var ok bool
-			if form, ok = f.form(w, r, []string{"client_id", "client_secret", "grant_type", "refresh_token"}, nil); !ok {
-				return
-			}
-		default:
-			f.violation(w, r, "grant_type %q", form.Get("grant_type"))
-			return
-		}
-		if form.Get("client_id") != f.clientID || form.Get("client_secret") != f.secret {
-			oauthError(w, http.StatusUnauthorized, "invalid_client", "Client authentication failed")
-			return
-		}
-		var user string
-		if form.Get("grant_type") == "authorization_code" {
-			g, ok := f.takeCode(form.Get("code"))
-			if !ok {
-				oauthError(w, http.StatusBadRequest, "invalid_grant", "Authorization code doesn't exist or is invalid for the client")
-				return
-			}
-			user = g.user
-		} else {
-			u, ok := f.takeRefresh(form.Get("refresh_token"), false)
-			if !ok {
-				oauthError(w, http.StatusBadRequest, "invalid_grant", "Invalid refresh token")
-				return
-			}
-			at, _ := f.issueTokens(u, false)
-			// OSDN does not rotate: no refresh_token in the answer.
-			writeJSON(w, http.StatusOK, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 86400, "scope": []string{"profile"}})
-			return
-		}
-		at, rt := f.issueTokens(user, true)
-		writeJSON(w, http.StatusOK, map[string]any{"access_token": at, "token_type": "Bearer", "expires_in": 86400, "refresh_token": rt, "scope": []string{"profile"}})
-	})
-	mux.HandleFunc("GET /api/v0/user", func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := f.bearer(r); !ok {
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token"})
-			return
-		}
-		writeJSON(w, http.StatusOK, f.profile)
-	})
-	f.srv = f.serve(t, mux)
-	return f
-}
-
-func (f *osdnFake) config() providers.OSDNConfig {
-	return providers.OSDNConfig{ClientID: f.clientID, ClientSecret: f.secret,
-		AuthURL: f.srv.URL + "/account/oauth2ui/authorize", TokenURL: f.srv.URL + "/api/v0/token", ProfileURL: f.srv.URL + "/api/v0/user"}
+// osdnConfig configures the OSDN preset for the fake service f.
+func osdnConfig(f *fakes.OSDN) providers.OSDNConfig {
+	return providers.OSDNConfig{ClientID: f.ClientID, ClientSecret: f.ClientSecret,
+		AuthURL: f.URL + fakes.OSDNAuthPath, TokenURL: f.URL + fakes.OSDNTokenPath, ProfileURL: f.URL + fakes.OSDNProfilePath}
 }
 
 func TestOSDNLoginAndRefresh(t *testing.T) {
@@ -126,8 +28,8 @@ func TestOSDNLoginAndRefresh(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			f := newOSDNFake(t)
-			c := f.config()
+			f := fakes.NewOSDN(t, gateCallback)
+			c := osdnConfig(f)
 			c.SendRedirectURI, c.AllowUnverifiedEmail = tc.sendRedir, tc.allowEmail
 			p, err := providers.NewOSDN(c)
 			if err != nil {
@@ -136,7 +38,7 @@ func TestOSDNLoginAndRefresh(t *testing.T) {
 			if info := p.Info(); info.ID != "osdn" || info.Type != "osdn" || info.NeedsInstance {
 				t.Errorf("Info = %+v", info)
 			}
-			ap := providers.AuthParams{State: "st-1", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: f.callback}
+			ap := providers.AuthParams{State: "st-1", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: f.Callback}
 			authURL, err := p.AuthCodeURL(t.Context(), ap)
 			if err != nil {
 				t.Fatal(err)
@@ -180,10 +82,10 @@ func TestOSDNLoginAndRefresh(t *testing.T) {
 
 func TestOSDNErrors(t *testing.T) {
 	t.Parallel()
-	f := newOSDNFake(t)
-	ap := providers.AuthParams{State: "s", RedirectURL: f.callback}
+	f := fakes.NewOSDN(t, gateCallback)
+	ap := providers.AuthParams{State: "s", RedirectURL: f.Callback}
 
-	bad := f.config()
+	bad := osdnConfig(f)
 	bad.ClientSecret = "wrong"
 	p, err := providers.NewOSDN(bad)
 	if err != nil {
@@ -196,25 +98,25 @@ func TestOSDNErrors(t *testing.T) {
 		t.Errorf("error leaks the secret: %v", err)
 	}
 
-	good, err := providers.NewOSDN(f.config())
+	good, err := providers.NewOSDN(osdnConfig(f))
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.down.Store(true)
+	f.Down.Store(true)
 	_, err = good.Redeem(t.Context(), "code", ap)
 	wantCode(t, err, providers.CodeProviderUnavailable)
-	f.down.Store(false)
+	f.Down.Store(false)
 
 	// Unexpected JSON: a profile without id.
-	f.profile = map[string]any{"name": "alice"}
+	f.SetProfile(map[string]any{"name": "alice"})
 	cb = browse(t, must(good.AuthCodeURL(t.Context(), ap)))
 	_, err = good.Redeem(t.Context(), cb.Get("code"), ap)
 	wantCode(t, err, providers.CodeBadResponse)
 
 	// Service gone entirely.
-	url := f.srv.URL
-	f.srv.Close()
-	c := f.config()
+	url := f.URL
+	f.Server.Close()
+	c := osdnConfig(f)
 	c.TokenURL = url + "/api/v0/token"
 	gone, _ := providers.NewOSDN(c)
 	_, err = gone.Redeem(t.Context(), "code", ap)

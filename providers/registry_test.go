@@ -14,6 +14,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
@@ -61,12 +62,12 @@ func TestNewBuildsEveryType(t *testing.T) {
 
 func TestNewOsuFromOptions(t *testing.T) {
 	t.Parallel()
-	f := newOsuFake(t)
-	p, err := providers.New(t.Context(), config.ProviderOptions{Type: "osu", ClientID: f.clientID, ClientSecret: f.secret, APIBase: f.srv.URL, RefuseRestricted: true}, providers.Deps{})
+	f := fakes.NewOsu(t, gateCallback)
+	p, err := providers.New(t.Context(), config.ProviderOptions{Type: "osu", ClientID: f.ClientID, ClientSecret: f.ClientSecret, APIBase: f.URL, RefuseRestricted: true}, providers.Deps{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap := providers.AuthParams{State: "s", RedirectURL: f.callback}
+	ap := providers.AuthParams{State: "s", RedirectURL: f.Callback}
 	g, err := p.Redeem(t.Context(), browse(t, must(p.AuthCodeURL(t.Context(), ap))).Get("code"), ap)
 	if err != nil || g.Identity.User != "osu:123" {
 		t.Fatalf("login: %v %+v", err, g.Identity)
@@ -88,8 +89,8 @@ func TestNewMastodonStoreSelection(t *testing.T) {
 	r := testutil.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { rdb.Close() })
-	f := newMastodonFake(t, "store.example", true)
-	target, _ := url.Parse(f.srv.URL)
+	f := fakes.NewMastodon(t, "store.example", true)
+	target, _ := url.Parse(f.Server.URL)
 	deps := providers.Deps{HTTPClient: &http.Client{Transport: toServer{target}}, Logger: slog.New(slog.DiscardHandler)}
 	file := filepath.Join(t.TempDir(), "apps.json")
 	o := config.ProviderOptions{Type: "mastodon", AllowedInstances: []string{"store.example"}, CredentialsFile: file}
@@ -100,7 +101,7 @@ func TestNewMastodonStoreSelection(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: mastodonCallback, Instance: "store.example"}
+		ap := providers.AuthParams{State: "s", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: gateCallback, Instance: "store.example"}
 		authURL := must(p.AuthCodeURL(t.Context(), ap))
 		if !strings.HasPrefix(authURL, "https://store.example/oauth/authorize?") {
 			t.Fatalf("auth URL %s", authURL)
@@ -129,7 +130,7 @@ func TestNewMastodonStoreSelection(t *testing.T) {
 	if err != nil || !strings.Contains(string(b), `"store.example"`) {
 		t.Errorf("credentials file: %q %v", b, err)
 	}
-	if n := f.registrations.Load(); n != 2 {
+	if n := f.Registrations.Load(); n != 2 {
 		t.Errorf("registrations = %d, want one per store", n)
 	}
 }

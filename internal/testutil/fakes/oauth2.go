@@ -20,6 +20,12 @@ type OAuth2Options struct {
 	Scope string
 	// ExpiresIn is the access tokens' lifetime in seconds; default 3600.
 	ExpiresIn int
+	// AuthParams are extra authorize parameters the service requires,
+	// with these exact values (e.g. prompt=consent).
+	AuthParams map[string]string
+	// TokenExtra is merged into every token response; a nil value removes
+	// the field (e.g. "expires_in": nil for tokens that do not expire).
+	TokenExtra map[string]any
 }
 
 // OAuth2 is a generic RFC 6749 server: /authorize, /token (refresh tokens
@@ -55,8 +61,17 @@ func NewOAuth2(t testing.TB, o OAuth2Options) *OAuth2 {
 		if o.PKCE != "" {
 			req = append(req, "code_challenge", "code_challenge_method")
 		}
+		for k := range o.AuthParams {
+			req = append(req, k)
+		}
 		if !f.checkParams(w, r, q, req, []string{"scope"}) {
 			return
+		}
+		for k, v := range o.AuthParams {
+			if q.Get(k) != v {
+				f.violation(w, r, "%s = %q, want %q", k, q.Get(k), v)
+				return
+			}
 		}
 		if q.Get("client_id") != f.ClientID || q.Get("redirect_uri") != o.Callback || q.Get("response_type") != "code" ||
 			q.Get("code_challenge_method") != o.PKCE || (o.Scope != "" && q.Get("scope") != o.Scope) {
@@ -131,7 +146,15 @@ func NewOAuth2(t testing.TB, o OAuth2Options) *OAuth2 {
 			who = u
 		}
 		at, rt := f.issueTokens(who, true)
-		WriteJSON(w, http.StatusOK, map[string]any{"access_token": at, "refresh_token": rt, "token_type": "bearer", "expires_in": o.ExpiresIn})
+		resp := map[string]any{"access_token": at, "refresh_token": rt, "token_type": "bearer", "expires_in": o.ExpiresIn}
+		for k, v := range o.TokenExtra {
+			if v == nil {
+				delete(resp, k)
+			} else {
+				resp[k] = v
+			}
+		}
+		WriteJSON(w, http.StatusOK, resp)
 	})
 	mux.HandleFunc("GET /userinfo", func(w http.ResponseWriter, r *http.Request) {
 		if _, ok := f.bearer(r); !ok {

@@ -53,9 +53,6 @@ func NewQuaily(c QuailyConfig) (*OAuth2, error) {
 	if pkce == "" {
 		pkce = PKCES256
 	}
-	if pkce == PKCEOff || strings.EqualFold(string(pkce), "off") {
-		return nil, errors.New("quaily: PKCE cannot be off (Quaily apps are public clients)")
-	}
 	id := cmp.Or(c.ID, "quaily")
 	o, err := NewOAuth2(OAuth2Config{
 		ID:                   id,
@@ -78,6 +75,9 @@ func NewQuaily(c QuailyConfig) (*OAuth2, error) {
 	})
 	if err != nil {
 		return nil, err
+	}
+	if o.c.PKCE == PKCEOff { // however it was spelled
+		return nil, errors.New("quaily: PKCE cannot be off (Quaily apps are public clients)")
 	}
 	o.identityHook = func(doc map[string]any, id *Identity) error {
 		uuid, _ := claimString(doc, "uuid")

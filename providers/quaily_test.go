@@ -1,6 +1,7 @@
 package providers_test
 
 import (
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -62,5 +63,38 @@ func TestQuailyWithoutEmail(t *testing.T) {
 	}
 	if g.Identity.Email != "" || g.Identity.User != "quaily:u-1" {
 		t.Errorf("identity = %+v, want no email (unverified) and user quaily:u-1", g.Identity)
+	}
+}
+
+// TestQuailyPKCEMethods: S256 by default, plain when configured, never off
+// (a public client without PKCE would let a stolen code be redeemed).
+func TestQuailyPKCEMethods(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		pkce providers.PKCEMethod
+		want string
+	}{{"", "S256"}, {providers.PKCEPlain, "plain"}} {
+		t.Run(c.want, func(t *testing.T) {
+			t.Parallel()
+			f := fakes.NewQuaily(t, gateCallback)
+			p, err := providers.NewQuaily(providers.QuailyConfig{ClientID: f.ClientID, AuthURL: f.Auth.URL + "/oauth/authorize", APIBase: f.API.URL, PKCE: c.pkce})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ap := providers.AuthParams{State: "qs", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: f.Callback}
+			authURL := must(p.AuthCodeURL(t.Context(), ap))
+			u, _ := url.Parse(authURL)
+			if got := u.Query().Get("code_challenge_method"); got != c.want {
+				t.Errorf("code_challenge_method = %q, want %q", got, c.want)
+			}
+			if _, err := p.Redeem(t.Context(), browse(t, authURL).Get("code"), ap); err != nil {
+				t.Errorf("redeem: %v", err)
+			}
+		})
+	}
+	for _, off := range []providers.PKCEMethod{providers.PKCEOff, "OFF", "none", "false"} {
+		if _, err := providers.NewQuaily(providers.QuailyConfig{ClientID: "c", PKCE: off}); err == nil {
+			t.Errorf("PKCE %q accepted for a public client", off)
+		}
 	}
 }

@@ -458,6 +458,70 @@ func TestMastodonTwoInstancesThroughHandler(t *testing.T) {
 	})
 }
 
+// TestMastodonErrorsThroughHandler: what can go wrong with an instance
+// ends in an error page with a way back to sign in (or a JSON error), and
+// an instance that forgot Gatehouse's app gets a new one.
+func TestMastodonErrorsThroughHandler(t *testing.T) {
+	t.Parallel()
+	down := fakes.NewMastodon(t, "down.example", true)
+	down.Down.Store(true)
+	forgetful := fakes.NewMastodon(t, "forgetful.example", true)
+	m, err := providers.NewMastodon(providers.MastodonConfig{
+		AllowedInstances:      []string{"down.example", "forgetful.example"},
+		InstanceURL:           fakes.Instances(t, down, forgetful),
+		AllowPrivateAddresses: true,
+		Logger:                slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := newProvGateway(t)
+	g.serve(t, newHandler(t, g.Upstream.URL, m))
+
+	for _, c := range []struct {
+		instance string
+		status   int
+		code     string
+	}{
+		{"down.example", http.StatusBadGateway, providers.CodeProviderUnavailable},
+		{"http://[::1]/", http.StatusBadRequest, providers.CodeInvalidInstance},
+		{"localhost", http.StatusBadRequest, providers.CodeInvalidInstance},
+		{"forgetful.example.evil.example", http.StatusForbidden, providers.CodeInstanceNotAllowed},
+	} {
+		for _, accept := range []string{"text/html", "application/json"} {
+			start := g.URL + "/oauth2/start?" + url.Values{"provider": {"mastodon"}, "instance": {c.instance}, "rd": {"/toot"}}.Encode()
+			resp := testutil.Do(t, testutil.NewBrowser(t), start, "Accept", accept)
+			body := readBody(t, resp)
+			if resp.StatusCode != c.status {
+				t.Errorf("%s (%s): status %d, want %d", c.instance, accept, resp.StatusCode, c.status)
+			}
+			if accept == "application/json" {
+				if got := jsonError(t, body); got != c.code {
+					t.Errorf("%s: JSON error %q, want %q", c.instance, got, c.code)
+				}
+			} else if !strings.Contains(body, `href="/oauth2/sign_in?rd=%2Ftoot"`) || !strings.Contains(body, "Try again") {
+				t.Errorf("%s: error page lacks a Try again link: %s", c.instance, body)
+			}
+		}
+	}
+
+	// The instance forgets the app between authorize and callback: the
+	// user is asked to sign in again, which then works with a new app.
+	browser := testutil.NewBrowser(t)
+	cb := g.startLogin(t, browser, "/toot", "mastodon", url.Values{"instance": {"forgetful.example"}})
+	forgetful.RevokeApps()
+	resp := testutil.Do(t, browser, cb)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "sign in again") || !strings.Contains(body, "Try again") {
+		t.Errorf("callback with a forgotten app: status %d: %s", resp.StatusCode, body)
+	}
+	echo := g.finishLogin(t, browser, g.startLogin(t, browser, "/toot", "mastodon", url.Values{"instance": {"forgetful.example"}}))
+	wantHeaders(t, echo, map[string]string{"X-Forwarded-User": "alice@forgetful.example"})
+	if n := forgetful.Registrations.Load(); n != 2 {
+		t.Errorf("registrations = %d, want 2 (the first app and its replacement)", n)
+	}
+}
+
 // TestMastodonRevokedTokenEndsSession: Mastodon tokens never expire, so
 // with ValidateEvery the gateway re-checks them with verify_credentials;
 // once the user revokes Gatehouse's access at the instance the session

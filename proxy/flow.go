@@ -344,8 +344,14 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	rd := h.safeRedirect(r, rawRD)
 	s, loadErr := h.d.Store.Load(ctx, r)
 	if err := h.d.Store.Clear(ctx, w, r); err != nil {
+		// The store expired the browser's cookies before it failed to
+		// delete the server-side copy. That copy is encrypted under a key
+		// only the cookie held, so this browser is signed out; the copy
+		// lapses with its TTL. A retry could not find it any more, so none
+		// is offered.
 		h.log.ErrorContext(ctx, "clearing session", "err", err)
-		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", "Signing out failed because the session store is unavailable. Please try again.", "/oauth2/sign_out")
+		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable",
+			"You are signed out in this browser, but the session store could not be reached to revoke the session on the server; it expires on its own.", "")
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")

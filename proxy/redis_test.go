@@ -199,6 +199,28 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 		t.Errorf("/ping with Redis down: %d, want 200 (liveness)", resp.StatusCode)
 	}
 
+	// Signing out while Redis is down still signs this browser out (the
+	// cookie held the only key to the stored copy) and says the server copy
+	// could not be revoked, without offering a retry that could not work.
+	out := a.Get(t, "/oauth2/sign_out")
+	outBody, _ := io.ReadAll(out.Body)
+	out.Body.Close()
+	if out.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("sign-out with Redis down: status %d, want 503", out.StatusCode)
+	}
+	expired := false
+	for _, c := range out.Cookies() {
+		if c.Name == a.Options.CookieName && c.MaxAge < 0 {
+			expired = true
+		}
+	}
+	if !expired {
+		t.Errorf("sign-out with Redis down did not expire the session cookie: %q", out.Header.Values("Set-Cookie"))
+	}
+	if !strings.Contains(string(outBody), "signed out in this browser") || strings.Contains(string(outBody), "Try again") {
+		t.Errorf("sign-out with Redis down: page should say this browser is signed out, without a retry:\n%s", outBody)
+	}
+
 	r.Restart()
 	deadline := time.Now().Add(10 * time.Second)
 	for a.Get(t, "/ready").StatusCode != http.StatusOK {

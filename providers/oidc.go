@@ -89,14 +89,16 @@ type OIDC struct {
 	userinfoURL          string
 	endSessionURL        string
 	readyURL             string
+	responseIssuer       bool // discovery promised iss on authorization responses
 	client               *http.Client
 	log                  *slog.Logger
 	now                  func() time.Time // nil: wall clock
 }
 
 var (
-	_ Provider     = (*OIDC)(nil)
-	_ SignOutURLer = (*OIDC)(nil)
+	_ Provider              = (*OIDC)(nil)
+	_ SignOutURLer          = (*OIDC)(nil)
+	_ ResponseIssuerChecker = (*OIDC)(nil)
 )
 
 // Signing algorithms accepted without discovery: asymmetric only, so a key
@@ -111,6 +113,9 @@ type discoveryExtras struct {
 	EndSessionEndpoint  string   `json:"end_session_endpoint"`
 	TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
+	// ResponseIssuer is authorization_response_iss_parameter_supported
+	// (RFC 9207): the provider adds iss to every authorization response.
+	ResponseIssuer bool `json:"authorization_response_iss_parameter_supported"`
 }
 
 // NewOIDC builds the provider, fetching discovery unless c.SkipDiscovery.
@@ -195,6 +200,7 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 		}
 		o.provider = p
 		o.endSessionURL = extras.EndSessionEndpoint
+		o.responseIssuer = extras.ResponseIssuer
 		o.readyURL = strings.TrimSuffix(c.IssuerURL, "/") + "/.well-known/openid-configuration"
 		if len(extras.CodeChallengeMethod) > 0 && !slices.Contains(extras.CodeChallengeMethod, "S256") {
 			log.Warn("provider does not advertise PKCE S256; sending it anyway", "methods", extras.CodeChallengeMethod)
@@ -670,6 +676,19 @@ func (o *OIDC) refreshError(err error) error {
 		return fmt.Errorf("provider %q: refresh failed (%s)", o.info.ID, desc)
 	}
 	return fmt.Errorf("provider %q: refresh: %w", o.info.ID, unwrapURLError(err))
+}
+
+// CheckResponseIssuer implements ResponseIssuerChecker: an iss parameter must
+// be the issuer exactly (RFC 9207 §2.4, simple string comparison), and must
+// be present when discovery said authorization_response_iss_parameter_supported.
+func (o *OIDC) CheckResponseIssuer(iss string, present bool) error {
+	switch {
+	case present && iss != o.issuer:
+		return fmt.Errorf("%w: iss %q, want %q", ErrIssuerMismatch, truncate(iss, 200), o.issuer)
+	case !present && o.responseIssuer:
+		return fmt.Errorf("%w: iss missing although the provider advertises it", ErrIssuerMismatch)
+	}
+	return nil
 }
 
 // SignOutURL implements SignOutURLer: the provider's end_session_endpoint

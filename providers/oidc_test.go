@@ -710,3 +710,42 @@ func TestPKCEHelpers(t *testing.T) {
 		t.Error("unreserved characters refused")
 	}
 }
+
+// TestOIDCResponseIssuer: RFC 9207. With discovery advertising
+// authorization_response_iss_parameter_supported, iss must be present and
+// exact; without discovery (no promise) only a present iss is checked.
+func TestOIDCResponseIssuer(t *testing.T) {
+	t.Parallel()
+	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{})
+	iss := e.idp.Issuer()
+
+	noPromise, err := NewOIDC(t.Context(), OIDCConfig{
+		IssuerURL: iss, ClientID: oidcClientID, ClientSecret: oidcSecret, HTTPClient: e.srv.Client(),
+		SkipDiscovery: true, AuthURL: iss + "/authorize", TokenURL: iss + "/token", JWKSURL: iss + "/jwks",
+		Logger: slog.New(slog.DiscardHandler),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name    string
+		prov    *OIDC
+		iss     string
+		present bool
+		ok      bool
+	}{
+		{"exact", e.prov, iss, true, true},
+		{"another issuer", e.prov, "https://evil.example", true, false},
+		{"trailing slash is another string", e.prov, iss + "/", true, false},
+		{"missing though advertised", e.prov, "", false, false},
+		{"empty though advertised", e.prov, "", true, false},
+		{"no promise, missing", noPromise, "", false, true},
+		{"no promise, exact", noPromise, iss, true, true},
+		{"no promise, another issuer", noPromise, "https://evil.example", true, false},
+	} {
+		err := tt.prov.CheckResponseIssuer(tt.iss, tt.present)
+		if tt.ok != (err == nil) || (err != nil && !errors.Is(err, ErrIssuerMismatch)) {
+			t.Errorf("%s: CheckResponseIssuer(%q, %v) = %v, want ok=%v", tt.name, tt.iss, tt.present, err, tt.ok)
+		}
+	}
+}

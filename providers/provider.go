@@ -133,6 +133,17 @@ type SignOutURLer interface {
 	SignOutURL(g Grant, postLogoutRedirect string) string
 }
 
+// ResponseIssuerChecker is implemented by providers that know which issuer
+// must have sent an authorization response (RFC 9207), which defeats mix-up
+// attacks when several providers share one callback.
+type ResponseIssuerChecker interface {
+	// CheckResponseIssuer returns an error wrapping ErrIssuerMismatch when
+	// the callback's iss parameter (present reports whether there was one)
+	// names another issuer, or is missing although the provider promised
+	// to send it. It applies to error responses too.
+	CheckResponseIssuer(iss string, present bool) error
+}
+
 // Validator is implemented by providers whose tokens do not expire but can be
 // revoked (Mastodon): the session periodically asks whether g is still good.
 type Validator interface {
@@ -153,6 +164,9 @@ var (
 	// ErrUnauthorized means the identity is valid but not allowed by the
 	// provider's own restrictions (e.g. unverified email, restricted account).
 	ErrUnauthorized = errors.New("identity not allowed")
+	// ErrIssuerMismatch means an authorization response came from another
+	// issuer than the one the login was started with (RFC 9207).
+	ErrIssuerMismatch = errors.New("authorization response from another issuer")
 )
 
 // Error is a provider failure with a message that is safe to show the user.

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -203,6 +204,23 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	// The flow is single-use whatever happens next.
 	http.SetCookie(w, h.d.Cookie.ExpiredCookie(h.flowCookieName(state)))
 	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect)
+
+	// RFC 9207: a response naming another issuer (a mix-up attack through
+	// another configured provider) is refused before anything in it is
+	// used, error responses included.
+	if c, ok := h.byID[f.ProviderID].(providers.ResponseIssuerChecker); ok {
+		iss, present := q["iss"]
+		err := c.CheckResponseIssuer(q.Get("iss"), present)
+		if err == nil && len(iss) > 1 {
+			err = fmt.Errorf("%w: iss repeated", providers.ErrIssuerMismatch)
+		}
+		if err != nil {
+			h.log.WarnContext(ctx, "authorization response from another issuer refused", "provider", f.ProviderID, "err", err)
+			h.fail(w, r, http.StatusBadRequest, "invalid_issuer",
+				"The sign-in response did not come from the expected provider. Please try again.", retry)
+			return
+		}
+	}
 
 	if e := q.Get("error"); e != "" {
 		// The code is shown to the user and logged: keep only what an

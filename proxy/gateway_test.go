@@ -253,6 +253,40 @@ func TestCallbackStateChecks(t *testing.T) {
 			t.Errorf("replayed code status = %d, want 400", resp.StatusCode)
 		}
 	})
+	// RFC 9207: the development provider names itself in every response.
+	for _, c := range []struct {
+		name string
+		edit func(q url.Values)
+	}{
+		{"response from another issuer", func(q url.Values) { q.Set("iss", "https://evil.example") }},
+		{"issuer missing though advertised", func(q url.Values) { q.Del("iss") }},
+		{"issuer repeated", func(q url.Values) { q.Add("iss", q.Get("iss")) }},
+		{"error response from another issuer", func(q url.Values) {
+			q.Del("code")
+			q.Set("error", "access_denied")
+			q.Set("iss", "https://evil.example")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			g := fresh(t)
+			u, _ := url.Parse(g.StartLogin(t, "/", "alice"))
+			q := u.Query()
+			if q.Get("iss") != g.IdP.Issuer() {
+				t.Fatalf("callback iss = %q, want %q", q.Get("iss"), g.IdP.Issuer())
+			}
+			c.edit(q)
+			u.RawQuery = q.Encode()
+			before := g.IdP.TokenCalls() // subtests run one at a time
+			resp := testutil.Do(t, g.Client, u.String())
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), "invalid_issuer") {
+				t.Errorf("status = %d, body %q; want 400 invalid_issuer", resp.StatusCode, body)
+			}
+			if calls := g.IdP.TokenCalls() - before; calls != 0 {
+				t.Errorf("token endpoint called %d times for a refused response", calls)
+			}
+		})
+	}
 	t.Run("provider error", func(t *testing.T) {
 		g := fresh(t)
 		callback := g.StartLogin(t, "/", "alice")

@@ -68,6 +68,9 @@ func login(t *testing.T, p *IdP, q url.Values, user string) string {
 	if got := loc.Query().Get("state"); got != q.Get("state") {
 		t.Fatalf("state = %q, want %q", got, q.Get("state"))
 	}
+	if got := loc.Query().Get("iss"); got != p.Issuer() {
+		t.Fatalf("iss = %q, want the issuer %q (RFC 9207)", got, p.Issuer())
+	}
 	code := loc.Query().Get("code")
 	if code == "" {
 		t.Fatalf("no code in redirect %s", loc.Redacted())
@@ -291,7 +294,7 @@ func TestFormLoginAndCancel(t *testing.T) {
 	}
 	resp.Body.Close()
 	loc, err := resp.Location()
-	if err != nil || loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "st-1" {
+	if err != nil || loc.Query().Get("error") != "access_denied" || loc.Query().Get("state") != "st-1" || loc.Query().Get("iss") != p.Issuer() {
 		t.Fatalf("cancel: status %d location %v", resp.StatusCode, loc)
 	}
 

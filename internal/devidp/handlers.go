@@ -104,7 +104,9 @@ func (p *IdP) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		"id_token_signing_alg_values_supported": []string{"RS256"},
 		"code_challenge_methods_supported":      []string{"S256"},
 		"token_endpoint_auth_methods_supported": authMethods,
-		"scopes_supported":                      supportedScopes,
+		// RFC 9207: every authorization response names its issuer.
+		"authorization_response_iss_parameter_supported": true,
+		"scopes_supported": supportedScopes,
 		"claims_supported": []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
 			"email", "email_verified", "name", "preferred_username", "groups",
@@ -302,7 +304,7 @@ func (p *IdP) authFailure(w http.ResponseWriter, r *http.Request, e *authError) 
 		p.renderError(w, http.StatusBadRequest, "Invalid authorization request: "+e.description+".")
 		return
 	}
-	v := url.Values{"error": {e.code}, "error_description": {e.description}}
+	v := url.Values{"error": {e.code}, "error_description": {e.description}, "iss": {p.Issuer()}}
 	if e.state != "" {
 		v.Set("state", e.state)
 	}
@@ -329,7 +331,7 @@ func (p *IdP) issueCode(w http.ResponseWriter, r *http.Request, req authRequest,
 		expiry:      now.Add(codeTTL),
 	}
 	p.mu.Unlock()
-	v := url.Values{"code": {code}}
+	v := url.Values{"code": {code}, "iss": {p.Issuer()}}
 	if req.state != "" {
 		v.Set("state", req.state)
 	}

@@ -32,7 +32,7 @@ type Options struct {
 	// ---- server ----
 	HTTPAddress     string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
-	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust X-Forwarded-Proto/-Host/-Uri from a proxy in front of Gatehouse (nginx auth_request, Traefik, ingress)"`
+	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust X-Forwarded-Proto/-Host/-Uri/-Method from a proxy in front of Gatehouse (nginx auth_request, Traefik, ingress)"`
 	LogLevel        string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" default:"text" help:"text or json"`
 

@@ -258,7 +258,13 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.d.Store.Save(ctx, w, r, s); err != nil {
-		h.log.ErrorContext(ctx, "saving session", "provider", f.ProviderID, "err", err)
+		h.log.ErrorContext(ctx, "saving session", "provider", f.ProviderID, "user", s.Identity.User, "err", err)
+		if errors.Is(err, session.ErrTooLarge) {
+			// Retrying cannot help: the administrator must act.
+			h.fail(w, r, http.StatusInternalServerError, "session_too_large",
+				"You signed in, but your account's details (for example a very long list of groups) are too large to keep in browser cookies. Ask the administrator to switch Gatehouse to the Redis session store.", "")
+			return
+		}
 		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.", retry)
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -584,6 +585,32 @@ func TestLargeSessionIsChunked(t *testing.T) {
 	}
 	if chunks < 2 {
 		t.Errorf("session of %d groups stored in %d chunks, want several", len(groups), chunks)
+	}
+}
+
+// TestSessionTooLargeForCookies: a login whose session cannot fit the
+// cookie store's chunks (thousands of groups) ends on a page that says so
+// and what the administrator can do, not on a misleading "try again".
+func TestSessionTooLargeForCookies(t *testing.T) {
+	t.Parallel()
+	g := testutil.StartGateway(t, testutil.GatewayConfig{})
+	groups := make([]string, 3000)
+	for i := range groups {
+		groups[i] = fmt.Sprintf("g-%x", rand.Uint64()) // random: DEFLATE cannot shrink them
+	}
+	if err := g.IdP.SetUser(devidp.User{Username: "alice", Email: "alice@example.com", EmailVerified: true, Groups: groups}); err != nil {
+		t.Fatal(err)
+	}
+	resp := testutil.Do(t, g.Client, g.StartLogin(t, "/", "alice"))
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusInternalServerError || !strings.Contains(string(body), "session_too_large") ||
+		!strings.Contains(string(body), "Redis session store") {
+		t.Fatalf("status %d, body %q; want 500 session_too_large naming the Redis store", resp.StatusCode, body)
+	}
+	for _, c := range resp.Cookies() {
+		if strings.HasPrefix(c.Name, g.Options.CookieName) && !strings.Contains(c.Name, "flow") && c.MaxAge >= 0 {
+			t.Errorf("a session cookie %s was set for a session that could not be stored", c.Name)
+		}
 	}
 }
 

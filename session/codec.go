@@ -62,6 +62,9 @@ const compressAbove = 256
 // A Codec is safe for concurrent use.
 type Codec struct {
 	codecs []*securecookie.SecureCookie // newest first
+	// encoder is codecs[0] without securecookie's length limit, so that
+	// Encode can report an oversized value as ErrTooLarge itself.
+	encoder *securecookie.SecureCookie
 	// writers and readers pool DEFLATE compressors and decompressors,
 	// which are large to allocate.
 	writers, readers sync.Pool
@@ -116,6 +119,11 @@ func NewCodec(secrets [][]byte, opts ...CodecOption) (*Codec, error) {
 			MaxLength(MaxValueSize).
 			MaxAge(int(cfg.maxAge / time.Second))
 		c.codecs = append(c.codecs, sc)
+		if i == 0 {
+			c.encoder = securecookie.New(hashKey, blockKey).
+				SetSerializer(serializer{c}).
+				MaxLength(0)
+		}
 	}
 	return c, nil
 }
@@ -123,9 +131,12 @@ func NewCodec(secrets [][]byte, opts ...CodecOption) (*Codec, error) {
 // Encode serializes v (JSON), encrypts and authenticates it for a cookie
 // called name with the newest secret. The result is URL-safe base64.
 func (c *Codec) Encode(name string, v any) (string, error) {
-	s, err := c.codecs[0].Encode(name, v)
+	s, err := c.encoder.Encode(name, v)
 	if err != nil {
 		return "", fmt.Errorf("encode cookie %q: %w", name, err)
+	}
+	if len(s) > MaxValueSize {
+		return "", fmt.Errorf("encode cookie %q: %w: value of %d bytes exceeds %d", name, ErrTooLarge, len(s), MaxValueSize)
 	}
 	return s, nil
 }

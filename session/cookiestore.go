@@ -176,7 +176,7 @@ func (cs *CookieStore) split(value string, maxAge time.Duration) ([]*http.Cookie
 	}
 	n := (len(value) + room - 1) / room
 	if n > MaxChunks {
-		return nil, fmt.Errorf("session of %d encoded bytes needs %d cookies, more than %d", len(value), n, MaxChunks)
+		return nil, fmt.Errorf("%w: %d encoded bytes need %d cookies, more than %d", ErrTooLarge, len(value), n, MaxChunks)
 	}
 	cookies := make([]*http.Cookie, 0, n)
 	for i := range n {

@@ -318,7 +318,7 @@ func TestCookieStoreSaveRejects(t *testing.T) {
 		{"expired", expired, "already expired"},
 		{"no id", noID, "no id"},
 		{"nil", nil, "nil session"},
-		{"too large to encode", testSession(4000), "too long"},
+		{"too large to encode", testSession(4000), "too large"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,6 +327,9 @@ func TestCookieStoreSaveRejects(t *testing.T) {
 			err := cs.Save(t.Context(), rec, httptest.NewRequest(http.MethodGet, "/", nil), tt.s)
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Save error = %v, want one containing %q", err, tt.want)
+			}
+			if tooLarge := strings.HasPrefix(tt.name, "too large"); tooLarge != errors.Is(err, ErrTooLarge) {
+				t.Fatalf("Save error = %v: errors.Is(ErrTooLarge) = %v, want %v", err, !tooLarge, tooLarge)
 			}
 			if n := len(rec.Header().Values("Set-Cookie")); n != 0 {
 				t.Fatalf("failed Save wrote %d cookies", n)

@@ -81,6 +81,9 @@ var (
 	ErrNotFound = errors.New("session not found")
 	// ErrUnavailable means the session backend cannot be reached right now.
 	ErrUnavailable = errors.New("session store unavailable")
+	// ErrTooLarge means a session does not fit the store (the cookie store's
+	// MaxChunks cookies): a server-side store is needed for it.
+	ErrTooLarge = errors.New("session too large for the store")
 )
 
 // RandomString returns n random bytes from crypto/rand, base64url encoded

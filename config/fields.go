@@ -84,20 +84,6 @@ func lookupOption(key string) (option, bool) {
 	return option{}, false
 }
 
-// isScalarType reports whether t is a type a flag or variable can hold.
-func isScalarType(t reflect.Type) bool {
-	if t == durationType {
-		return true
-	}
-	switch t.Kind() {
-	case reflect.String, reflect.Bool, reflect.Int:
-		return true
-	case reflect.Slice:
-		return t.Elem().Kind() == reflect.String
-	}
-	return false
-}
-
 // parseProblem says why a raw value could not be parsed.
 type parseProblem struct {
 	problem string // e.g. `"abc" is not a duration`

@@ -696,7 +696,7 @@ func (p *IdP) handleEndSession(w http.ResponseWriter, r *http.Request) {
 // validIDTokenHint reports whether hint is an ID token this IdP signed for
 // its client. Expired tokens are fine as hints.
 func (p *IdP) validIDTokenHint(hint string) bool {
-	jws, err := jose.ParseSigned(hint, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(hint, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return false
 	}

@@ -24,29 +24,6 @@ func authOnlyGateway(t *testing.T, reverseProxy bool) *testutil.Gateway {
 	}})
 }
 
-// authRequest sends method u to g's server with header pairs; the Host
-// header is set from a "Host" pair.
-func authRequest(t *testing.T, c *http.Client, method, u string, header ...string) *http.Response {
-	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, u, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		if header[i] == "Host" {
-			req.Host = header[i+1]
-			continue
-		}
-		req.Header.Add(header[i], header[i+1])
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, u, err)
-	}
-	t.Cleanup(func() { _ = resp.Body.Close() })
-	return resp
-}
-
 // forwardAuthHeaders are what Traefik's forwardAuth and Caddy's
 // forward_auth send about the original request (always as a GET).
 func forwardAuthHeaders(method string, extra ...string) []string {
@@ -95,7 +72,7 @@ func TestForwardAuthRedirectMode(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			resp := authRequest(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+tt.path, tt.header...)
+			resp := send(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+tt.path, nil, tt.header...)
 			if resp.StatusCode != tt.wantStatus {
 				t.Fatalf("status = %d, want %d", resp.StatusCode, tt.wantStatus)
 			}
@@ -121,14 +98,14 @@ func TestForwardAuthRedirectMode(t *testing.T) {
 		gb.Client = b
 		gb.Login(t, "alice", "/")
 		nav := forwardAuthHeaders("GET", "Accept", browserAccept)
-		resp := authRequest(t, b, http.MethodGet, g.Server.URL+"/oauth2/auth?redirect=true", nav...)
+		resp := send(t, b, http.MethodGet, g.Server.URL+"/oauth2/auth?redirect=true", nil, nav...)
 		if resp.StatusCode != http.StatusAccepted {
 			t.Fatalf("status = %d, want 202", resp.StatusCode)
 		}
 		if got := resp.Header.Get("X-Auth-Request-Email"); got != "alice@example.com" {
 			t.Errorf("X-Auth-Request-Email = %q", got)
 		}
-		resp = authRequest(t, b, http.MethodGet, g.Server.URL+"/oauth2/auth?redirect=true&allowed_groups=ops", nav...)
+		resp = send(t, b, http.MethodGet, g.Server.URL+"/oauth2/auth?redirect=true&allowed_groups=ops", nil, nav...)
 		if resp.StatusCode != http.StatusForbidden || resp.Header.Get("Location") != "" {
 			t.Errorf("refused by allowed_groups: status %d, Location %q; want 403 without redirect",
 				resp.StatusCode, resp.Header.Get("Location"))
@@ -146,7 +123,7 @@ func TestForwardAuthEnvoyPathPrefix(t *testing.T) {
 	t.Parallel()
 	g := authOnlyGateway(t, true)
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodPatch} {
-		resp := authRequest(t, testutil.NewBrowser(t), method, g.Server.URL+"/oauth2/auth/page?a=1&b=two%20words",
+		resp := send(t, testutil.NewBrowser(t), method, g.Server.URL+"/oauth2/auth/page?a=1&b=two%20words", nil,
 			"Host", "app.example.test", "X-Forwarded-Proto", "https", "Accept", browserAccept)
 		if resp.StatusCode != http.StatusUnauthorized {
 			t.Errorf("%s: status = %d, want 401", method, resp.StatusCode)
@@ -161,7 +138,7 @@ func TestForwardAuthEnvoyPathPrefix(t *testing.T) {
 	gb.Login(t, "bob", "/")
 	// Envoy passes the browser's Cookie header on (the jar would not send
 	// it under another Host).
-	resp := authRequest(t, testutil.NewBrowser(t), http.MethodPut, g.Server.URL+"/oauth2/auth/api/items/7",
+	resp := send(t, testutil.NewBrowser(t), http.MethodPut, g.Server.URL+"/oauth2/auth/api/items/7", nil,
 		"Host", "app.example.test", "Cookie", cookieHeader(t, b, g.Server.URL))
 	if resp.StatusCode != http.StatusAccepted || resp.Header.Get("X-Auth-Request-User") != devidp.Subject("bob") {
 		t.Errorf("PUT with a session: status %d, user %q; want 202 for bob", resp.StatusCode, resp.Header.Get("X-Auth-Request-User"))
@@ -183,7 +160,7 @@ func TestForwardedHeadersNeedReverseProxy(t *testing.T) {
 		"X-Original-URI", "/steal?x=1",
 		"X-Original-URL", "https://evil.test/steal",
 	}
-	resp := authRequest(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+"/oauth2/auth", spoof...)
+	resp := send(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+"/oauth2/auth", nil, spoof...)
 	if resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("status = %d, want 401", resp.StatusCode)
 	}
@@ -191,7 +168,7 @@ func TestForwardedHeadersNeedReverseProxy(t *testing.T) {
 		t.Errorf("X-Auth-Request-Sign-In = %q, want rd=/ (nothing forwarded is trusted)", got)
 	}
 	// The method is the request's own: GET, so a navigation.
-	resp = authRequest(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+"/oauth2/auth?redirect=true", spoof...)
+	resp = send(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+"/oauth2/auth?redirect=true", nil, spoof...)
 	if resp.StatusCode != http.StatusFound || resp.Header.Get("Location") != "/oauth2/start?rd=%2F" {
 		t.Errorf("redirect mode: status %d, Location %q; want 302 to /oauth2/start?rd=%%2F", resp.StatusCode, resp.Header.Get("Location"))
 	}
@@ -199,7 +176,7 @@ func TestForwardedHeadersNeedReverseProxy(t *testing.T) {
 	if got := signInReturn(t, g, "/oauth2/sign_in", spoof...); got != "/" {
 		t.Errorf("sign-in page rd = %q, want /", got)
 	}
-	resp = authRequest(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+"/app?q=1", spoof...)
+	resp = send(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+"/app?q=1", nil, spoof...)
 	if loc := resp.Header.Get("Location"); loc != "/oauth2/sign_in?rd="+url.QueryEscape("/app?q=1") {
 		t.Errorf("protected path: Location = %q, want the request's own URI as rd", loc)
 	}
@@ -210,7 +187,7 @@ var rdInput = regexp.MustCompile(`name="rd" value="([^"]*)"`)
 // signInReturn fetches a sign-in page and returns the rd its form carries.
 func signInReturn(t *testing.T, g *testutil.Gateway, path string, header ...string) string {
 	t.Helper()
-	resp := authRequest(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+path, header...)
+	resp := send(t, testutil.NewBrowser(t), http.MethodGet, g.Server.URL+path, nil, header...)
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: status %d", path, resp.StatusCode)
@@ -263,7 +240,7 @@ func TestSignInReturnAddress(t *testing.T) {
 		t.Parallel()
 		b := testutil.NewBrowser(t)
 		start := g.Server.URL + "/oauth2/start?rd=/app/page?x=1&y=two%20words&next=%2Fz%3Fq%3D1"
-		resp := authRequest(t, b, http.MethodGet, start)
+		resp := send(t, b, http.MethodGet, start, nil)
 		if resp.StatusCode != http.StatusFound {
 			t.Fatalf("start: status %d", resp.StatusCode)
 		}

@@ -289,22 +289,7 @@ func TestRedisStoreSentinelPasswords(t *testing.T) {
 				SentinelPassword: tt.sentPW,
 				Timeout:          time.Second,
 			}), codec)
-			err := rs.Ping(t.Context())
-			if !tt.wantOK {
-				if !errors.Is(err, session.ErrUnavailable) {
-					t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Ping: %v", err)
-			}
-			s := redisTestSession()
-			got, err := rs.Load(t.Context(), redisRequest(redisTicketCookie(t, redisSave(t, rs, s))))
-			if err != nil {
-				t.Fatalf("Load: %v", err)
-			}
-			sameSession(t, got, s)
+			pingThenRoundTrip(t, rs, tt.wantOK)
 		})
 	}
 }
@@ -975,22 +960,29 @@ func TestNewRedisClientTLS(t *testing.T) {
 			t.Parallel()
 			tt.o.Timeout = time.Second
 			rs := redisTestStore(t, redisTestClient(t, tt.o), codec)
-			err := rs.Ping(t.Context())
-			if !tt.wantOK {
-				if !errors.Is(err, session.ErrUnavailable) {
-					t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("Ping: %v", err)
-			}
-			s := redisTestSession()
-			got, err := rs.Load(t.Context(), redisRequest(redisTicketCookie(t, redisSave(t, rs, s))))
-			if err != nil {
-				t.Fatalf("Load over TLS: %v", err)
-			}
-			sameSession(t, got, s)
+			pingThenRoundTrip(t, rs, tt.wantOK)
 		})
 	}
+}
+
+// pingThenRoundTrip checks that rs answers Ping and round-trips a session
+// when wantOK, and that Ping fails with ErrUnavailable otherwise.
+func pingThenRoundTrip(t *testing.T, rs *session.RedisStore, wantOK bool) {
+	t.Helper()
+	err := rs.Ping(t.Context())
+	if !wantOK {
+		if !errors.Is(err, session.ErrUnavailable) {
+			t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	s := redisTestSession()
+	got, err := rs.Load(t.Context(), redisRequest(redisTicketCookie(t, redisSave(t, rs, s))))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	sameSession(t, got, s)
 }

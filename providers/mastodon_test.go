@@ -20,8 +20,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
@@ -273,7 +273,7 @@ func TestNormalizeInstance(t *testing.T) {
 
 func TestMastodonCredentialsSurviveRestartWithRedis(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	f := fakes.NewMastodon(t, "shared.example", true)
 	newReplica := func() *providers.Mastodon {
 		rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
@@ -347,7 +347,7 @@ func TestFileCredentialStore(t *testing.T) {
 
 func TestRedisCredentialStoreLock(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	s := providers.NewRedisCredentialStore(rdb, "lk:")
@@ -563,7 +563,7 @@ func TestMastodonAppPerCallbackURL(t *testing.T) {
 // most MaxAppsPerInstance callback URLs per instance, the newest ones.
 func TestCredentialStoresBoundAppsPerInstance(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	for name, s := range map[string]providers.CredentialStore{
@@ -608,7 +608,7 @@ func TestCredentialStoresBoundAppsPerInstance(t *testing.T) {
 // app is registered again), not an outage.
 func TestRedisCredentialStoreForeignKey(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	f := fakes.NewMastodon(t, "odd.example", true)

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
@@ -86,7 +87,7 @@ func (ts toServer) RoundTrip(r *http.Request) (*http.Response, error) {
 
 func TestNewMastodonStoreSelection(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	f := fakes.NewMastodon(t, "store.example", true)

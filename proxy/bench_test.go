@@ -15,6 +15,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 )
 
 // commandsProcessed reads Redis's total_commands_processed counter.
@@ -54,7 +55,7 @@ func authedRequest(tb testing.TB, g *testutil.Gateway) func() *http.Request {
 // with the Redis store costs at most one Redis command.
 func TestRedisRoundTripsPerRequest(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
 		o.SessionStore = "redis"
 		o.RedisURL = r.URL()
@@ -97,7 +98,7 @@ func BenchmarkAuthenticatedRequest(b *testing.B) {
 	b.Cleanup(upstream.Close)
 	target, _ := url.Parse(upstream.URL)
 
-	r := testutil.StartRedis(b)
+	r := redistest.StartRedis(b)
 	rdb := redis.NewClient(&redis.Options{Addr: r.Addr()})
 	b.Cleanup(func() { _ = rdb.Close() })
 	gateway := func(store string) (*testutil.Gateway, func() *http.Request) {

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 	"github.com/gatehouse-proxy/gatehouse/proxy"
 )
 
@@ -23,9 +24,9 @@ import (
 // short where a test waits for an outage to be noticed, generous where a
 // burst of requests under the race detector on a loaded CI machine must not
 // be mistaken for one.
-func redisPair(t *testing.T, idpOpts devidp.Options, redisTimeout time.Duration) (a, b *testutil.Gateway, r *testutil.Redis, clk *clock) {
+func redisPair(t *testing.T, idpOpts devidp.Options, redisTimeout time.Duration) (a, b *testutil.Gateway, r *redistest.Redis, clk *clock) {
 	t.Helper()
-	r = testutil.StartRedis(t)
+	r = redistest.StartRedis(t)
 	clk = &clock{}
 	idpOpts.Now = clk.Now // provider and gateways share one clock
 	idp := testutil.StartIdP(t, idpOpts)

@@ -1,4 +1,4 @@
-package session_test
+package session
 
 import (
 	"context"
@@ -8,20 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
-	"github.com/gatehouse-proxy/gatehouse/session"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 )
 
 // The RedisLocker must satisfy the interface the Refresher takes.
-var _ session.Locker = (*session.RedisLocker)(nil)
+var _ Locker = (*RedisLocker)(nil)
 
 func TestRedisLockerMutualExclusion(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	// Two replicas, each with its own client and locker, same Redis.
-	lockers := []*session.RedisLocker{
-		session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0),
-		session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0),
+	lockers := []*RedisLocker{
+		NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0),
+		NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0),
 	}
 	const (
 		workers = 8
@@ -71,8 +70,8 @@ func TestRedisLockerMutualExclusion(t *testing.T) {
 
 func TestRedisLockerKeysAreIndependent(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0)
+	r := redistest.StartRedis(t)
+	l := NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0)
 	ctx := t.Context()
 	unlockA, err := l.Lock(ctx, "a")
 	if err != nil {
@@ -90,8 +89,8 @@ func TestRedisLockerKeysAreIndependent(t *testing.T) {
 
 func TestRedisLockerContextDone(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL()}), "gh-test:", 0)
+	r := redistest.StartRedis(t)
+	l := NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0)
 	unlock, err := l.Lock(t.Context(), "k")
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
@@ -106,11 +105,11 @@ func TestRedisLockerContextDone(t *testing.T) {
 
 func TestRedisLockerReleaseOnlyByOwner(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL()})
 	// A's lock lives 200 ms: A is a slow holder whose lock expires.
-	a := session.NewRedisLocker(client, "gh-test:", 200*time.Millisecond)
-	b := session.NewRedisLocker(client, "gh-test:", time.Minute)
+	a := NewRedisLocker(client, "gh-test:", 200*time.Millisecond)
+	b := NewRedisLocker(client, "gh-test:", time.Minute)
 	ctx := t.Context()
 
 	unlockA, err := a.Lock(ctx, "k")
@@ -146,20 +145,20 @@ func TestRedisLockerReleaseOnlyByOwner(t *testing.T) {
 
 func TestRedisLockerUnavailable(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond}), "gh-test:", 0)
+	r := redistest.StartRedis(t)
+	l := NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond}), "gh-test:", 0)
 	r.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
-	if _, err := l.Lock(ctx, "k"); !errors.Is(err, session.ErrUnavailable) {
+	if _, err := l.Lock(ctx, "k"); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Lock with Redis down: err = %v, want ErrUnavailable", err)
 	}
 }
 
 func TestRedisLockerCluster(t *testing.T) {
 	t.Parallel()
-	cl := testutil.StartCluster(t)
-	l := session.NewRedisLocker(redisTestClient(t, session.RedisOptions{ClusterAddrs: cl.Addrs()}), "gh-test:", 0)
+	cl := redistest.StartCluster(t)
+	l := NewRedisLocker(redisTestClient(t, RedisOptions{ClusterAddrs: cl.Addrs()}), "gh-test:", 0)
 	ctx := t.Context()
 	for _, k := range []string{"a", "b", "c", "d"} { // several slots
 		unlock, err := l.Lock(ctx, k)

@@ -1,4 +1,4 @@
-package session_test
+package session
 
 import (
 	"context"
@@ -23,33 +23,32 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 	"github.com/gatehouse-proxy/gatehouse/providers"
-	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 const redisTestCookie = "_gh_ticket"
 
-func redisTestCodec(t testing.TB) *session.Codec {
+func redisTestCodec(t testing.TB) *Codec {
 	t.Helper()
-	secret := make([]byte, session.SecretSize)
+	secret := make([]byte, SecretSize)
 	_, _ = rand.Read(secret)
-	c, err := session.NewCodec([][]byte{secret})
+	c, err := NewCodec([][]byte{secret})
 	if err != nil {
 		t.Fatalf("NewCodec: %v", err)
 	}
 	return c
 }
 
-func redisTestCookieOptions() session.CookieOptions {
-	return session.CookieOptions{Name: redisTestCookie, Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
+func redisTestCookieOptions() CookieOptions {
+	return CookieOptions{Name: redisTestCookie, Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
 }
 
 // redisTestSession returns a fresh session whose secrets are unique, so
 // that tests can look for them in dumps.
-func redisTestSession() *session.Session {
-	tag := session.RandomString(12)
-	return session.New("oidc", providers.Grant{
+func redisTestSession() *Session {
+	tag := RandomString(12)
+	return New("oidc", providers.Grant{
 		Identity: providers.Identity{
 			Subject: "sub-" + tag,
 			User:    "user-" + tag,
@@ -57,9 +56,9 @@ func redisTestSession() *session.Session {
 			Groups:  []string{"admins"},
 		},
 		Tokens: providers.Tokens{
-			AccessToken:  "access-" + session.RandomString(24),
-			RefreshToken: "refresh-" + session.RandomString(24),
-			IDToken:      "idtoken-" + session.RandomString(24),
+			AccessToken:  "access-" + RandomString(24),
+			RefreshToken: "refresh-" + RandomString(24),
+			IDToken:      "idtoken-" + RandomString(24),
 			TokenType:    "Bearer",
 			Expiry:       time.Now().Add(5 * time.Minute).Truncate(time.Second),
 		},
@@ -67,9 +66,9 @@ func redisTestSession() *session.Session {
 }
 
 // redisTestClient connects to r as production does.
-func redisTestClient(t testing.TB, o session.RedisOptions) redis.UniversalClient {
+func redisTestClient(t testing.TB, o RedisOptions) redis.UniversalClient {
 	t.Helper()
-	c, err := session.NewRedisClient(o)
+	c, err := NewRedisClient(o)
 	if err != nil {
 		t.Fatalf("NewRedisClient: %v", err)
 	}
@@ -80,9 +79,9 @@ func redisTestClient(t testing.TB, o session.RedisOptions) redis.UniversalClient
 // redisKey is the key redisTestStore keeps the session id under.
 func redisKey(id string) string { return "gh-test:session:" + id }
 
-func redisTestStore(t testing.TB, c redis.UniversalClient, codec *session.Codec) *session.RedisStore {
+func redisTestStore(t testing.TB, c redis.UniversalClient, codec *Codec) *RedisStore {
 	t.Helper()
-	return session.NewRedisStore(c, codec, redisTestCookieOptions(), "gh-test:", time.Second)
+	return NewRedisStore(c, codec, redisTestCookieOptions(), "gh-test:", time.Second)
 }
 
 // redisRequest returns a request carrying cookies, as a browser would send
@@ -97,7 +96,7 @@ func redisRequest(cookies ...*http.Cookie) *http.Request {
 
 // redisSave saves s through rs for a request carrying cookies and returns the
 // cookies the response sets.
-func redisSave(t testing.TB, rs *session.RedisStore, s *session.Session, cookies ...*http.Cookie) []*http.Cookie {
+func redisSave(t testing.TB, rs *RedisStore, s *Session, cookies ...*http.Cookie) []*http.Cookie {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	if err := rs.Save(t.Context(), rec, redisRequest(cookies...), s); err != nil {
@@ -115,7 +114,7 @@ func redisTicketCookie(t testing.TB, cookies []*http.Cookie) *http.Cookie {
 	return cookies[0]
 }
 
-func sameSession(t testing.TB, got, want *session.Session) {
+func sameSession(t testing.TB, got, want *Session) {
 	t.Helper()
 	g, _ := json.Marshal(got)
 	w, _ := json.Marshal(want)
@@ -128,17 +127,17 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		options func(t *testing.T) session.RedisOptions
+		options func(t *testing.T) RedisOptions
 	}{
-		{"standalone", func(t *testing.T) session.RedisOptions {
-			return session.RedisOptions{URL: testutil.StartRedis(t).URL()}
+		{"standalone", func(t *testing.T) RedisOptions {
+			return RedisOptions{URL: redistest.StartRedis(t).URL()}
 		}},
-		{"sentinel", func(t *testing.T) session.RedisOptions {
-			s := testutil.StartSentinel(t)
-			return session.RedisOptions{SentinelMaster: s.MasterName, SentinelAddrs: s.SentinelAddrs()}
+		{"sentinel", func(t *testing.T) RedisOptions {
+			s := redistest.StartSentinel(t)
+			return RedisOptions{SentinelMaster: s.MasterName, SentinelAddrs: s.SentinelAddrs()}
 		}},
-		{"cluster", func(t *testing.T) session.RedisOptions {
-			return session.RedisOptions{ClusterAddrs: testutil.StartCluster(t).Addrs()}
+		{"cluster", func(t *testing.T) RedisOptions {
+			return RedisOptions{ClusterAddrs: redistest.StartCluster(t).Addrs()}
 		}},
 	}
 	for _, tt := range tests {
@@ -170,7 +169,7 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 
 			// Saving again under the same ticket (a refresh) keeps the
 			// cookie: no Set-Cookie, and the new tokens are what loads.
-			got.Tokens.AccessToken = "access-rotated-" + session.RandomString(8)
+			got.Tokens.AccessToken = "access-rotated-" + RandomString(8)
 			if again := redisSave(t, rs, got, c); len(again) != 0 {
 				t.Fatalf("second Save set cookies %v, want none", again)
 			}
@@ -211,7 +210,7 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 			if n, err := client.Exists(ctx, redisKey(fresh.ID)).Result(); err != nil || n != 0 {
 				t.Fatalf("EXISTS after Clear = %d, %v; want 0", n, err)
 			}
-			if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+			if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Load after Clear: err = %v, want ErrNotFound", err)
 			}
 		})
@@ -220,8 +219,8 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 
 func TestRedisStoreSentinelFailover(t *testing.T) {
 	t.Parallel()
-	sent := testutil.StartSentinel(t)
-	client := redisTestClient(t, session.RedisOptions{SentinelMaster: sent.MasterName, SentinelAddrs: sent.SentinelAddrs()})
+	sent := redistest.StartSentinel(t)
+	client := redisTestClient(t, RedisOptions{SentinelMaster: sent.MasterName, SentinelAddrs: sent.SentinelAddrs()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 	ctx := t.Context()
 
@@ -246,7 +245,7 @@ func TestRedisStoreSentinelFailover(t *testing.T) {
 			sameSession(t, got, s)
 			break
 		}
-		if !errors.Is(err, session.ErrUnavailable) {
+		if !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("Load after failover: err = %v, want success (or ErrUnavailable while switching)", err)
 		}
 		if time.Now().After(deadline) {
@@ -267,7 +266,7 @@ func TestRedisStoreSentinelFailover(t *testing.T) {
 // an outage (ErrUnavailable), never "no session".
 func TestRedisStoreSentinelPasswords(t *testing.T) {
 	t.Parallel()
-	sent := testutil.StartSentinelWith(t, testutil.SentinelOptions{Password: "data-pw", SentinelPassword: "sentinel-pw"})
+	sent := redistest.StartSentinelWith(t, redistest.SentinelOptions{Password: "data-pw", SentinelPassword: "sentinel-pw"})
 	codec := redisTestCodec(t)
 	tests := []struct {
 		name             string
@@ -282,7 +281,7 @@ func TestRedisStoreSentinelPasswords(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{
+			rs := redisTestStore(t, redisTestClient(t, RedisOptions{
 				SentinelMaster:   sent.MasterName,
 				SentinelAddrs:    sent.SentinelAddrs(),
 				Password:         tt.password,
@@ -296,10 +295,10 @@ func TestRedisStoreSentinelPasswords(t *testing.T) {
 
 func TestRedisStoreSignOutSeenByOtherReplica(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
+	r := redistest.StartRedis(t)
 	codec := redisTestCodec(t) // replicas share the cookie secret
-	a := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), codec)
-	b := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), codec)
+	a := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), codec)
+	b := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), codec)
 	ctx := t.Context()
 
 	s := redisTestSession()
@@ -311,41 +310,41 @@ func TestRedisStoreSignOutSeenByOtherReplica(t *testing.T) {
 		t.Fatalf("replica A Clear: %v", err)
 	}
 	// The browser (or a thief) still sends the old ticket to B.
-	if _, err := b.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+	if _, err := b.Load(ctx, redisRequest(c)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("replica B Load after sign-out on A: err = %v, want ErrNotFound", err)
 	}
 	// A refresh on B that loaded the session before the sign-out and saves
 	// after it must not bring the session back.
 	rec := httptest.NewRecorder()
-	if err := b.Save(ctx, rec, redisRequest(c), s); !errors.Is(err, session.ErrNotFound) {
+	if err := b.Save(ctx, rec, redisRequest(c), s); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("replica B Save after sign-out on A: err = %v, want ErrNotFound", err)
 	}
 	if cs := rec.Result().Cookies(); len(cs) != 0 {
 		t.Fatalf("refused Save set cookies %v", cs)
 	}
-	if _, err := b.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+	if _, err := b.Load(ctx, redisRequest(c)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Load after the racing Save: err = %v, want ErrNotFound (session resurrected)", err)
 	}
 }
 
 func TestRedisStoreUnavailable(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond})
-	rs := session.NewRedisStore(client, redisTestCodec(t), redisTestCookieOptions(), "gh-test:", 500*time.Millisecond)
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond})
+	rs := NewRedisStore(client, redisTestCodec(t), redisTestCookieOptions(), "gh-test:", 500*time.Millisecond)
 	ctx := t.Context()
 	c := redisTicketCookie(t, redisSave(t, rs, redisTestSession()))
 
 	r.Stop()
 	rec := httptest.NewRecorder()
 	_, err := rs.Load(ctx, redisRequest(c))
-	if !errors.Is(err, session.ErrUnavailable) || errors.Is(err, session.ErrNotFound) {
+	if !errors.Is(err, ErrUnavailable) || errors.Is(err, ErrNotFound) {
 		t.Fatalf("Load with Redis down: err = %v, want ErrUnavailable only", err)
 	}
-	if err := rs.Ping(ctx); !errors.Is(err, session.ErrUnavailable) {
+	if err := rs.Ping(ctx); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Ping with Redis down: err = %v, want ErrUnavailable", err)
 	}
-	if err := rs.Save(ctx, rec, redisRequest(), redisTestSession()); !errors.Is(err, session.ErrUnavailable) {
+	if err := rs.Save(ctx, rec, redisRequest(), redisTestSession()); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Save with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if cs := rec.Result().Cookies(); len(cs) != 0 {
@@ -358,7 +357,7 @@ func TestRedisStoreUnavailable(t *testing.T) {
 	}
 	// The restarted server is empty (no persistence): the old ticket is
 	// now simply not found, and new sessions work.
-	if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, session.ErrNotFound) {
+	if _, err := rs.Load(ctx, redisRequest(c)); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Load of a lost session after restart: err = %v, want ErrNotFound", err)
 	}
 	s := redisTestSession()
@@ -372,12 +371,12 @@ func TestRedisStoreUnavailable(t *testing.T) {
 
 func TestRedisStoreClearWhileUnavailableExpiresCookie(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	r := redistest.StartRedis(t)
+	rs := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), redisTestCodec(t))
 	c := redisTicketCookie(t, redisSave(t, rs, redisTestSession()))
 	r.Stop()
 	rec := httptest.NewRecorder()
-	if err := rs.Clear(t.Context(), rec, redisRequest(c)); !errors.Is(err, session.ErrUnavailable) {
+	if err := rs.Clear(t.Context(), rec, redisRequest(c)); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Clear with Redis down: err = %v, want ErrUnavailable", err)
 	}
 	if cs := rec.Result().Cookies(); len(cs) != 1 || cs[0].MaxAge >= 0 {
@@ -429,11 +428,11 @@ func secretForms(v string) []string {
 
 func TestRedisStoreDumpRevealsNothing(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 
-	var sessions []*session.Session
+	var sessions []*Session
 	var cookies []string
 	for range 3 {
 		s := redisTestSession()
@@ -459,31 +458,35 @@ func TestRedisStoreDumpRevealsNothing(t *testing.T) {
 
 func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL()})
 	codec := redisTestCodec(t)
 	rs := redisTestStore(t, client, codec)
 	ctx := t.Context()
 
 	victim := redisTestSession()
 	vc := redisTicketCookie(t, redisSave(t, rs, victim))
-	vID, vSecret, err := rs.TicketForTest(vc.Value)
+	vt, err := rs.parseTicket(vc.Value)
+	vID, vSecret := vt.id, vt.secret
 	if err != nil {
-		t.Fatalf("TicketForTest of a fresh cookie: %v", err)
+		t.Fatalf("parseTicket of a fresh cookie: %v", err)
 	}
 	if vID != victim.ID {
 		t.Fatalf("ticket id = %q, want the session id", vID)
 	}
 	attacker := redisTestSession()
 	ac := redisTicketCookie(t, redisSave(t, rs, attacker))
-	aID, aSecret, err := rs.TicketForTest(ac.Value)
+	at, err := rs.parseTicket(ac.Value)
+	aID, aSecret := at.id, at.secret
 	if err != nil {
-		t.Fatalf("TicketForTest: %v", err)
+		t.Fatalf("parseTicket: %v", err)
 	}
-	encodeWith := func(c *session.Codec, name, id string, secret []byte) string {
-		v, err := session.EncodeTicketForTest(c, name, id, secret)
+	encodeWith := func(c *Codec, name, id string, secret []byte) string {
+		// Encoded as Save does, without validation, so that tests can
+		// forge authentic-but-wrong tickets.
+		v, err := c.Encode(name, ticketWire{ID: id, Secret: secret})
 		if err != nil {
-			t.Fatalf("EncodeTicketForTest: %v", err)
+			t.Fatalf("encoding a ticket: %v", err)
 		}
 		return v
 	}
@@ -497,7 +500,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 		}
 		return string(b)
 	}
-	randomSecret := make([]byte, session.TicketSecretSizeForTest)
+	randomSecret := make([]byte, ticketSecretSize)
 	_, _ = rand.Read(randomSecret)
 
 	tests := []struct {
@@ -523,7 +526,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := rs.Load(ctx, redisRequest(&http.Cookie{Name: redisTestCookie, Value: tt.value}))
-			if !errors.Is(err, session.ErrNotFound) {
+			if !errors.Is(err, ErrNotFound) {
 				t.Fatalf("Load: err = %v, want ErrNotFound", err)
 			}
 		})
@@ -541,7 +544,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 			t.Fatalf("SET: %v", err)
 		}
 		forged := encode(aID, vSecret)
-		if _, err := rs.Load(ctx, redisRequest(&http.Cookie{Name: redisTestCookie, Value: forged})); !errors.Is(err, session.ErrNotFound) {
+		if _, err := rs.Load(ctx, redisRequest(&http.Cookie{Name: redisTestCookie, Value: forged})); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Load: err = %v, want ErrNotFound", err)
 		}
 	})
@@ -555,7 +558,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 		if err := client.Set(ctx, redisKey(victim.ID), v, time.Minute).Err(); err != nil {
 			t.Fatalf("SET: %v", err)
 		}
-		if _, err := rs.Load(ctx, redisRequest(vc)); !errors.Is(err, session.ErrNotFound) {
+		if _, err := rs.Load(ctx, redisRequest(vc)); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Load: err = %v, want ErrNotFound", err)
 		}
 	})
@@ -567,8 +570,8 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 // someone else's.
 func TestRedisStoreCorruptValueIsNoSession(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 	ctx := t.Context()
 	bystander := redisTestSession()
@@ -620,7 +623,7 @@ func TestRedisStoreCorruptValueIsNoSession(t *testing.T) {
 			}
 
 			_, err = rs.Load(ctx, redisRequest(c))
-			if !errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrUnavailable) {
+			if !errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Load: err = %v, want ErrNotFound only", err)
 			}
 			after, err := client.Dump(ctx, key).Result()
@@ -648,8 +651,8 @@ func mustSet(t *testing.T, c redis.UniversalClient, key string, v []byte) {
 // session already stored must survive it.
 func TestRedisStoreSaveRefusesTakenID(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	r := redistest.StartRedis(t)
+	rs := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), redisTestCodec(t))
 	ctx := t.Context()
 	owner := redisTestSession()
 	oc := redisTicketCookie(t, redisSave(t, rs, owner))
@@ -658,7 +661,7 @@ func TestRedisStoreSaveRefusesTakenID(t *testing.T) {
 	intruder.ID = owner.ID
 	rec := httptest.NewRecorder()
 	err := rs.Save(ctx, rec, redisRequest(), intruder)
-	if err == nil || errors.Is(err, session.ErrNotFound) || errors.Is(err, session.ErrUnavailable) {
+	if err == nil || errors.Is(err, ErrNotFound) || errors.Is(err, ErrUnavailable) {
 		t.Fatalf("Save with a taken id: err = %v, want a plain error", err)
 	}
 	if cs := rec.Result().Cookies(); len(cs) != 0 {
@@ -673,8 +676,8 @@ func TestRedisStoreSaveRefusesTakenID(t *testing.T) {
 
 func TestRedisStoreNewLoginReplacesOldSession(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 	ctx := t.Context()
 
@@ -698,16 +701,16 @@ func TestRedisStoreNewLoginReplacesOldSession(t *testing.T) {
 
 func TestRedisStoreSaveRejects(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	rs := redisTestStore(t, redisTestClient(t, session.RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	r := redistest.StartRedis(t)
+	rs := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), redisTestCodec(t))
 	tests := []struct {
 		name   string
-		mutate func(s *session.Session)
+		mutate func(s *Session)
 	}{
-		{"no id", func(s *session.Session) { s.ID = "" }},
-		{"id not random text", func(s *session.Session) { s.ID = "session:../../x" }},
-		{"no subject", func(s *session.Session) { s.Identity.Subject = "" }},
-		{"expired", func(s *session.Session) { s.ExpiresAt = time.Now().Add(-time.Second) }},
+		{"no id", func(s *Session) { s.ID = "" }},
+		{"id not random text", func(s *Session) { s.ID = "session:../../x" }},
+		{"no subject", func(s *Session) { s.Identity.Subject = "" }},
+		{"expired", func(s *Session) { s.ExpiresAt = time.Now().Add(-time.Second) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -752,8 +755,8 @@ func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 
 func TestRedisStoreLoadIsOneRoundTrip(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL()})
 	counter := &commandCounter{}
 	client.AddHook(counter)
 	rs := redisTestStore(t, client, redisTestCodec(t))
@@ -773,8 +776,8 @@ func TestRedisStoreLoadIsOneRoundTrip(t *testing.T) {
 
 func TestRedisStoreLoadWithoutCookieSkipsRedis(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t)
-	client := redisTestClient(t, session.RedisOptions{URL: r.URL()})
+	r := redistest.StartRedis(t)
+	client := redisTestClient(t, RedisOptions{URL: r.URL()})
 	counter := &commandCounter{}
 	client.AddHook(counter)
 	rs := redisTestStore(t, client, redisTestCodec(t))
@@ -782,7 +785,7 @@ func TestRedisStoreLoadWithoutCookieSkipsRedis(t *testing.T) {
 		redisRequest(),
 		redisRequest(&http.Cookie{Name: redisTestCookie, Value: "forged"}),
 	} {
-		if _, err := rs.Load(t.Context(), req); !errors.Is(err, session.ErrNotFound) {
+		if _, err := rs.Load(t.Context(), req); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("Load: err = %v, want ErrNotFound", err)
 		}
 	}
@@ -804,31 +807,31 @@ func TestNewRedisClientOptions(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		o       session.RedisOptions
+		o       RedisOptions
 		wantErr string
 	}{
-		{"nothing", session.RedisOptions{}, "no address"},
-		{"url and cluster", session.RedisOptions{URL: "redis://127.0.0.1:1", ClusterAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
-		{"url and sentinel", session.RedisOptions{URL: "redis://127.0.0.1:1", SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
-		{"sentinel without addrs", session.RedisOptions{SentinelMaster: "m"}, "redis-sentinel-addr"},
-		{"sentinel addrs without master", session.RedisOptions{URL: "redis://127.0.0.1:1", SentinelAddrs: []string{"127.0.0.1:2"}}, "redis-sentinel-master is not"},
-		{"bad scheme", session.RedisOptions{URL: "http://127.0.0.1:1"}, "redis-url"},
-		{"unix socket", session.RedisOptions{URL: "unix:///tmp/redis.sock"}, "redis-url must use"},
-		{"password not echoed", session.RedisOptions{URL: "redis://:hunter2@127.0.0.1:1/notadb"}, "not a valid"},
-		{"skip_verify", session.RedisOptions{URL: "rediss://127.0.0.1:1/0?skip_verify=true"}, "skip_verify"},
-		{"ca file not pem", session.RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: notPEM}, "holds no PEM"},
-		{"ca file with plain url", session.RedisOptions{URL: "redis://127.0.0.1:1", CAFile: caPEM}, "not rediss://"},
-		{"missing ca file", session.RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: dir + "/missing.pem"}, "redis-ca-file"},
-		{"ok url", session.RedisOptions{URL: "redis://127.0.0.1:1/0"}, ""},
-		{"ok sentinel", session.RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}}, ""},
-		{"ok cluster", session.RedisOptions{ClusterAddrs: []string{"127.0.0.1:1"}}, ""},
-		{"ok rediss with ca", session.RedisOptions{URL: "rediss://127.0.0.1:1/0", CAFile: caPEM}, ""},
-		{"ok sentinel with ca", session.RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}, CAFile: caPEM}, ""},
+		{"nothing", RedisOptions{}, "no address"},
+		{"url and cluster", RedisOptions{URL: "redis://127.0.0.1:1", ClusterAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
+		{"url and sentinel", RedisOptions{URL: "redis://127.0.0.1:1", SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
+		{"sentinel without addrs", RedisOptions{SentinelMaster: "m"}, "redis-sentinel-addr"},
+		{"sentinel addrs without master", RedisOptions{URL: "redis://127.0.0.1:1", SentinelAddrs: []string{"127.0.0.1:2"}}, "redis-sentinel-master is not"},
+		{"bad scheme", RedisOptions{URL: "http://127.0.0.1:1"}, "redis-url"},
+		{"unix socket", RedisOptions{URL: "unix:///tmp/redis.sock"}, "redis-url must use"},
+		{"password not echoed", RedisOptions{URL: "redis://:hunter2@127.0.0.1:1/notadb"}, "not a valid"},
+		{"skip_verify", RedisOptions{URL: "rediss://127.0.0.1:1/0?skip_verify=true"}, "skip_verify"},
+		{"ca file not pem", RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: notPEM}, "holds no PEM"},
+		{"ca file with plain url", RedisOptions{URL: "redis://127.0.0.1:1", CAFile: caPEM}, "not rediss://"},
+		{"missing ca file", RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: dir + "/missing.pem"}, "redis-ca-file"},
+		{"ok url", RedisOptions{URL: "redis://127.0.0.1:1/0"}, ""},
+		{"ok sentinel", RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}}, ""},
+		{"ok cluster", RedisOptions{ClusterAddrs: []string{"127.0.0.1:1"}}, ""},
+		{"ok rediss with ca", RedisOptions{URL: "rediss://127.0.0.1:1/0", CAFile: caPEM}, ""},
+		{"ok sentinel with ca", RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}, CAFile: caPEM}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c, err := session.NewRedisClient(tt.o)
+			c, err := NewRedisClient(tt.o)
 			if tt.wantErr == "" {
 				if err != nil {
 					t.Fatalf("NewRedisClient: %v", err)
@@ -875,17 +878,17 @@ func redisTestCAPEM(t testing.TB) []byte {
 
 func TestNewRedisClientPassword(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedis(t, "--requirepass", "s3cret-pw")
+	r := redistest.StartRedis(t, "--requirepass", "s3cret-pw")
 	codec := redisTestCodec(t)
 	tests := []struct {
 		name   string
-		o      session.RedisOptions
+		o      RedisOptions
 		wantOK bool
 	}{
-		{"no password", session.RedisOptions{URL: r.URL()}, false},
-		{"password option", session.RedisOptions{URL: r.URL(), Password: "s3cret-pw"}, true},
-		{"password in url", session.RedisOptions{URL: "redis://:s3cret-pw@" + r.Addr() + "/0"}, true},
-		{"option overrides url", session.RedisOptions{URL: "redis://:wrong@" + r.Addr() + "/0", Password: "s3cret-pw"}, true},
+		{"no password", RedisOptions{URL: r.URL()}, false},
+		{"password option", RedisOptions{URL: r.URL(), Password: "s3cret-pw"}, true},
+		{"password in url", RedisOptions{URL: "redis://:s3cret-pw@" + r.Addr() + "/0"}, true},
+		{"option overrides url", RedisOptions{URL: "redis://:wrong@" + r.Addr() + "/0", Password: "s3cret-pw"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -895,7 +898,7 @@ func TestNewRedisClientPassword(t *testing.T) {
 			if tt.wantOK && err != nil {
 				t.Fatalf("Ping: %v", err)
 			}
-			if !tt.wantOK && !errors.Is(err, session.ErrUnavailable) {
+			if !tt.wantOK && !errors.Is(err, ErrUnavailable) {
 				t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
 			}
 		})
@@ -908,8 +911,8 @@ func TestNewRedisClientPassword(t *testing.T) {
 // needs no network but decrypts the whole session from cookies.
 func BenchmarkRedisStoreLoad(b *testing.B) {
 	b.Run("redis", func(b *testing.B) {
-		r := testutil.StartRedis(b)
-		client := redisTestClient(b, session.RedisOptions{URL: r.URL()})
+		r := redistest.StartRedis(b)
+		client := redisTestClient(b, RedisOptions{URL: r.URL()})
 		counter := &commandCounter{}
 		client.AddHook(counter)
 		rs := redisTestStore(b, client, redisTestCodec(b))
@@ -925,7 +928,7 @@ func BenchmarkRedisStoreLoad(b *testing.B) {
 		b.ReportMetric(float64(counter.trips.Load())/float64(b.N), "roundtrips/op")
 	})
 	b.Run("cookie", func(b *testing.B) {
-		cs := session.NewCookieStore(redisTestCodec(b), redisTestCookieOptions())
+		cs := NewCookieStore(redisTestCodec(b), redisTestCookieOptions())
 		rec := httptest.NewRecorder()
 		if err := cs.Save(b.Context(), rec, redisRequest(), redisTestSession()); err != nil {
 			b.Fatalf("Save: %v", err)
@@ -943,17 +946,17 @@ func BenchmarkRedisStoreLoad(b *testing.B) {
 
 func TestNewRedisClientTLS(t *testing.T) {
 	t.Parallel()
-	r := testutil.StartRedisTLS(t)
+	r := redistest.StartRedisTLS(t)
 	codec := redisTestCodec(t)
 	tests := []struct {
 		name   string
-		o      session.RedisOptions
+		o      RedisOptions
 		wantOK bool
 	}{
-		{"rediss with the CA", session.RedisOptions{URL: r.TLSURL(), CAFile: r.CAFile()}, true},
+		{"rediss with the CA", RedisOptions{URL: r.TLSURL(), CAFile: r.CAFile()}, true},
 		// The system roots do not know the test CA: fail closed.
-		{"rediss without the CA", session.RedisOptions{URL: r.TLSURL()}, false},
-		{"plain redis to the TLS port", session.RedisOptions{URL: "redis://" + r.TLSAddr() + "/0"}, false},
+		{"rediss without the CA", RedisOptions{URL: r.TLSURL()}, false},
+		{"plain redis to the TLS port", RedisOptions{URL: "redis://" + r.TLSAddr() + "/0"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -967,11 +970,11 @@ func TestNewRedisClientTLS(t *testing.T) {
 
 // pingThenRoundTrip checks that rs answers Ping and round-trips a session
 // when wantOK, and that Ping fails with ErrUnavailable otherwise.
-func pingThenRoundTrip(t *testing.T, rs *session.RedisStore, wantOK bool) {
+func pingThenRoundTrip(t *testing.T, rs *RedisStore, wantOK bool) {
 	t.Helper()
 	err := rs.Ping(t.Context())
 	if !wantOK {
-		if !errors.Is(err, session.ErrUnavailable) {
+		if !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("Ping: err = %v, want ErrUnavailable", err)
 		}
 		return

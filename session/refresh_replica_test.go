@@ -1,4 +1,4 @@
-package session_test
+package session
 
 import (
 	"crypto/rand"
@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 	"github.com/gatehouse-proxy/gatehouse/providers"
-	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 // TestRefresherAcrossReplicas runs two gateway replicas (each its own
@@ -19,37 +18,38 @@ import (
 // once, and every request gets the new tokens.
 func TestRefresherAcrossReplicas(t *testing.T) {
 	t.Parallel()
-	rds := testutil.StartRedis(t)
-	ts := session.NewTokenServerForTest(t, "rt-0")
-	p := session.NewProviderForTest(ts)
-	secret := make([]byte, session.SecretSize)
+	rds := redistest.StartRedis(t)
+	ts := newTokenServer(t)
+	ts.allow("rt-0")
+	p := newTestProvider(ts)
+	secret := make([]byte, SecretSize)
 	_, _ = rand.Read(secret)
-	codec, err := session.NewCodec([][]byte{secret})
+	codec, err := NewCodec([][]byte{secret})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cookie := session.CookieOptions{Name: "_gh_replica", Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
+	cookie := CookieOptions{Name: "_gh_replica", Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
 	lookup := func(id string) (providers.Provider, bool) { return p, id == "test" }
 
 	type replica struct {
-		store *session.RedisStore
-		r     *session.Refresher
+		store *RedisStore
+		r     *Refresher
 	}
 	var replicas [2]replica
 	for i := range replicas {
-		client, err := session.NewRedisClient(session.RedisOptions{URL: rds.URL()})
+		client, err := NewRedisClient(RedisOptions{URL: rds.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = client.Close() })
-		store := session.NewRedisStore(client, codec, cookie, "gh-replica:", time.Second)
-		replicas[i] = replica{store, session.NewRefresher(store, lookup, session.RefreshOptions{
+		store := NewRedisStore(client, codec, cookie, "gh-replica:", time.Second)
+		replicas[i] = replica{store, NewRefresher(store, lookup, RefreshOptions{
 			Window: time.Minute,
-			Locker: session.NewRedisLocker(client, "gh-replica:", 0),
+			Locker: NewRedisLocker(client, "gh-replica:", 0),
 		})}
 	}
 
-	s := session.New("test", providers.Grant{
+	s := New("test", providers.Grant{
 		Identity: providers.Identity{Subject: "sub-1", User: "alice"},
 		Tokens:   providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: time.Now().Add(-time.Second)},
 	}, time.Now(), time.Hour)
@@ -69,7 +69,7 @@ func TestRefresherAcrossReplicas(t *testing.T) {
 
 	const perReplica = 25
 	type result struct {
-		s   *session.Session
+		s   *Session
 		err error
 		rec *httptest.ResponseRecorder
 	}
@@ -94,7 +94,7 @@ func TestRefresherAcrossReplicas(t *testing.T) {
 	close(start)
 	wg.Wait()
 
-	if calls := ts.TokenCalls(); calls != 1 {
+	if calls := ts.tokenCalls.Load(); calls != 1 {
 		t.Fatalf("token endpoint called %d times by two replicas, want exactly 1", calls)
 	}
 	for i, res := range results {

@@ -1,7 +1,8 @@
-// This file starts real Redis servers for tests: standalone, Sentinel
-// and Cluster, on free loopback ports, stopped by PID when the test ends.
-
-package testutil
+// Package redistest starts real Redis servers for tests: standalone,
+// TLS, Sentinel and Cluster, on free loopback ports, stopped by PID when
+// the test ends. It imports none of Gatehouse's packages, so any package's
+// internal tests can use it.
+package redistest
 
 import (
 	"bufio"
@@ -28,10 +29,12 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/prereq"
 )
 
 // redisInstallHint tells a developer how to get the Redis binaries the tests need.
-const redisInstallHint = "install it (apt-get install redis-server redis-tools redis-sentinel) or run .ci/run"
+const redisInstallHint = "run ./scripts/test.sh (installs redis-server, redis-tools and redis-sentinel)"
 
 // Timeouts of the helpers. They are generous because CI machines are slow;
 // on a healthy machine everything is ready in well under a second.
@@ -41,13 +44,13 @@ const (
 	redisStartAttempts   = 5
 )
 
-// redisLookBinary returns the path of a Redis binary or fails the test with a
-// message that says how to install it.
+// redisLookBinary returns the path of a Redis binary, or ends the test
+// (skip, or fail under GATEHOUSE_TEST_STRICT=1) saying how to install it.
 func redisLookBinary(t testing.TB, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		t.Fatalf("%s not found: %s", name, redisInstallHint)
+		prereq.Missing(t, name+" not found", redisInstallHint)
 	}
 	return p
 }

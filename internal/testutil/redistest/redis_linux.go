@@ -1,4 +1,4 @@
-package testutil
+package redistest
 
 import (
 	"os/exec"

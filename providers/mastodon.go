@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/lock"
 )
 
 // MastodonConfig configures the Mastodon provider.
@@ -68,7 +70,7 @@ type Mastodon struct {
 	baseURL  func(string) string
 	client   *http.Client
 	log      *slog.Logger
-	locks    keyedMutex
+	locks    lock.Local
 	mu       sync.Mutex
 	meta     map[string]instanceMeta
 	verified map[string]time.Time // client_id → last successful app check
@@ -576,7 +578,7 @@ func (m *Mastodon) credentials(ctx context.Context, host, redirect, scopes, stal
 	if usable(c, ok) {
 		return c, nil
 	}
-	unlock, err := m.locks.lock(ctx, host)
+	unlock, err := m.locks.Lock(ctx, host)
 	if err != nil {
 		return MastodonCredentials{}, unavailable(err)
 	}
@@ -708,43 +710,4 @@ func (m *Mastodon) checkApp(ctx context.Context, host string, c MastodonCredenti
 	m.verified[c.ClientID] = time.Now()
 	m.mu.Unlock()
 	return false, nil
-}
-
-// keyedMutex is a set of per-key locks that can be abandoned on ctx end.
-type keyedMutex struct {
-	mu sync.Mutex
-	m  map[string]*keyedEntry
-}
-
-type keyedEntry struct {
-	ch   chan struct{}
-	refs int
-}
-
-func (k *keyedMutex) lock(ctx context.Context, key string) (func(), error) {
-	k.mu.Lock()
-	if k.m == nil {
-		k.m = map[string]*keyedEntry{}
-	}
-	e := k.m[key]
-	if e == nil {
-		e = &keyedEntry{ch: make(chan struct{}, 1)}
-		k.m[key] = e
-	}
-	e.refs++
-	k.mu.Unlock()
-	release := func() {
-		k.mu.Lock()
-		if e.refs--; e.refs == 0 {
-			delete(k.m, key)
-		}
-		k.mu.Unlock()
-	}
-	select {
-	case e.ch <- struct{}{}:
-		return func() { <-e.ch; release() }, nil
-	case <-ctx.Done():
-		release()
-		return nil, ctx.Err()
-	}
 }

@@ -2,11 +2,10 @@ package providers
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/lock"
 )
 
 // MastodonCredentials are the client credentials of the app Gatehouse
@@ -234,19 +235,20 @@ func (s *FileCredentialStore) Delete(_ context.Context, instance string) error {
 // RedisCredentialStore keeps credentials in Redis, in the hash
 // <prefix>mastodon:app:<instance> whose fields are the redirect URIs, so
 // every replica shares them, and implements CredentialLocker with a
-// SET NX PX lock.
+// lock.Redis on <prefix>mastodon:app:<instance>:lock.
 type RedisCredentialStore struct {
 	rdb    redis.UniversalClient
 	prefix string
 	// LockTTL bounds how long a crashed holder blocks registration; default 30s.
 	LockTTL time.Duration
-	release *redis.Script
+	// Logger receives lock release failures; nil discards them.
+	Logger *slog.Logger
 }
 
 // NewRedisCredentialStore returns a store using rdb with keyPrefix (e.g.
 // "gatehouse:").
 func NewRedisCredentialStore(rdb redis.UniversalClient, keyPrefix string) *RedisCredentialStore {
-	return &RedisCredentialStore{rdb: rdb, prefix: keyPrefix, LockTTL: 30 * time.Second, release: redis.NewScript(releaseLockScript)}
+	return &RedisCredentialStore{rdb: rdb, prefix: keyPrefix, LockTTL: 30 * time.Second}
 }
 
 func (s *RedisCredentialStore) key(instance string) string {
@@ -321,38 +323,12 @@ func (s *RedisCredentialStore) Delete(ctx context.Context, instance string) erro
 	return nil
 }
 
-// releaseLockScript deletes the lock only if it still holds our token.
-const releaseLockScript = `if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`
-
-// Lock implements CredentialLocker: it waits (polling) until the
-// per-instance lock is free or ctx ends.
+// Lock implements CredentialLocker: it waits until the per-instance lock
+// is free or ctx ends.
 func (s *RedisCredentialStore) Lock(ctx context.Context, instance string) (func(), error) {
-	var tok [16]byte
-	rand.Read(tok[:])
-	token := hex.EncodeToString(tok[:])
-	key := s.key(instance) + ":lock"
-	ttl := s.LockTTL
-	if ttl <= 0 {
-		ttl = 30 * time.Second
+	unlock, err := lock.NewRedis(s.rdb, "", s.LockTTL, s.Logger).Lock(ctx, s.key(instance)+":lock")
+	if err != nil {
+		return nil, fmt.Errorf("mastodon registration lock: %w", err)
 	}
-	for {
-		ok, err := s.rdb.SetNX(ctx, key, token, ttl).Result()
-		if err != nil {
-			return nil, fmt.Errorf("redis lock mastodon registration: %w", err)
-		}
-		if ok {
-			return func() {
-				// A fresh context: release even when the caller's ended.
-				rctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-				defer cancel()
-				// On failure the lock still expires after LockTTL.
-				_ = s.release.Run(rctx, s.rdb, []string{key}, token).Err()
-			}, nil
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("waiting for mastodon registration lock: %w", ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	return unlock, nil
 }

@@ -159,7 +159,9 @@ func New(ctx context.Context, o config.ProviderOptions, d Deps) (Provider, error
 		var store CredentialStore
 		switch {
 		case d.Redis != nil:
-			store = NewRedisCredentialStore(d.Redis, d.RedisKeyPrefix)
+			rs := NewRedisCredentialStore(d.Redis, d.RedisKeyPrefix)
+			rs.Logger = log
+			store = rs
 		case o.CredentialsFile != "":
 			store = NewFileCredentialStore(o.CredentialsFile)
 		default:

@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
+	"github.com/gatehouse-proxy/gatehouse/internal/lock"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -104,7 +105,7 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 		rs := session.NewRedisStore(g.redis, sessionCodec, cookie, o.RedisKeyPrefix, o.RedisTimeout)
 		store = rs
 		ready = rs.Ping
-		locker = session.NewRedisLocker(g.redis, o.RedisKeyPrefix, 0)
+		locker = lock.NewRedis(g.redis, o.RedisKeyPrefix+"lock:", 0, log)
 	default:
 		store = session.NewCookieStore(sessionCodec, cookie)
 	}

@@ -14,6 +14,18 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
+// Locker grants exclusive locks on string keys. The Refresher takes one per
+// session ID around a token refresh, so that replicas sharing a server-side
+// store refresh a session once between them. internal/lock implements it
+// for one process (lock.Local) and for every replica of one Redis
+// (lock.Redis).
+type Locker interface {
+	// Lock blocks until the lock on key is held or ctx is done; in the latter
+	// case it returns an error wrapping ctx.Err(). unlock releases the lock;
+	// calling it more than once is harmless.
+	Lock(ctx context.Context, key string) (unlock func(), err error)
+}
+
 // ErrRefreshUnavailable means the session's access token has expired and
 // could not be renewed because the provider (or the refresh lock) is not
 // answering: the session is kept, the caller answers 503.

@@ -8,12 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehouse-proxy/gatehouse/internal/lock"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
 // TestRefresherAcrossReplicas runs two gateway replicas (each its own
-// RedisStore, RedisLocker and Refresher) against one real redis-server: a
+// RedisStore, lock.Redis and Refresher) against one real redis-server: a
 // burst of requests of one session spread over both refreshes its tokens
 // once, and every request gets the new tokens.
 func TestRefresherAcrossReplicas(t *testing.T) {
@@ -45,7 +46,7 @@ func TestRefresherAcrossReplicas(t *testing.T) {
 		store := NewRedisStore(client, codec, cookie, "gh-replica:", time.Second)
 		replicas[i] = replica{store, NewRefresher(store, lookup, RefreshOptions{
 			Window: time.Minute,
-			Locker: NewRedisLocker(client, "gh-replica:", 0),
+			Locker: lock.NewRedis(client, "gh-replica:lock:", 0, nil),
 		})}
 	}
 

@@ -1,4 +1,4 @@
-package session
+package lock
 
 import (
 	"context"
@@ -8,19 +8,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
 )
 
-// The RedisLocker must satisfy the interface the Refresher takes.
-var _ Locker = (*RedisLocker)(nil)
+// newClient connects to a standalone Redis; timeout bounds every call.
+func newClient(t testing.TB, addr string, timeout time.Duration) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr, DialTimeout: timeout, ReadTimeout: timeout, WriteTimeout: timeout, MaxRetries: 1})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
 
-func TestRedisLockerMutualExclusion(t *testing.T) {
+func TestRedisMutualExclusion(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
 	// Two replicas, each with its own client and locker, same Redis.
-	lockers := []*RedisLocker{
-		NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0),
-		NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0),
+	lockers := []*Redis{
+		NewRedis(newClient(t, r.Addr(), time.Second), "gh-test:lock:", 0, nil),
+		NewRedis(newClient(t, r.Addr(), time.Second), "gh-test:lock:", 0, nil),
 	}
 	const (
 		workers = 8
@@ -68,10 +75,10 @@ func TestRedisLockerMutualExclusion(t *testing.T) {
 	}
 }
 
-func TestRedisLockerKeysAreIndependent(t *testing.T) {
+func TestRedisKeysAreIndependent(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	l := NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0)
+	l := NewRedis(newClient(t, r.Addr(), time.Second), "gh-test:lock:", 0, nil)
 	ctx := t.Context()
 	unlockA, err := l.Lock(ctx, "a")
 	if err != nil {
@@ -87,10 +94,10 @@ func TestRedisLockerKeysAreIndependent(t *testing.T) {
 	unlockB()
 }
 
-func TestRedisLockerContextDone(t *testing.T) {
+func TestRedisContextDone(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	l := NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL()}), "gh-test:", 0)
+	l := NewRedis(newClient(t, r.Addr(), time.Second), "gh-test:lock:", 0, nil)
 	unlock, err := l.Lock(t.Context(), "k")
 	if err != nil {
 		t.Fatalf("Lock: %v", err)
@@ -103,13 +110,13 @@ func TestRedisLockerContextDone(t *testing.T) {
 	}
 }
 
-func TestRedisLockerReleaseOnlyByOwner(t *testing.T) {
+func TestRedisReleaseOnlyByOwner(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL()})
+	client := newClient(t, r.Addr(), time.Second)
 	// A's lock lives 200 ms: A is a slow holder whose lock expires.
-	a := NewRedisLocker(client, "gh-test:", 200*time.Millisecond)
-	b := NewRedisLocker(client, "gh-test:", time.Minute)
+	a := NewRedis(client, "gh-test:lock:", 200*time.Millisecond, nil)
+	b := NewRedis(client, "gh-test:lock:", time.Minute, nil)
 	ctx := t.Context()
 
 	unlockA, err := a.Lock(ctx, "k")
@@ -143,10 +150,10 @@ func TestRedisLockerReleaseOnlyByOwner(t *testing.T) {
 	unlockC()
 }
 
-func TestRedisLockerUnavailable(t *testing.T) {
+func TestRedisUnavailable(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	l := NewRedisLocker(redisTestClient(t, RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond}), "gh-test:", 0)
+	l := NewRedis(newClient(t, r.Addr(), 500*time.Millisecond), "gh-test:lock:", 0, nil)
 	r.Stop()
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -155,10 +162,10 @@ func TestRedisLockerUnavailable(t *testing.T) {
 	}
 }
 
-func TestRedisLockerCluster(t *testing.T) {
+func TestRedisCluster(t *testing.T) {
 	t.Parallel()
 	cl := redistest.StartCluster(t)
-	l := NewRedisLocker(redisTestClient(t, RedisOptions{ClusterAddrs: cl.Addrs()}), "gh-test:", 0)
+	l := NewRedis(newClusterClient(t, cl.Addrs()), "gh-test:lock:", 0, nil)
 	ctx := t.Context()
 	for _, k := range []string{"a", "b", "c", "d"} { // several slots
 		unlock, err := l.Lock(ctx, k)
@@ -178,4 +185,11 @@ func TestRedisLockerCluster(t *testing.T) {
 		}
 		again()
 	}
+}
+
+func newClusterClient(t testing.TB, addrs []string) redis.UniversalClient {
+	t.Helper()
+	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: addrs, DialTimeout: time.Second, ReadTimeout: time.Second, WriteTimeout: time.Second})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

@@ -80,110 +80,80 @@ func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
 	if timeout <= 0 {
 		timeout = DefaultRedisTimeout
 	}
-	var roots *x509.CertPool
+	var tlsConf *tls.Config
 	if o.CAFile != "" {
 		pem, err := os.ReadFile(o.CAFile)
 		if err != nil {
 			return nil, fmt.Errorf("redis: read redis-ca-file: %w", err)
 		}
-		roots = x509.NewCertPool()
+		roots := x509.NewCertPool()
 		if !roots.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("redis: redis-ca-file %s holds no PEM certificate", o.CAFile)
 		}
+		tlsConf = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	}
-	// Every command runs under a context deadline (the store's timeout), so
-	// a short retry budget is enough: one retry covers a pooled connection
-	// the server closed while it sat idle. Dialing is retried once, quickly,
-	// so that a Redis outage turns into a fast 503 rather than requests
-	// piling up for the whole timeout.
-	const (
-		maxRetries    = 1
-		dialRetries   = 2 // attempts, in go-redis terms
-		dialRetryWait = 50 * time.Millisecond
-		clientName    = "gatehouse"
-		maxIdleTime   = 5 * time.Minute
-	)
-	noMaint := &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
-
+	u := tuned(timeout)
+	u.Password = o.Password
 	switch {
 	case o.SentinelMaster != "":
-		var tlsConf *tls.Config
-		if roots != nil {
-			tlsConf = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-		}
-		return redis.NewFailoverClient(&redis.FailoverOptions{
-			MasterName:            o.SentinelMaster,
-			SentinelAddrs:         o.SentinelAddrs,
-			SentinelPassword:      o.SentinelPassword,
-			Password:              o.Password,
-			ClientName:            clientName,
-			MaxRetries:            maxRetries,
-			DialerRetries:         dialRetries,
-			DialerRetryTimeout:    dialRetryWait,
-			DialTimeout:           timeout,
-			ReadTimeout:           timeout,
-			WriteTimeout:          timeout,
-			PoolTimeout:           timeout,
-			ContextTimeoutEnabled: true,
-			ConnMaxIdleTime:       maxIdleTime,
-			TLSConfig:             tlsConf,
-		}), nil
-
+		u.MasterName, u.Addrs, u.SentinelPassword, u.TLSConfig = o.SentinelMaster, o.SentinelAddrs, o.SentinelPassword, tlsConf
+		return redis.NewFailoverClient(u.Failover()), nil
 	case len(o.ClusterAddrs) > 0:
-		var tlsConf *tls.Config
-		if roots != nil {
-			tlsConf = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-		}
-		return redis.NewClusterClient(&redis.ClusterOptions{
-			Addrs:                    o.ClusterAddrs,
-			Password:                 o.Password,
-			ClientName:               clientName,
-			MaxRetries:               maxRetries,
-			DialerRetries:            dialRetries,
-			DialerRetryTimeout:       dialRetryWait,
-			DialTimeout:              timeout,
-			ReadTimeout:              timeout,
-			WriteTimeout:             timeout,
-			PoolTimeout:              timeout,
-			ContextTimeoutEnabled:    true,
-			ConnMaxIdleTime:          maxIdleTime,
-			TLSConfig:                tlsConf,
-			MaintNotificationsConfig: noMaint,
-		}), nil
+		u.Addrs, u.TLSConfig = o.ClusterAddrs, tlsConf
+		return redis.NewClusterClient(u.Cluster()), nil
 	}
 
-	opts, err := redis.ParseURL(o.URL)
+	p, err := redis.ParseURL(o.URL)
 	if err != nil {
 		// go-redis errors may quote the URL, which may carry a password.
 		return nil, errors.New("redis: redis-url is not a valid redis:// or rediss:// URL")
 	}
-	if opts.Network != "tcp" {
+	if p.Network != "tcp" {
 		return nil, errors.New("redis: redis-url must use redis:// or rediss://")
 	}
-	if opts.TLSConfig != nil && opts.TLSConfig.InsecureSkipVerify {
+	if p.TLSConfig != nil && p.TLSConfig.InsecureSkipVerify {
 		return nil, errors.New("redis: redis-url asks for skip_verify; use redis-ca-file to trust a private CA instead")
 	}
-	if roots != nil {
-		if opts.TLSConfig == nil {
+	if tlsConf != nil {
+		if p.TLSConfig == nil {
 			return nil, errors.New("redis: redis-ca-file is set but redis-url is not rediss://")
 		}
-		opts.TLSConfig.RootCAs = roots
+		p.TLSConfig.RootCAs = tlsConf.RootCAs
 	}
-	if o.Password != "" {
-		opts.Password = o.Password
+	// What the URL says: where, who, which database, TLS, and the pool
+	// settings its query may tune. Gatehouse's timeouts and retry budget
+	// (tuned) replace the URL's.
+	u.Addrs, u.Username, u.DB, u.Protocol, u.TLSConfig = []string{p.Addr}, p.Username, p.DB, p.Protocol, p.TLSConfig
+	if u.Password == "" {
+		u.Password = p.Password
 	}
-	opts.ClientName = clientName
-	opts.MaxRetries = maxRetries
-	opts.DialerRetries = dialRetries
-	opts.DialerRetryTimeout = dialRetryWait
-	opts.DialTimeout = timeout
-	opts.ReadTimeout = timeout
-	opts.WriteTimeout = timeout
-	opts.PoolTimeout = timeout
-	opts.ContextTimeoutEnabled = true
-	opts.ConnMaxIdleTime = maxIdleTime
-	opts.MaintNotificationsConfig = noMaint
-	return redis.NewClient(opts), nil
+	u.PoolFIFO, u.PoolSize, u.MinIdleConns, u.MaxIdleConns, u.MaxActiveConns = p.PoolFIFO, p.PoolSize, p.MinIdleConns, p.MaxIdleConns, p.MaxActiveConns
+	u.ConnMaxLifetime, u.MinRetryBackoff, u.MaxRetryBackoff = p.ConnMaxLifetime, p.MinRetryBackoff, p.MaxRetryBackoff
+	return redis.NewClient(u.Simple()), nil
+}
+
+// tuned returns the client options Gatehouse uses in every Redis mode.
+//
+// Every command runs under a context deadline (the store's timeout), so a
+// short retry budget is enough: one retry covers a pooled connection the
+// server closed while it sat idle. Dialing is retried once, quickly, so
+// that a Redis outage turns into a fast 503 rather than requests piling up
+// for the whole timeout.
+func tuned(timeout time.Duration) *redis.UniversalOptions {
+	return &redis.UniversalOptions{
+		ClientName:            "gatehouse",
+		MaxRetries:            1,
+		DialerRetries:         2, // attempts, in go-redis terms
+		DialerRetryTimeout:    50 * time.Millisecond,
+		DialTimeout:           timeout,
+		ReadTimeout:           timeout,
+		WriteTimeout:          timeout,
+		PoolTimeout:           timeout,
+		ContextTimeoutEnabled: true,
+		ConnMaxIdleTime:       5 * time.Minute,
+		// Sentinel clients do not support it; go-redis leaves it out there.
+		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
+	}
 }
 
 // RedisStore keeps sessions in Redis behind a small cookie ticket, so that

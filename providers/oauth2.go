@@ -753,24 +753,3 @@ func errorFromStatus(status int, doc map[string]any, what string) *Error {
 		return badResponse(cause)
 	}
 }
-
-// CallbackError returns the *Error for an authorization response carrying an
-// "error" parameter (RFC 6749 §4.1.2.1), or nil when q has none.
-func CallbackError(q url.Values) *Error {
-	code := q.Get("error")
-	if code == "" {
-		return nil
-	}
-	e := parseOAuthError(map[string]any{"error": code, "error_description": q.Get("error_description")})
-	cause := fmt.Errorf("authorization response: %s%s", e.Code, describeError(map[string]any{"error": e.Code, "error_description": e.Description}))
-	switch code {
-	case "access_denied":
-		return &Error{Code: CodeAccessDenied, Message: "You did not allow the sign-in at the identity provider.", Err: cause}
-	case "temporarily_unavailable", "server_error":
-		return unavailable(cause)
-	case "unauthorized_client", "invalid_client":
-		return &Error{Code: CodeInvalidClient, Message: "The identity provider rejected Gatehouse's client. Please tell the administrator.", Err: cause}
-	default:
-		return &Error{Code: CodeProviderError, Message: "The identity provider refused the login request. Please try again.", Err: cause}
-	}
-}

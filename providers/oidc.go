@@ -88,7 +88,6 @@ type OIDC struct {
 	allowUnverifiedEmail bool
 	userinfoURL          string
 	endSessionURL        string
-	readyURL             string
 	responseIssuer       bool // discovery promised iss on authorization responses
 	client               *http.Client
 	log                  *slog.Logger
@@ -189,7 +188,6 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 			Algorithms:  asymmetricAlgs,
 		}).NewProvider(cctx)
 		o.endSessionURL = c.EndSessionURL
-		o.readyURL = c.JWKSURL
 	} else {
 		p, err := oidc.NewProvider(cctx, c.IssuerURL)
 		if err != nil {
@@ -201,7 +199,6 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 		o.provider = p
 		o.endSessionURL = extras.EndSessionEndpoint
 		o.responseIssuer = extras.ResponseIssuer
-		o.readyURL = strings.TrimSuffix(c.IssuerURL, "/") + "/.well-known/openid-configuration"
 		if len(extras.CodeChallengeMethod) > 0 && !slices.Contains(extras.CodeChallengeMethod, "S256") {
 			log.Warn("provider does not advertise PKCE S256; sending it anyway", "methods", extras.CodeChallengeMethod)
 		}
@@ -712,24 +709,6 @@ func (o *OIDC) SignOutURL(g Grant, postLogoutRedirect string) string {
 	q.Set("client_id", o.oauth.ClientID)
 	u.RawQuery = q.Encode()
 	return u.String()
-}
-
-// Ready reports whether the provider answers: its discovery document, or
-// its JWKS when discovery is skipped.
-func (o *OIDC) Ready(ctx context.Context) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, o.readyURL, nil)
-	if err != nil {
-		return fmt.Errorf("provider %q: %w", o.info.ID, err)
-	}
-	resp, err := o.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("provider %q: %w", o.info.ID, unwrapURLError(err))
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("provider %q: %s answered HTTP %d", o.info.ID, redactURL(o.readyURL), resp.StatusCode)
-	}
-	return nil
 }
 
 // tokenExpiry is when tok's access token expires on the provider's clock:

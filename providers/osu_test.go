@@ -114,12 +114,8 @@ func TestOsuConfigAndErrors(t *testing.T) {
 	ap := providers.AuthParams{State: "deny", RedirectURL: f.Callback}
 	cb := browse(t, must(p.AuthCodeURL(t.Context(), ap)))
 	f.Deny.Store(false)
-	e := providers.CallbackError(cb)
-	if e == nil || e.Code != providers.CodeAccessDenied || e.Message == "" {
-		t.Errorf("CallbackError = %v", e)
-	}
-	if providers.CallbackError(url.Values{"code": {"x"}}) != nil {
-		t.Error("CallbackError on a successful callback")
+	if cb.Get("error") != "access_denied" || cb.Has("code") {
+		t.Errorf("callback after a denial = %v, want error=access_denied and no code", cb)
 	}
 	// A forged code.
 	_, err := p.Redeem(t.Context(), "forged", providers.AuthParams{State: "x", RedirectURL: f.Callback})

@@ -3,12 +3,8 @@ package providers
 import "golang.org/x/oauth2"
 
 // NewCodeVerifier returns a fresh PKCE code verifier (RFC 7636 section
-// 4.1): 43 characters encoding 32 random bytes.
+// 4.1): 43 characters encoding 32 random bytes. Every login flow makes one.
 func NewCodeVerifier() string { return oauth2.GenerateVerifier() }
-
-// S256Challenge returns the S256 code challenge (RFC 7636 section 4.2) for
-// verifier: BASE64URL(SHA256(verifier)) without padding.
-func S256Challenge(verifier string) string { return oauth2.S256ChallengeFromVerifier(verifier) }
 
 // ValidCodeVerifier reports whether v is a well-formed PKCE code verifier:
 // 43 to 128 characters from the unreserved set [A-Za-z0-9-._~].

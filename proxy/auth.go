@@ -92,17 +92,6 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusAccepted)
 }
 
-// denyMessage is the text shown to a user turned away with status.
-func denyMessage(status int) string {
-	switch status {
-	case http.StatusUnauthorized:
-		return "You need to sign in to see this."
-	case http.StatusForbidden:
-		return "Your account is not allowed to access this application."
-	}
-	return "Sign-in is temporarily unavailable. Please try again in a moment."
-}
-
 // numberExtraCookies copies every Set-Cookie line after the first to
 // X-Gatehouse-Set-Cookie-<n>, so nginx can pass them all on (see
 // headerExtraCookie). Set-Cookie itself is left as it is.

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/oauth2"
-
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -86,7 +84,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		ProviderID:   id,
 		State:        session.RandomString(32),
 		Nonce:        session.RandomString(32),
-		CodeVerifier: oauth2.GenerateVerifier(),
+		CodeVerifier: providers.NewCodeVerifier(),
 		Redirect:     rd,
 		Instance:     instance,
 		RedirectURL:  h.redirectURL(r, id),
@@ -98,7 +96,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cookie, err := h.flowCookie(f)
-	if err == nil && cookieLineLen(cookie) >= maxCookieLine {
+	if err == nil && session.CookieLineLen(cookie) >= session.MaxCookieLine {
 		// A browser would silently drop the cookie and the callback would
 		// fail; give up the long return address instead of the login.
 		h.log.InfoContext(r.Context(), "return address too long for the login cookie; returning to /", "provider", id, "rd_bytes", len(f.Redirect))
@@ -116,19 +114,12 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, authURL, http.StatusFound)
 }
 
-// maxCookieLine bounds a whole "Set-Cookie: ..." line: browsers keep
-// cookies of at least 4096 bytes (RFC 6265 §6.1), counted by some with the
-// attributes.
-const maxCookieLine = 4096
-
 // maxFlows is how many logins one browser may have in progress at once.
 // Each leaves a flow cookie for flowLifetime unless finished, and every one
 // of them travels with every request: without a bound, abandoned logins
 // would grow the Cookie header past what nginx and other proxies accept
 // (8 KiB by default) and lock the user out.
 const maxFlows = 5
-
-func cookieLineLen(c *http.Cookie) int { return len("Set-Cookie: ") + len(c.String()) }
 
 // flowCookie encodes f into its cookie. The flow cookie must come back on
 // the provider's cross-site redirect to the callback, which SameSite=Strict
@@ -254,7 +245,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	s := session.New(f.ProviderID, grant, h.now(), h.d.SessionLifetime)
 	if err := h.d.Authorizer.Allow(s); err != nil {
 		h.log.InfoContext(ctx, "login refused", "provider", f.ProviderID, "user", s.Identity.User, "reason", err)
-		h.fail(w, r, http.StatusForbidden, "forbidden", "Your account is not allowed to access this application.", retry)
+		h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
 		return
 	}
 	if err := h.d.Store.Save(ctx, w, r, s); err != nil {
@@ -265,7 +256,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 				"You signed in, but your account's details (for example a very long list of groups) are too large to keep in browser cookies. Ask the administrator to switch Gatehouse to the Redis session store.", "")
 			return
 		}
-		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", "Sign-in is temporarily unavailable. Please try again in a moment.", retry)
+		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", denyMessage(http.StatusServiceUnavailable), retry)
 		return
 	}
 	h.log.InfoContext(ctx, "login", "provider", f.ProviderID, "user", s.Identity.User)
@@ -338,7 +329,7 @@ func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id stri
 			status = http.StatusBadGateway
 		}
 	case errors.Is(err, providers.ErrUnauthorized):
-		status, code, msg = http.StatusForbidden, "forbidden", "Your account is not allowed to access this application."
+		status, code, msg = http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden)
 	case errors.Is(err, providers.ErrInvalidGrant):
 		status, code, msg = http.StatusBadRequest, "invalid_grant", "The sign-in link expired or was already used. Please try again."
 	}

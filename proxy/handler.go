@@ -280,11 +280,11 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code,
 			http.Redirect(w, r, target, http.StatusFound)
 			return
 		}
-		h.fail(w, r, status, code, "You need to sign in to see this.", "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd))
 	case http.StatusForbidden:
-		h.fail(w, r, status, code, "Your account is not allowed to access this application.", "/oauth2/sign_out?rd="+url.QueryEscape("/oauth2/sign_in?rd="+url.QueryEscape(rd)))
+		h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_out?rd="+url.QueryEscape("/oauth2/sign_in?rd="+url.QueryEscape(rd)))
 	default:
-		h.fail(w, r, status, code, "Sign-in is temporarily unavailable. Please try again in a moment.", rd)
+		h.fail(w, r, status, code, denyMessage(status), rd)
 	}
 }
 

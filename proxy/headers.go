@@ -8,17 +8,14 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
-// Identity header names. Upstream requests carry the X-Forwarded-* set;
-// /oauth2/auth answers carry the X-Auth-Request-* set for nginx.
+// Identity header names: identityValues lists the suffixes ("User",
+// "Email", ...). Upstream requests carry them after upstreamHeaderPrefix
+// with X-Forwarded-Provider; /oauth2/auth answers carry them after
+// authHeaderPrefix for nginx.
 const (
-	headerUser              = "X-Forwarded-User"
-	headerEmail             = "X-Forwarded-Email"
-	headerGroups            = "X-Forwarded-Groups"
-	headerPreferredUsername = "X-Forwarded-Preferred-Username"
-	headerAccessToken       = "X-Forwarded-Access-Token"
-	headerProvider          = "X-Forwarded-Provider"
-
-	authHeaderPrefix = "X-Auth-Request-"
+	upstreamHeaderPrefix = "X-Forwarded-"
+	headerProvider       = "X-Forwarded-Provider"
+	authHeaderPrefix     = "X-Auth-Request-"
 )
 
 // identityHeaderPrefixes are the normalised (lower-case, '_' → '-') header

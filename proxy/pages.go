@@ -101,6 +101,24 @@ func writeJSONError(w http.ResponseWriter, status int, code, message string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "message": message})
 }
 
+// denyMessages are the sentences shown to a user turned away, by status:
+// every page and JSON answer that refuses a request takes its text here.
+var denyMessages = map[int]string{
+	http.StatusUnauthorized:       "You need to sign in to see this.",
+	http.StatusForbidden:          "Your account is not allowed to access this application.",
+	http.StatusServiceUnavailable: "Sign-in is temporarily unavailable. Please try again in a moment.",
+}
+
+// denyMessage is the text shown to a user turned away with status; any
+// status but 401 and 403 means Gatehouse could not decide right now.
+func denyMessage(status int) string {
+	if m, ok := denyMessages[status]; ok {
+		return m
+	}
+	return denyMessages[http.StatusServiceUnavailable]
+}
+
+// statusMessage is the title of a page answering status.
 func statusMessage(status int) string {
 	switch status {
 	case http.StatusUnauthorized:

@@ -68,7 +68,7 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 				return // unreachable: protected() always sets it.
 			}
 			for _, kv := range identityValues(s, h.d.PassAccessToken) {
-				pr.Out.Header.Set("X-Forwarded-"+kv[0], cleanHeaderValue(kv[1]))
+				pr.Out.Header.Set(upstreamHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
 			}
 			pr.Out.Header.Set(headerProvider, s.ProviderID)
 			if h.d.SetAuthorizationHeader {

@@ -13,12 +13,14 @@ import (
 // MaxChunks is the most cookies one session may be split into.
 const MaxChunks = 16
 
-// maxSetCookie bounds one whole "Set-Cookie: ..." header line. Browsers
+// MaxCookieLine bounds one whole "Set-Cookie: ..." header line: browsers
 // guarantee at least 4096 bytes per cookie (RFC 6265 §6.1), and some count
-// the attributes too, so every line stays strictly below it.
-const maxSetCookie = 4096
+// the attributes too, so every cookie Gatehouse sets (session chunks, the
+// Redis ticket, login flow cookies) keeps CookieLineLen strictly below it.
+const MaxCookieLine = 4096
 
-const setCookiePrefix = "Set-Cookie: "
+// CookieLineLen is the length of the "Set-Cookie: ..." line that sets c.
+func CookieLineLen(c *http.Cookie) int { return len("Set-Cookie: ") + len(c.String()) }
 
 // CookieStore keeps the whole session, encrypted by a Codec, in the
 // browser's cookies: no server state, so nothing to share between replicas,
@@ -165,12 +167,12 @@ func wellFormed(s *Session) error {
 // else chunks each of whose lines fits.
 func (cs *CookieStore) split(value string, maxAge time.Duration) ([]*http.Cookie, error) {
 	single := cs.opts.NewCookie(cs.opts.Name, value, maxAge)
-	if lineLen(single) < maxSetCookie {
+	if CookieLineLen(single) < MaxCookieLine {
 		return []*http.Cookie{single}, nil
 	}
 	// Size chunks for the longest chunk name so every line fits.
-	overhead := lineLen(cs.opts.NewCookie(cs.chunkName(MaxChunks-1), "", maxAge))
-	room := maxSetCookie - 1 - overhead
+	overhead := CookieLineLen(cs.opts.NewCookie(cs.chunkName(MaxChunks-1), "", maxAge))
+	room := MaxCookieLine - 1 - overhead
 	if room <= 0 {
 		return nil, fmt.Errorf("cookie attributes of %d bytes leave no room for a value", overhead)
 	}
@@ -185,8 +187,6 @@ func (cs *CookieStore) split(value string, maxAge time.Duration) ([]*http.Cookie
 	}
 	return cookies, nil
 }
-
-func lineLen(c *http.Cookie) int { return len(setCookiePrefix) + len(c.String()) }
 
 func (cs *CookieStore) chunkName(i int) string { return cs.opts.Name + "_" + strconv.Itoa(i) }
 

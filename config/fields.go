@@ -7,6 +7,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
 // envPrefix starts the name of every environment variable Gatehouse reads.
@@ -170,4 +173,63 @@ func Defaults() *Options {
 		}
 	}
 	return opts
+}
+
+// importedFieldHelp is the help of the fields of structs that config takes
+// from other packages (which carry no yaml or help tags), by type and Go
+// field name. Their YAML keys are the field names in snake_case.
+var importedFieldHelp = map[reflect.Type]map[string]string{
+	reflect.TypeFor[providers.ClaimMapping](): {
+		"Subject":       "default sub (falls back to id)",
+		"Email":         "default email",
+		"EmailVerified": "default email_verified",
+		"Name":          "default name",
+		"Username":      "default preferred_username (falls back to username, login)",
+		"Picture":       "default picture",
+		"Groups":        "default groups",
+	},
+}
+
+// fieldKey is the YAML key of a struct field: its yaml tag, or, for the
+// untagged fields of imported structs, its name in snake_case; "" when the
+// field is not read from YAML.
+func fieldKey(t reflect.Type, f reflect.StructField) string {
+	if !f.IsExported() {
+		return ""
+	}
+	if tag, ok := f.Tag.Lookup("yaml"); ok {
+		key, _, _ := strings.Cut(tag, ",")
+		if key == "-" {
+			return ""
+		}
+		return key
+	}
+	if _, imported := importedFieldHelp[t]; imported {
+		return snakeCase(f.Name)
+	}
+	return ""
+}
+
+// fieldHelp is the help text of a struct field: its help tag, or the
+// entry in importedFieldHelp.
+func fieldHelp(t reflect.Type, f reflect.StructField) string {
+	if h, ok := f.Tag.Lookup("help"); ok {
+		return h
+	}
+	return importedFieldHelp[t][f.Name]
+}
+
+// snakeCase turns a Go name into a YAML key: EmailVerified → email_verified.
+func snakeCase(name string) string {
+	var b strings.Builder
+	for i, r := range name {
+		if unicode.IsUpper(r) {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r = unicode.ToLower(r)
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }

@@ -378,14 +378,15 @@ func (d *yamlDecoder) value(n *yaml.Node, v reflect.Value, errKey string) {
 	}
 }
 
-// structFields decodes a mapping into a struct by its fields' yaml tags.
+// structFields decodes a mapping into a struct by its fields' YAML keys
+// (see fieldKey).
 func (d *yamlDecoder) structFields(n *yaml.Node, v reflect.Value, errKey string) {
 	t := v.Type()
 	index := map[string]int{}
 	var known []string
 	for i := range t.NumField() {
-		key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ",")
-		if key == "" || key == "-" || !t.Field(i).IsExported() {
+		key := fieldKey(t, t.Field(i))
+		if key == "" {
 			continue
 		}
 		index[key] = i
@@ -417,7 +418,7 @@ func isNull(n *yaml.Node) bool {
 func yamlKeys(t reflect.Type) []string {
 	var keys []string
 	for i := range t.NumField() {
-		if key, _, _ := strings.Cut(t.Field(i).Tag.Get("yaml"), ","); key != "" && key != "-" {
+		if key := fieldKey(t, t.Field(i)); key != "" {
 			keys = append(keys, key)
 		}
 	}

@@ -3,7 +3,11 @@
 // (flags > env > file > defaults), validating it up front.
 package config
 
-import "time"
+import (
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
+)
 
 // Options is the whole configuration of one Gatehouse.
 //
@@ -127,16 +131,16 @@ type ProviderOptions struct {
 	AllowUnverifiedEmail bool     `yaml:"allow_unverified_email" help:"oidc: accept emails marked email_verified=false"`
 
 	// oauth2 (generic) and overrides of the built-in presets' endpoints
-	AuthURL          string            `yaml:"auth_url" help:"authorization endpoint (required for oauth2; overrides a preset's)"`
-	TokenURL         string            `yaml:"token_url" help:"token endpoint (required for oauth2; overrides a preset's)"`
-	UserinfoURL      string            `yaml:"userinfo_url" help:"userinfo endpoint (required for oauth2; overrides a preset's)"`
-	ClientAuth       string            `yaml:"client_auth" help:"body, basic or none (public client)"`
-	PKCE             string            `yaml:"pkce" help:"S256, plain or off"`
-	ScopeSeparator   string            `yaml:"scope_separator" help:"default ' '"`
-	AuthParams       map[string]string `yaml:"auth_params" help:"extra authorize query parameters"`
-	UserinfoEnvelope string            `yaml:"userinfo_envelope" help:"JSON path to unwrap, e.g. data"`
-	Claims           ClaimMapping      `yaml:"claims" help:"where each identity attribute is found in the userinfo response (see below)"`
-	UserPrefix       string            `yaml:"user_prefix" help:"prefix of X-Forwarded-User, e.g. 'osu:' (default: '<id>:' for non-OIDC providers)"`
+	AuthURL          string                 `yaml:"auth_url" help:"authorization endpoint (required for oauth2; overrides a preset's)"`
+	TokenURL         string                 `yaml:"token_url" help:"token endpoint (required for oauth2; overrides a preset's)"`
+	UserinfoURL      string                 `yaml:"userinfo_url" help:"userinfo endpoint (required for oauth2; overrides a preset's)"`
+	ClientAuth       string                 `yaml:"client_auth" help:"body, basic or none (public client)"`
+	PKCE             string                 `yaml:"pkce" help:"S256, plain or off"`
+	ScopeSeparator   string                 `yaml:"scope_separator" help:"default ' '"`
+	AuthParams       map[string]string      `yaml:"auth_params" help:"extra authorize query parameters"`
+	UserinfoEnvelope string                 `yaml:"userinfo_envelope" help:"JSON path to unwrap, e.g. data"`
+	Claims           providers.ClaimMapping `yaml:"claims" help:"where each identity attribute is found in the userinfo response (see below)"`
+	UserPrefix       string                 `yaml:"user_prefix" help:"prefix of X-Forwarded-User, e.g. 'osu:' (default: '<id>:' for non-OIDC providers)"`
 
 	// rules (in addition to the global email domains)
 	AllowedUsers  []string `yaml:"allowed_users" help:"only these users (X-Forwarded-User values such as 'osu:123' or 'alice@mastodon.example', or subjects) may log in through this provider"`
@@ -151,16 +155,4 @@ type ProviderOptions struct {
 	AppWebsite       string        `yaml:"app_website" help:"mastodon: website registered on each instance"`
 	CredentialsFile  string        `yaml:"credentials_file" help:"mastodon: file keeping per-instance app credentials when no Redis is configured (default: memory)"`
 	ValidateEvery    time.Duration `yaml:"validate_every" help:"mastodon: re-check the token this often so a revoked token ends the session; 0 disables"`
-}
-
-// ClaimMapping names, as dotted JSON paths into the userinfo response, where
-// each identity attribute is found.
-type ClaimMapping struct {
-	Subject       string `yaml:"subject" help:"default sub (falls back to id)"`
-	Email         string `yaml:"email" help:"default email"`
-	EmailVerified string `yaml:"email_verified" help:"default email_verified"`
-	Name          string `yaml:"name" help:"default name"`
-	Username      string `yaml:"username" help:"default preferred_username (falls back to username, login)"`
-	Picture       string `yaml:"picture" help:"default picture"`
-	Groups        string `yaml:"groups" help:"default groups"`
 }

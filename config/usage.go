@@ -66,11 +66,11 @@ func Usage(w io.Writer) {
 func writeYAMLKeys(b *strings.Builder, t reflect.Type, indent string) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if key == "" || key == "-" {
+		key := fieldKey(t, f)
+		if key == "" {
 			continue
 		}
-		fmt.Fprintf(b, "%s%s (%s): %s\n", indent, key, yamlTypeName(f.Type), f.Tag.Get("help"))
+		fmt.Fprintf(b, "%s%s (%s): %s\n", indent, key, yamlTypeName(f.Type), fieldHelp(t, f))
 		if f.Type.Kind() == reflect.Struct {
 			writeYAMLKeys(b, f.Type, indent+"  ")
 		}
@@ -261,11 +261,11 @@ optional; every other type needs ` + "`client_id`" + ` and a client secret. Prov
 func writeMarkdownKeys(b *strings.Builder, t reflect.Type, prefix string) {
 	for i := range t.NumField() {
 		f := t.Field(i)
-		key, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		if key == "" || key == "-" {
+		key := fieldKey(t, f)
+		if key == "" {
 			continue
 		}
-		fmt.Fprintf(b, "| `%s%s` | %s | %s |\n", prefix, key, yamlTypeName(f.Type), mdEscape(f.Tag.Get("help")))
+		fmt.Fprintf(b, "| `%s%s` | %s | %s |\n", prefix, key, yamlTypeName(f.Type), mdEscape(fieldHelp(t, f)))
 		if f.Type.Kind() == reflect.Struct {
 			writeMarkdownKeys(b, f.Type, prefix+key+".")
 		}

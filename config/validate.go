@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
 // Provider types Gatehouse implements.
@@ -45,11 +47,14 @@ const CallbackPath = "/oauth2/callback"
 // cookieSecretFix tells how to make a cookie secret.
 const cookieSecretFix = "generate one with 'openssl rand -base64 32'"
 
-// reservedAuthParams are authorize parameters that carry the flow's own
-// values (CSRF state, PKCE, nonce); auth_params must not override them.
-var reservedAuthParams = []string{
-	"response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
-	"code_challenge", "code_challenge_method",
+// ProviderTypes returns the provider types validation accepts, in
+// documentation order.
+func ProviderTypes() []string {
+	types := make([]string, len(providerTypes))
+	for i, t := range providerTypes {
+		types[i] = t.typ
+	}
+	return types
 }
 
 var providerIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
@@ -370,21 +375,15 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 		p.ClientSecret = secret
 	}
 
-	p.ClientAuth = strings.ToLower(strings.TrimSpace(p.ClientAuth))
-	if !slices.Contains([]string{"", "body", "basic", "none"}, p.ClientAuth) {
-		v.add(key("client_auth"), fmt.Sprintf("is %q; must be body, basic or none", p.ClientAuth), "")
+	if auth, err := providers.ParseClientAuth(p.ClientAuth); err != nil {
+		v.add(key("client_auth"), fmt.Sprintf("is %q; %v", strings.ToLower(strings.TrimSpace(p.ClientAuth)), err), "")
+	} else {
+		p.ClientAuth = string(auth)
 	}
-	switch strings.ToLower(strings.TrimSpace(p.PKCE)) {
-	case "":
-		p.PKCE = ""
-	case "s256":
-		p.PKCE = "S256"
-	case "plain":
-		p.PKCE = "plain"
-	case "off":
-		p.PKCE = "off"
-	default:
-		v.add(key("pkce"), fmt.Sprintf("is %q; must be S256, plain or off", p.PKCE), "")
+	if pkce, err := providers.ParsePKCEMethod(p.PKCE); err != nil {
+		v.add(key("pkce"), fmt.Sprintf("is %q; %v", p.PKCE, err), "")
+	} else {
+		p.PKCE = string(pkce)
 	}
 
 	needsSecret := p.Type == TypeOIDC || p.Type == TypeOSDN || p.Type == TypeOsu ||
@@ -466,7 +465,7 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 		}
 	}
 	for name := range p.AuthParams {
-		if slices.Contains(reservedAuthParams, strings.ToLower(name)) {
+		if providers.IsReservedAuthParam(name) {
 			v.add(key("auth_params"), fmt.Sprintf("sets %q, which Gatehouse sets itself for every login", name),
 				"remove it; use scopes for the scope and pkce for code_challenge")
 		}

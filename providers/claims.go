@@ -2,12 +2,15 @@ package providers
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // ClaimMapping names, as dotted JSON paths into a userinfo document, where
@@ -183,4 +186,51 @@ func claimStrings(doc any, path string, keys ...string) []string {
 		}
 	}
 	return out
+}
+
+// mapIdentity applies a claim mapping to a userinfo document.
+func mapIdentity(doc map[string]any, c ClaimMapping, allowUnverifiedEmail bool) (Identity, error) {
+	paths := func(configured string, defaults ...string) []string {
+		if configured != "" {
+			return []string{configured}
+		}
+		return defaults
+	}
+	var id Identity
+	id.Subject = firstClaimString(doc, paths(c.Subject, "sub", "id")...)
+	if id.Subject == "" {
+		return Identity{}, errors.New("userinfo has no subject")
+	}
+	if err := checkPrintable(id.Subject); err != nil {
+		return Identity{}, fmt.Errorf("subject: %w", err)
+	}
+	email := firstClaimString(doc, paths(c.Email, "email")...)
+	verified, _ := claimBool(doc, cmp.Or(c.EmailVerified, "email_verified"))
+	if email != "" && checkPrintable(email) == nil && (verified || allowUnverifiedEmail) {
+		id.Email, id.EmailVerified = email, verified
+	}
+	id.Name = firstClaimString(doc, paths(c.Name, "name")...)
+	id.PreferredUsername = firstClaimString(doc, paths(c.Username, "preferred_username", "username", "login")...)
+	id.Picture = firstClaimString(doc, paths(c.Picture, "picture")...)
+	id.Groups = claimStrings(doc, cmp.Or(c.Groups, "groups"))
+	for _, s := range []*string{&id.Name, &id.PreferredUsername, &id.Picture} {
+		if checkPrintable(*s) != nil {
+			*s = "" // never forward control characters into headers
+		}
+	}
+	id.Groups = slices.DeleteFunc(id.Groups, func(g string) bool { return checkPrintable(g) != nil })
+	return id, nil
+}
+
+// checkPrintable refuses values that could split or forge HTTP headers.
+func checkPrintable(s string) error {
+	if len(s) > 1024 {
+		return errors.New("value too long")
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == unicode.ReplacementChar {
+			return errors.New("value contains control or invalid characters")
+		}
+	}
+	return nil
 }

@@ -5,15 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -23,8 +19,13 @@ import (
 
 // MastodonConfig configures the Mastodon provider.
 type MastodonConfig struct {
-	// ID defaults to "mastodon"; DisplayName to "Mastodon".
-	ID, DisplayName string
+	// Common: ID defaults to "mastodon", DisplayName to "Mastodon". Scopes
+	// are registered and requested; by default "profile" when the
+	// instance's metadata lists it (Mastodon 4.3+), else "read:accounts".
+	// The client is registered on each instance, so ClientID and
+	// ClientSecret are not used, nor are UserPrefix (users are
+	// user@instance) and AllowUnverifiedEmail (Mastodon gives no email).
+	Common
 	// AllowedInstances decides which instances users may log in with: exact
 	// host names ("mastodon.social"), "*.suffix" for any host under suffix
 	// (not suffix itself), or "*" for every instance. Required.
@@ -32,9 +33,6 @@ type MastodonConfig struct {
 	// AppName is the client_name registered on each instance (shown to users
 	// on the consent page); default "Gatehouse". AppWebsite is optional.
 	AppName, AppWebsite string
-	// Scopes registered and requested. Default: "profile" when the instance's
-	// metadata lists it (Mastodon 4.3+), else "read:accounts".
-	Scopes []string
 	// Store keeps the per-instance app credentials; default in memory. A
 	// store that implements CredentialLocker (Redis) serialises registration
 	// across replicas.
@@ -50,8 +48,6 @@ type MastodonConfig struct {
 	// allow-list has a wildcard, such connections are refused so users
 	// cannot make Gatehouse probe the internal network.
 	AllowPrivateAddresses bool
-	HTTPClient            *http.Client
-	Logger                *slog.Logger
 }
 
 // Mastodon logs users in with any allowed Mastodon-compatible instance,
@@ -60,16 +56,9 @@ type MastodonConfig struct {
 // "username@instance" (lower case), PreferredUsername "username@instance" as
 // the instance spells it; Extra has "acct", "instance" and "url".
 type Mastodon struct {
-	info     Info
-	allowed  []string
-	appName  string
-	website  string
-	scopes   []string
-	store    CredentialStore
-	every    time.Duration
-	baseURL  func(string) string
-	client   *http.Client
-	log      *slog.Logger
+	c        MastodonConfig // with defaults filled in
+	allowed  []string       // normalised AllowedInstances
+	client   *http.Client   // c.HTTPClient, refusing redirects (and private addresses)
 	locks    lock.Local
 	mu       sync.Mutex
 	meta     map[string]instanceMeta
@@ -126,31 +115,23 @@ func NewMastodon(c MastodonConfig) (*Mastodon, error) {
 		}
 		allowed = append(allowed, a)
 	}
+	c.Common = c.withDefaults("mastodon", "Mastodon")
+	c.AppName = cmp.Or(c.AppName, "Gatehouse")
+	if c.Store == nil {
+		c.Store = NewMemoryCredentialStore()
+	}
+	if c.InstanceURL == nil {
+		c.InstanceURL = func(h string) string { return "https://" + h }
+	}
 	m := &Mastodon{
-		info:     Info{ID: cmp.Or(c.ID, "mastodon"), Type: "mastodon", DisplayName: cmp.Or(c.DisplayName, "Mastodon"), NeedsInstance: true},
+		c:        c,
 		allowed:  allowed,
-		appName:  cmp.Or(c.AppName, "Gatehouse"),
-		website:  c.AppWebsite,
-		scopes:   c.Scopes,
-		store:    c.Store,
-		every:    c.ValidateEvery,
-		baseURL:  c.InstanceURL,
-		log:      cmp.Or(c.Logger, slog.Default()),
 		meta:     map[string]instanceMeta{},
 		verified: map[string]time.Time{},
 
 		registrations: map[string][]time.Time{},
 	}
-	if m.store == nil {
-		m.store = NewMemoryCredentialStore()
-	}
-	if m.baseURL == nil {
-		m.baseURL = func(h string) string { return "https://" + h }
-	}
 	client := c.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: defaultHTTPTimeout}
-	}
 	if wildcard && !c.AllowPrivateAddresses {
 		client = publicOnlyClient(client)
 	}
@@ -163,126 +144,13 @@ func NewMastodon(c MastodonConfig) (*Mastodon, error) {
 	return m, nil
 }
 
-// publicOnlyClient returns a copy of c whose connections to non-public
-// addresses fail. The check applies to the address actually connected to,
-// so DNS answers that change between check and use (rebinding) and
-// redirects cannot get around it. Connections through an HTTP proxy are
-// checked at the proxy's address. Clients with a RoundTripper other than
-// *http.Transport are used as given.
-func publicOnlyClient(c *http.Client) *http.Client {
-	var t *http.Transport
-	switch rt := c.Transport.(type) {
-	case nil:
-		t = http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = nil // replaced by the checking dialer below
-	case *http.Transport:
-		t = rt.Clone()
-	default:
-		return c
-	}
-	if t.DialContext == nil {
-		// Refuse before connecting: not even a SYN reaches the address.
-		d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second, Control: func(_, address string, _ syscall.RawConn) error {
-			return checkPublicAddress(address)
-		}}
-		t.DialContext = d.DialContext
-	} else {
-		// The caller's dialer may not be a net.Dialer: check where it
-		// connected before anything is sent.
-		t.DialContext = checkedDial(t.DialContext)
-	}
-	if t.DialTLSContext != nil {
-		t.DialTLSContext = checkedDial(t.DialTLSContext)
-	}
-	cc := *c
-	cc.Transport = t
-	return &cc
-}
-
-type dialFunc = func(ctx context.Context, network, addr string) (net.Conn, error)
-
-func checkedDial(dial dialFunc) dialFunc {
-	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		conn, err := dial(ctx, network, addr)
-		if err != nil {
-			return nil, err
-		}
-		if err := checkPublicAddress(conn.RemoteAddr().String()); err != nil {
-			conn.Close()
-			return nil, err
-		}
-		return conn, nil
-	}
-}
-
-// checkPublicAddress refuses an "ip:port" that is not a public unicast
-// address.
-func checkPublicAddress(address string) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("refusing to connect to %q: %w", address, err)
-	}
-	if !publicAddr(ap.Addr()) {
-		return fmt.Errorf("refusing to connect to non-public address %s", ap.Addr().Unmap())
-	}
-	return nil
-}
-
-// nonPublicPrefixes are special-purpose ranges (RFC 6890 and successors)
-// that netip's predicates do not cover: shared (carrier-grade NAT) space,
-// "this network", IETF protocol assignments, documentation, benchmarking,
-// reserved, and IPv6 discard, Teredo, ORCHID and documentation prefixes.
-var nonPublicPrefixes = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),
-	netip.MustParsePrefix("100.64.0.0/10"),
-	netip.MustParsePrefix("192.0.0.0/24"),
-	netip.MustParsePrefix("192.0.2.0/24"),
-	netip.MustParsePrefix("198.18.0.0/15"),
-	netip.MustParsePrefix("198.51.100.0/24"),
-	netip.MustParsePrefix("203.0.113.0/24"),
-	netip.MustParsePrefix("240.0.0.0/4"),
-	netip.MustParsePrefix("100::/64"),
-	netip.MustParsePrefix("2001::/32"),
-	netip.MustParsePrefix("2001:10::/28"),
-	netip.MustParsePrefix("2001:20::/28"),
-	netip.MustParsePrefix("2001:db8::/32"),
-	netip.MustParsePrefix("64:ff9b:1::/48"),
-}
-
-// Prefixes whose addresses embed an IPv4 address: NAT64 (RFC 6052), whose
-// embedded address is in the last 4 bytes, and 6to4 (RFC 3056), in bytes
-// 2 to 5. The embedded address must be public too.
-var (
-	nat64Prefix = netip.MustParsePrefix("64:ff9b::/96")
-	sixToFour   = netip.MustParsePrefix("2002::/16")
-)
-
-// publicAddr reports whether a is a public unicast address.
-func publicAddr(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() || a.IsLinkLocalUnicast() {
-		return false
-	}
-	for _, p := range nonPublicPrefixes {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	b := a.As16()
-	switch {
-	case nat64Prefix.Contains(a):
-		return publicAddr(netip.AddrFrom4([4]byte(b[12:16])))
-	case sixToFour.Contains(a):
-		return publicAddr(netip.AddrFrom4([4]byte(b[2:6])))
-	}
-	return true
-}
-
 // Info implements Provider.
-func (m *Mastodon) Info() Info { return m.info }
+func (m *Mastodon) Info() Info {
+	return Info{ID: m.c.ID, Type: "mastodon", DisplayName: m.c.DisplayName, NeedsInstance: true}
+}
 
 // ValidateEvery implements Validator.
-func (m *Mastodon) ValidateEvery() time.Duration { return m.every }
+func (m *Mastodon) ValidateEvery() time.Duration { return m.c.ValidateEvery }
 
 // NormalizeInstance turns what a user typed ("example.social",
 // "https://example.social/about", "@alice@example.social") into a lower-case
@@ -400,7 +268,7 @@ func (m *Mastodon) AuthCodeURL(ctx context.Context, p AuthParams) (string, error
 			return "", err
 		}
 	}
-	cfg := oauth2.Config{ClientID: creds.ClientID, RedirectURL: p.RedirectURL, Endpoint: oauth2.Endpoint{AuthURL: m.baseURL(host) + "/oauth/authorize"}}
+	cfg := oauth2.Config{ClientID: creds.ClientID, RedirectURL: p.RedirectURL, Endpoint: oauth2.Endpoint{AuthURL: m.c.InstanceURL(host) + "/oauth/authorize"}}
 	opts := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("scope", creds.Scopes)}
 	if meta.pkceS256 {
 		if !ValidCodeVerifier(p.CodeVerifier) {
@@ -424,21 +292,21 @@ func (m *Mastodon) Redeem(ctx context.Context, code string, p AuthParams) (Grant
 	if err != nil {
 		return Grant{}, err
 	}
-	creds, ok, err := m.store.Get(ctx, host, p.RedirectURL)
+	creds, ok, err := m.c.Store.Get(ctx, host, p.RedirectURL)
 	if err != nil {
 		return Grant{}, unavailableStore(err)
 	}
 	if !ok {
 		return Grant{}, &Error{Code: CodeInvalidClient, Message: "Gatehouse's registration with your instance changed during the login. Please sign in again.", Err: fmt.Errorf("no app credentials for %s at redeem", host)}
 	}
-	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {p.RedirectURL}}
+	verifier := ""
 	if meta.pkceS256 {
-		form.Set("code_verifier", p.CodeVerifier)
+		verifier = p.CodeVerifier
 	}
-	tr, err := postToken(ctx, m.client, m.baseURL(host)+"/oauth/token", form, ClientAuthBody, creds.ClientID, creds.ClientSecret, nil)
+	tokens, err := m.tokenClient(host, creds).redeem(ctx, code, p.RedirectURL, verifier)
 	if err != nil {
 		if e, ok := errors.AsType[*Error](err); ok && e.Code == CodeInvalidClient {
-			m.log.WarnContext(ctx, "mastodon app credentials rejected; registering again", "provider", m.info.ID, "instance", host)
+			m.c.Logger.WarnContext(ctx, "mastodon app credentials rejected; registering again", "provider", m.c.ID, "instance", host)
 			if _, rerr := m.credentials(ctx, host, p.RedirectURL, m.scopeString(meta), creds.ClientID); rerr != nil {
 				return Grant{}, rerr
 			}
@@ -446,12 +314,11 @@ func (m *Mastodon) Redeem(ctx context.Context, code string, p AuthParams) (Grant
 		}
 		return Grant{}, err
 	}
-	id, err := m.account(ctx, host, tr.Tokens.AccessToken)
+	id, err := m.account(ctx, host, tokens.AccessToken)
 	if err != nil {
 		return Grant{}, err
 	}
 	// Mastodon tokens do not expire; ignore any expiry a compatible server sends.
-	tokens := tr.Tokens
 	tokens.RefreshToken, tokens.Expiry = "", time.Time{}
 	return Grant{Identity: id, Tokens: tokens}, nil
 }
@@ -481,7 +348,7 @@ func (m *Mastodon) Validate(ctx context.Context, g Grant) error {
 
 // account reads the identity from verify_credentials.
 func (m *Mastodon) account(ctx context.Context, host, token string) (Identity, error) {
-	doc, err := getJSON(ctx, m.client, m.baseURL(host)+"/api/v1/accounts/verify_credentials", token)
+	doc, err := getJSON(ctx, m.client, m.c.InstanceURL(host)+"/api/v1/accounts/verify_credentials", token)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -514,8 +381,8 @@ func (m *Mastodon) account(ctx context.Context, host, token string) (Identity, e
 
 func (m *Mastodon) scopeString(meta instanceMeta) string {
 	switch {
-	case len(m.scopes) > 0:
-		return strings.Join(m.scopes, " ")
+	case len(m.c.Scopes) > 0:
+		return strings.Join(m.c.Scopes, " ")
 	case meta.profileScope:
 		return "profile"
 	default:
@@ -533,7 +400,7 @@ func (m *Mastodon) metadata(ctx context.Context, host string) (instanceMeta, err
 	if ok && time.Since(meta.fetched) < metaTTL {
 		return meta, nil
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.baseURL(host)+"/.well-known/oauth-authorization-server", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.c.InstanceURL(host)+"/.well-known/oauth-authorization-server", nil)
 	if err != nil {
 		return instanceMeta{}, unavailable(err)
 	}
@@ -559,155 +426,4 @@ func (m *Mastodon) metadata(ctx context.Context, host string) (instanceMeta, err
 	m.meta[host] = meta
 	m.mu.Unlock()
 	return meta, nil
-}
-
-// credentials returns usable app credentials for host and the callback URL
-// redirect, registering an app when there are none, when they were
-// registered for other scopes, or when they are the ones with client id
-// stale (rejected by the instance). Only one registration per instance
-// happens at a time: in this process by a per-instance lock, across
-// replicas by the store's lock.
-func (m *Mastodon) credentials(ctx context.Context, host, redirect, scopes, stale string) (MastodonCredentials, error) {
-	usable := func(c MastodonCredentials, ok bool) bool {
-		return ok && c.ClientID != "" && c.ClientID != stale && c.RedirectURI == redirect && c.Scopes == scopes
-	}
-	c, ok, err := m.store.Get(ctx, host, redirect)
-	if err != nil {
-		return MastodonCredentials{}, unavailableStore(err)
-	}
-	if usable(c, ok) {
-		return c, nil
-	}
-	unlock, err := m.locks.Lock(ctx, host)
-	if err != nil {
-		return MastodonCredentials{}, unavailable(err)
-	}
-	defer unlock()
-	if l, ok := m.store.(CredentialLocker); ok {
-		unlockShared, err := l.Lock(ctx, host)
-		if err != nil {
-			return MastodonCredentials{}, unavailableStore(err)
-		}
-		defer unlockShared()
-	}
-	// Someone may have registered while we waited.
-	if c, ok, err = m.store.Get(ctx, host, redirect); err != nil {
-		return MastodonCredentials{}, unavailableStore(err)
-	}
-	if usable(c, ok) {
-		return c, nil
-	}
-	if !m.registrationAllowed(host) {
-		return MastodonCredentials{}, &Error{Code: CodeProviderUnavailable,
-			Message: "Gatehouse has registered with this instance too often in the last minutes. Please try again later.",
-			Err:     fmt.Errorf("%s: more than %d app registrations in %v (is redirect_url set?)", host, maxRegistrations, registrationWindow)}
-	}
-	c, err = m.register(ctx, host, redirect, scopes)
-	if err != nil {
-		return MastodonCredentials{}, err
-	}
-	if err := m.store.Put(ctx, host, c); err != nil {
-		return MastodonCredentials{}, unavailableStore(err)
-	}
-	m.mu.Lock()
-	m.verified[c.ClientID] = time.Now()
-	m.mu.Unlock()
-	m.log.InfoContext(ctx, "registered mastodon app", "provider", m.info.ID, "instance", host, "redirect_uri", redirect)
-	return c, nil
-}
-
-// registrationAllowed reports whether this process may register another
-// app on host now, and counts the registration if so. Legitimate use
-// registers once per instance and callback URL, and again only when an
-// instance forgets the app; the bound stops requests with made-up Host
-// headers (when no redirect_url is configured) from making Gatehouse flood
-// an instance with registrations and get itself rate-limited there.
-func (m *Mastodon) registrationAllowed(host string) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	now := time.Now()
-	recent := slices.DeleteFunc(m.registrations[host], func(t time.Time) bool { return now.Sub(t) >= registrationWindow })
-	if len(recent) >= maxRegistrations {
-		m.registrations[host] = recent
-		return false
-	}
-	if len(m.registrations) >= maxCacheSize {
-		clear(m.registrations)
-	}
-	m.registrations[host] = append(recent, now)
-	return true
-}
-
-func unavailableStore(err error) *Error {
-	return &Error{Code: CodeProviderUnavailable, Message: "Gatehouse cannot reach its credential store right now. Please try again later.", Err: err}
-}
-
-// register creates an app with POST /api/v1/apps.
-func (m *Mastodon) register(ctx context.Context, host, redirect, scopes string) (MastodonCredentials, error) {
-	form := url.Values{"client_name": {m.appName}, "redirect_uris": {redirect}, "scopes": {scopes}}
-	if m.website != "" {
-		form.Set("website", m.website)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.baseURL(host)+"/api/v1/apps", strings.NewReader(form.Encode()))
-	if err != nil {
-		return MastodonCredentials{}, unavailable(err)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	status, _, body, err := do(m.client, req)
-	if err != nil {
-		return MastodonCredentials{}, err
-	}
-	doc, perr := decodeJSONObject(body)
-	if status != http.StatusOK {
-		if perr != nil {
-			doc = nil
-		}
-		if status == http.StatusTooManyRequests {
-			return MastodonCredentials{}, unavailable(fmt.Errorf("%s: registering app: HTTP 429", host))
-		}
-		e := errorFromStatus(status, doc, host+": registering app")
-		e.Message = "Your instance refused to register Gatehouse as an app. Please try again later or use another instance."
-		return MastodonCredentials{}, e
-	}
-	if perr != nil {
-		return MastodonCredentials{}, badResponse(fmt.Errorf("%s: registering app: %w", host, perr))
-	}
-	id, _ := claimString(doc, "client_id")
-	secret, _ := claimString(doc, "client_secret")
-	if id == "" || secret == "" {
-		return MastodonCredentials{}, badResponse(fmt.Errorf("%s: registering app: no client_id/client_secret", host))
-	}
-	return MastodonCredentials{ClientID: id, ClientSecret: secret, RedirectURI: redirect, Scopes: scopes, CreatedAt: time.Now().UTC()}, nil
-}
-
-// checkApp asks the instance, at most every appCheckTTL, whether the app's
-// credentials still work, with a client-credentials token request. It
-// reports bad only on a clear invalid_client; other answers (servers
-// without that grant) are not held against the app.
-func (m *Mastodon) checkApp(ctx context.Context, host string, c MastodonCredentials) (bad bool, err error) {
-	m.mu.Lock()
-	last, ok := m.verified[c.ClientID]
-	m.mu.Unlock()
-	if ok && time.Since(last) < appCheckTTL {
-		return false, nil
-	}
-	_, err = postToken(ctx, m.client, m.baseURL(host)+"/oauth/token",
-		url.Values{"grant_type": {"client_credentials"}, "scope": {c.Scopes}}, ClientAuthBody, c.ClientID, c.ClientSecret, nil)
-	if e, ok := errors.AsType[*Error](err); ok {
-		switch e.Code {
-		case CodeInvalidClient:
-			m.log.WarnContext(ctx, "mastodon app credentials rejected; registering again", "provider", m.info.ID, "instance", host)
-			return true, nil
-		case CodeProviderUnavailable:
-			return false, err
-		}
-	}
-	m.mu.Lock()
-	if len(m.verified) >= maxCacheSize {
-		clear(m.verified)
-	}
-	m.verified[c.ClientID] = time.Now()
-	m.mu.Unlock()
-	return false, nil
 }

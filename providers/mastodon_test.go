@@ -644,8 +644,11 @@ func TestMastodonPublicOnlyKeepsCustomDialer(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, network, target.Host)
 	}}
-	m, err := providers.NewMastodon(providers.MastodonConfig{AllowedInstances: []string{"*.example"}, HTTPClient: &http.Client{Transport: tr},
-		InstanceURL: func(h string) string { return "http://" + h }, Logger: slog.New(slog.DiscardHandler)})
+	m, err := providers.NewMastodon(providers.MastodonConfig{
+		Common:           providers.Common{HTTPClient: &http.Client{Transport: tr}, Logger: slog.New(slog.DiscardHandler)},
+		AllowedInstances: []string{"*.example"},
+		InstanceURL:      func(h string) string { return "http://" + h },
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,11 +19,14 @@ import (
 // GitHub-style comma-separated scopes and an extra authorize parameter.
 func genericConfig(f *fakes.OAuth2, auth providers.ClientAuth, pkce string) providers.OAuth2Config {
 	return providers.OAuth2Config{
-		ID: "gh", ClientID: f.ClientID, ClientSecret: f.ClientSecret,
-		AuthURL: f.URL + "/authorize", TokenURL: f.URL + "/token", UserinfoURL: f.URL + "/userinfo",
-		ClientAuth: auth, PKCE: providers.PKCEMethod(cmpOrOff(pkce)),
-		Scopes: []string{"read:user", "user:email"}, ScopeSeparator: ",",
-		AuthParams: map[string]string{"prompt": "consent"},
+		Common:         providers.Common{ID: "gh", ClientID: f.ClientID, ClientSecret: f.ClientSecret, Scopes: []string{"read:user", "user:email"}},
+		AuthURL:        f.URL + "/authorize",
+		TokenURL:       f.URL + "/token",
+		UserinfoURL:    f.URL + "/userinfo",
+		ClientAuth:     auth,
+		PKCE:           providers.PKCEMethod(cmpOrOff(pkce)),
+		ScopeSeparator: ",",
+		AuthParams:     map[string]string{"prompt": "consent"},
 	}
 }
 
@@ -139,7 +142,7 @@ func TestOAuth2GenericLogin(t *testing.T) {
 
 func TestNewOAuth2Validation(t *testing.T) {
 	t.Parallel()
-	ok := providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "s", AuthURL: "https://a/authorize", TokenURL: "https://a/token", UserinfoURL: "https://a/me"}
+	ok := providers.OAuth2Config{Common: providers.Common{ID: "x", ClientID: "c", ClientSecret: "s"}, AuthURL: "https://a/authorize", TokenURL: "https://a/token", UserinfoURL: "https://a/me"}
 	for name, mod := range map[string]func(*providers.OAuth2Config){
 		"no client id":          func(c *providers.OAuth2Config) { c.ClientID = "" },
 		"no secret with body":   func(c *providers.OAuth2Config) { c.ClientSecret = "" },
@@ -190,7 +193,7 @@ func TestOAuth2ErrorShapes(t *testing.T) {
 				w.Write([]byte(c.body))
 			}))
 			t.Cleanup(srv.Close)
-			p, err := providers.NewOAuth2(providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "topsecret", AuthURL: srv.URL, TokenURL: srv.URL, UserinfoURL: srv.URL})
+			p, err := providers.NewOAuth2(providers.OAuth2Config{Common: providers.Common{ID: "x", ClientID: "c", ClientSecret: "topsecret"}, AuthURL: srv.URL, TokenURL: srv.URL, UserinfoURL: srv.URL})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -217,7 +220,7 @@ func TestOAuth2FormEncodedTokenResponse(t *testing.T) {
 		writeJSON(w, 200, map[string]any{"id": 7})
 	}))
 	t.Cleanup(srv.Close)
-	p := must(providers.NewOAuth2(providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "s", PKCE: "off", AuthURL: srv.URL + "/a", TokenURL: srv.URL + "/token", UserinfoURL: srv.URL + "/me"}))
+	p := must(providers.NewOAuth2(providers.OAuth2Config{Common: providers.Common{ID: "x", ClientID: "c", ClientSecret: "s"}, PKCE: "off", AuthURL: srv.URL + "/a", TokenURL: srv.URL + "/token", UserinfoURL: srv.URL + "/me"}))
 	g, err := p.Redeem(t.Context(), "code", providers.AuthParams{State: "s", RedirectURL: "https://g/cb"})
 	if err != nil {
 		t.Fatal(err)
@@ -297,9 +300,13 @@ func TestOAuth2HostileResponses(t *testing.T) {
 				}
 			}))
 			t.Cleanup(srv.Close)
-			p := must(providers.NewOAuth2(providers.OAuth2Config{ID: "x", ClientID: "c", ClientSecret: "s", PKCE: "off",
-				AuthURL: srv.URL + "/a", TokenURL: srv.URL + "/token", UserinfoURL: srv.URL + "/me",
-				HTTPClient: &http.Client{Timeout: 500 * time.Millisecond}}))
+			p := must(providers.NewOAuth2(providers.OAuth2Config{
+				Common:      providers.Common{ID: "x", ClientID: "c", ClientSecret: "s", HTTPClient: &http.Client{Timeout: 500 * time.Millisecond}},
+				PKCE:        "off",
+				AuthURL:     srv.URL + "/a",
+				TokenURL:    srv.URL + "/token",
+				UserinfoURL: srv.URL + "/me",
+			}))
 			start := time.Now()
 			g, err := p.Redeem(t.Context(), "code", providers.AuthParams{State: "s", RedirectURL: "https://g/cb"})
 			if time.Since(start) > 3*time.Second {

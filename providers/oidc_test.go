@@ -119,7 +119,7 @@ func wantCode(t *testing.T, err error, code string) *Error {
 
 func TestOIDCCodeFlow(t *testing.T) {
 	t.Parallel()
-	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{ID: "corp", DisplayName: "Corp SSO"})
+	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{Common: Common{ID: "corp", DisplayName: "Corp SSO"}})
 	if got := e.prov.Info(); got != (Info{ID: "corp", Type: "oidc", DisplayName: "Corp SSO"}) {
 		t.Errorf("Info = %+v", got)
 	}
@@ -259,7 +259,7 @@ func TestOIDCClock(t *testing.T) {
 	t.Parallel()
 	// A token valid now is expired for a gateway whose clock runs an hour
 	// ahead.
-	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{Now: func() time.Time { return time.Now().Add(time.Hour) }})
+	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{Common: Common{Now: func() time.Time { return time.Now().Add(time.Hour) }}})
 	_, err := e.redeem(t)
 	wantCode(t, err, CodeBadResponse)
 	if !strings.Contains(err.Error(), "expired") {
@@ -328,7 +328,7 @@ func TestOIDCEmailVerification(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newOIDCEnv(t, devidp.Options{Users: []devidp.User{bob}, AutoLogin: "bob", MutateIDToken: tt.mutate}, OIDCConfig{AllowUnverifiedEmail: tt.allow})
+			e := newOIDCEnv(t, devidp.Options{Users: []devidp.User{bob}, AutoLogin: "bob", MutateIDToken: tt.mutate}, OIDCConfig{Common: Common{AllowUnverifiedEmail: tt.allow}})
 			g, err := e.redeem(t)
 			if err != nil {
 				t.Fatal(err)
@@ -564,23 +564,23 @@ func TestOIDCDiscoveryErrors(t *testing.T) {
 	defer srv.Close()
 	idp.SetIssuer(srv.URL)
 
-	_, err = NewOIDC(t.Context(), OIDCConfig{IssuerURL: srv.URL + "/", ClientID: oidcClientID, HTTPClient: srv.Client()})
+	_, err = NewOIDC(t.Context(), OIDCConfig{Common: Common{ClientID: oidcClientID, HTTPClient: srv.Client()}, IssuerURL: srv.URL + "/"})
 	var mismatch *oidc.IssuerMismatchError
 	if !errors.As(err, &mismatch) {
 		t.Errorf("issuer with trailing slash: %v, want IssuerMismatchError", err)
 	}
-	if _, err := NewOIDC(t.Context(), OIDCConfig{IssuerURL: srv.URL, HTTPClient: srv.Client()}); err == nil {
+	if _, err := NewOIDC(t.Context(), OIDCConfig{Common: Common{HTTPClient: srv.Client()}, IssuerURL: srv.URL}); err == nil {
 		t.Error("missing client id accepted")
 	}
-	if _, err := NewOIDC(t.Context(), OIDCConfig{IssuerURL: "ftp://127.0.0.1/", ClientID: "c"}); err == nil {
+	if _, err := NewOIDC(t.Context(), OIDCConfig{Common: Common{ClientID: "c"}, IssuerURL: "ftp://127.0.0.1/"}); err == nil {
 		t.Error("ftp issuer accepted")
 	}
-	if _, err := NewOIDC(t.Context(), OIDCConfig{IssuerURL: srv.URL, ClientID: "c", SkipDiscovery: true, AuthURL: srv.URL + "/authorize"}); err == nil {
+	if _, err := NewOIDC(t.Context(), OIDCConfig{Common: Common{ClientID: "c"}, IssuerURL: srv.URL, SkipDiscovery: true, AuthURL: srv.URL + "/authorize"}); err == nil {
 		t.Error("SkipDiscovery without token and JWKS URLs accepted")
 	}
 	closed := httptest.NewServer(nil)
 	closed.Close()
-	if _, err := NewOIDC(t.Context(), OIDCConfig{IssuerURL: closed.URL, ClientID: "c"}); err == nil {
+	if _, err := NewOIDC(t.Context(), OIDCConfig{Common: Common{ClientID: "c"}, IssuerURL: closed.URL}); err == nil {
 		t.Error("unreachable issuer accepted")
 	}
 }
@@ -598,9 +598,12 @@ func TestOIDCSkipDiscoveryAndUnavailable(t *testing.T) {
 	closed.Close()
 
 	cfg := OIDCConfig{
-		IssuerURL: srv.URL, ClientID: oidcClientID, ClientSecret: oidcSecret, HTTPClient: srv.Client(),
-		SkipDiscovery: true, AuthURL: srv.URL + "/authorize", TokenURL: srv.URL + "/token", JWKSURL: srv.URL + "/jwks",
-		Logger: slog.New(slog.DiscardHandler),
+		Common:        Common{ClientID: oidcClientID, ClientSecret: oidcSecret, HTTPClient: srv.Client(), Logger: slog.New(slog.DiscardHandler)},
+		IssuerURL:     srv.URL,
+		SkipDiscovery: true,
+		AuthURL:       srv.URL + "/authorize",
+		TokenURL:      srv.URL + "/token",
+		JWKSURL:       srv.URL + "/jwks",
 	}
 	prov, err := NewOIDC(t.Context(), cfg)
 	if err != nil {
@@ -645,9 +648,12 @@ func TestOIDCTokenResponseWithoutIDToken(t *testing.T) {
 	}))
 	defer tokenSrv.Close()
 	prov, err := NewOIDC(t.Context(), OIDCConfig{
-		IssuerURL: tokenSrv.URL, ClientID: "c", ClientSecret: "s", HTTPClient: tokenSrv.Client(),
-		SkipDiscovery: true, AuthURL: tokenSrv.URL + "/authorize", TokenURL: tokenSrv.URL + "/token", JWKSURL: tokenSrv.URL + "/jwks",
-		Logger: slog.New(slog.DiscardHandler),
+		Common:        Common{ClientID: "c", ClientSecret: "s", HTTPClient: tokenSrv.Client(), Logger: slog.New(slog.DiscardHandler)},
+		IssuerURL:     tokenSrv.URL,
+		SkipDiscovery: true,
+		AuthURL:       tokenSrv.URL + "/authorize",
+		TokenURL:      tokenSrv.URL + "/token",
+		JWKSURL:       tokenSrv.URL + "/jwks",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -661,7 +667,7 @@ func TestOIDCTokenResponseWithoutIDToken(t *testing.T) {
 
 func TestOIDCPublicClientAndDownIdP(t *testing.T) {
 	t.Parallel()
-	e := newOIDCEnv(t, devidp.Options{ClientID: "public-app"}, OIDCConfig{Scopes: []string{"email"}})
+	e := newOIDCEnv(t, devidp.Options{ClientID: "public-app"}, OIDCConfig{Common: Common{Scopes: []string{"email"}}})
 	p := newAuthParams()
 	code := e.login(t, p)
 	if got := e.idp.LastAuthorizeQuery().Get("scope"); got != "openid email" {
@@ -711,9 +717,12 @@ func TestOIDCResponseIssuer(t *testing.T) {
 	iss := e.idp.Issuer()
 
 	noPromise, err := NewOIDC(t.Context(), OIDCConfig{
-		IssuerURL: iss, ClientID: oidcClientID, ClientSecret: oidcSecret, HTTPClient: e.srv.Client(),
-		SkipDiscovery: true, AuthURL: iss + "/authorize", TokenURL: iss + "/token", JWKSURL: iss + "/jwks",
-		Logger: slog.New(slog.DiscardHandler),
+		Common:        Common{ClientID: oidcClientID, ClientSecret: oidcSecret, HTTPClient: e.srv.Client(), Logger: slog.New(slog.DiscardHandler)},
+		IssuerURL:     iss,
+		SkipDiscovery: true,
+		AuthURL:       iss + "/authorize",
+		TokenURL:      iss + "/token",
+		JWKSURL:       iss + "/jwks",
 	})
 	if err != nil {
 		t.Fatal(err)

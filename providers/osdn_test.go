@@ -11,8 +11,12 @@ import (
 
 // osdnConfig configures the OSDN preset for the fake service f.
 func osdnConfig(f *fakes.OSDN) providers.OSDNConfig {
-	return providers.OSDNConfig{ClientID: f.ClientID, ClientSecret: f.ClientSecret,
-		AuthURL: f.URL + fakes.OSDNAuthPath, TokenURL: f.URL + fakes.OSDNTokenPath, ProfileURL: f.URL + fakes.OSDNProfilePath}
+	return providers.OSDNConfig{
+		Common:      providers.Common{ClientID: f.ClientID, ClientSecret: f.ClientSecret},
+		AuthURL:     f.URL + fakes.OSDNAuthPath,
+		TokenURL:    f.URL + fakes.OSDNTokenPath,
+		UserinfoURL: f.URL + fakes.OSDNProfilePath,
+	}
 }
 
 func TestOSDNLoginAndRefresh(t *testing.T) {

@@ -12,7 +12,7 @@ import (
 
 func osuProvider(t *testing.T, f *fakes.Osu, mod func(*providers.OsuConfig)) *providers.OAuth2 {
 	t.Helper()
-	c := providers.OsuConfig{ClientID: f.ClientID, ClientSecret: f.ClientSecret, BaseURL: f.URL, Scopes: []string{"public"}}
+	c := providers.OsuConfig{Common: providers.Common{ClientID: f.ClientID, ClientSecret: f.ClientSecret, Scopes: []string{"public"}}, APIBase: f.URL}
 	if mod != nil {
 		mod(&c)
 	}
@@ -104,7 +104,7 @@ func TestOsuRefuseRestricted(t *testing.T) {
 
 func TestOsuConfigAndErrors(t *testing.T) {
 	t.Parallel()
-	if _, err := providers.NewOsu(providers.OsuConfig{ClientID: "abc", ClientSecret: "s"}); err == nil {
+	if _, err := providers.NewOsu(providers.OsuConfig{Common: providers.Common{ClientID: "abc", ClientSecret: "s"}}); err == nil {
 		t.Error("non-numeric client id accepted")
 	}
 	f := fakes.NewOsu(t, gateCallback)

@@ -3,10 +3,7 @@ package providers
 import (
 	"cmp"
 	"errors"
-	"log/slog"
-	"net/http"
 	"strings"
-	"time"
 )
 
 // Quaily's documented bases.
@@ -17,26 +14,17 @@ const (
 
 // QuailyConfig configures the Quaily preset.
 type QuailyConfig struct {
-	// ID defaults to "quaily"; DisplayName to "Quaily".
-	ID, DisplayName string
-	// ClientID is required. ClientSecret is optional: Quaily apps are public
-	// clients using PKCE; a configured secret is sent in the body.
-	ClientID, ClientSecret string
-	// Scopes default to "user.public".
-	Scopes []string
+	// Common: ID defaults to "quaily", DisplayName to "Quaily", Scopes to
+	// "user.public". ClientID is required. ClientSecret is optional:
+	// Quaily apps are public clients using PKCE; a configured secret is
+	// sent in the body. AllowUnverifiedEmail keeps an email whose
+	// email_verified is not true.
+	Common
 	// AuthURL defaults to QuailyAuthURL; APIBase (token and userinfo) to
 	// QuailyAPIBase; TokenURL and UserinfoURL override single endpoints.
 	AuthURL, APIBase, TokenURL, UserinfoURL string
 	// PKCE is S256 (default) or plain.
 	PKCE PKCEMethod
-	// AllowUnverifiedEmail keeps an email whose email_verified is not true.
-	AllowUnverifiedEmail bool
-	// UserPrefix of X-Forwarded-User, default "<ID>:".
-	UserPrefix string
-	HTTPClient *http.Client
-	Logger     *slog.Logger
-	// Now is the clock token lifetimes are measured on; default time.Now.
-	Now func() time.Time
 }
 
 // NewQuaily returns the Quaily provider: a public client with PKCE, token
@@ -49,29 +37,19 @@ func NewQuaily(c QuailyConfig) (*OAuth2, error) {
 	if c.ClientSecret != "" {
 		auth = ClientAuthBody
 	}
-	pkce := c.PKCE
-	if pkce == "" {
-		pkce = PKCES256
-	}
-	id := cmp.Or(c.ID, "quaily")
+	common := c.Common
+	common.ID = cmp.Or(common.ID, "quaily")
+	common.DisplayName = cmp.Or(common.DisplayName, "Quaily")
+	common.Scopes = defaultScopes(common.Scopes, "user.public")
 	o, err := NewOAuth2(OAuth2Config{
-		ID:                   id,
-		Type:                 "quaily",
-		DisplayName:          cmp.Or(c.DisplayName, "Quaily"),
-		ClientID:             c.ClientID,
-		ClientSecret:         c.ClientSecret,
-		AuthURL:              cmp.Or(c.AuthURL, QuailyAuthURL),
-		TokenURL:             cmp.Or(c.TokenURL, base+"/oauth/token"),
-		UserinfoURL:          cmp.Or(c.UserinfoURL, base+"/oauth/userinfo"),
-		ClientAuth:           auth,
-		PKCE:                 pkce,
-		Scopes:               defaultScopes(c.Scopes, "user.public"),
-		Claims:               ClaimMapping{Subject: "sub"},
-		UserPrefix:           c.UserPrefix,
-		AllowUnverifiedEmail: c.AllowUnverifiedEmail,
-		HTTPClient:           c.HTTPClient,
-		Logger:               c.Logger,
-		Now:                  c.Now,
+		Common:      common,
+		Type:        "quaily",
+		AuthURL:     cmp.Or(c.AuthURL, QuailyAuthURL),
+		TokenURL:    cmp.Or(c.TokenURL, base+"/oauth/token"),
+		UserinfoURL: cmp.Or(c.UserinfoURL, base+"/oauth/userinfo"),
+		ClientAuth:  auth,
+		PKCE:        c.PKCE, // default S256
+		Claims:      ClaimMapping{Subject: "sub"},
 	})
 	if err != nil {
 		return nil, err
@@ -87,7 +65,7 @@ func NewQuaily(c QuailyConfig) (*OAuth2, error) {
 		if err := checkPrintable(uuid); err != nil {
 			return badResponse(errors.New("quaily userinfo: bad uuid"))
 		}
-		id.User = o.userPrefix + uuid
+		id.User = o.c.userPrefix() + uuid
 		id.Extra = map[string]string{"uuid": uuid}
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 
 func quailyProvider(t *testing.T, f *fakes.Quaily) *providers.OAuth2 {
 	t.Helper()
-	p, err := providers.NewQuaily(providers.QuailyConfig{ClientID: f.ClientID, AuthURL: f.Auth.URL + "/oauth/authorize", APIBase: f.API.URL})
+	p, err := providers.NewQuaily(providers.QuailyConfig{Common: providers.Common{ClientID: f.ClientID}, AuthURL: f.Auth.URL + "/oauth/authorize", APIBase: f.API.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestQuailyPKCEMethods(t *testing.T) {
 		t.Run(c.want, func(t *testing.T) {
 			t.Parallel()
 			f := fakes.NewQuaily(t, gateCallback)
-			p, err := providers.NewQuaily(providers.QuailyConfig{ClientID: f.ClientID, AuthURL: f.Auth.URL + "/oauth/authorize", APIBase: f.API.URL, PKCE: c.pkce})
+			p, err := providers.NewQuaily(providers.QuailyConfig{Common: providers.Common{ClientID: f.ClientID}, AuthURL: f.Auth.URL + "/oauth/authorize", APIBase: f.API.URL, PKCE: c.pkce})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -93,7 +93,7 @@ func TestQuailyPKCEMethods(t *testing.T) {
 		})
 	}
 	for _, off := range []providers.PKCEMethod{providers.PKCEOff, "OFF", "none", "false"} {
-		if _, err := providers.NewQuaily(providers.QuailyConfig{ClientID: "c", PKCE: off}); err == nil {
+		if _, err := providers.NewQuaily(providers.QuailyConfig{Common: providers.Common{ClientID: "c"}, PKCE: off}); err == nil {
 			t.Errorf("PKCE %q accepted for a public client", off)
 		}
 	}

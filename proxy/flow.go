@@ -115,7 +115,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 }
 
 // maxFlows is how many logins one browser may have in progress at once.
-// Each leaves a flow cookie for flowLifetime unless finished, and every one
+// Each leaves a flow cookie for FlowLifetime unless finished, and every one
 // of them travels with every request: without a bound, abandoned logins
 // would grow the Cookie header past what nginx and other proxies accept
 // (8 KiB by default) and lock the user out.

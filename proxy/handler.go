@@ -77,9 +77,9 @@ type Handler struct {
 	sessionNm string
 }
 
-// flowLifetime bounds how long a login may take between /oauth2/start and
+// FlowLifetime bounds how long a login may take between /oauth2/start and
 // /oauth2/callback.
-const flowLifetime = 10 * time.Minute
+const FlowLifetime = 10 * time.Minute
 
 // New builds the handler.
 func New(d Deps) (*Handler, error) {
@@ -106,7 +106,7 @@ func New(d Deps) (*Handler, error) {
 		byID:      make(map[string]providers.Provider, len(d.Providers)),
 		log:       d.Logger,
 		now:       d.Now,
-		flowMax:   flowLifetime,
+		flowMax:   FlowLifetime,
 		flowName:  d.Cookie.Name + "_flow_",
 		sessionNm: d.Cookie.Name,
 	}

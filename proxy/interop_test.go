@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/oidcprovider"
-	"github.com/gatehouse-proxy/gatehouse/proxy"
 )
 
 // interop is Gatehouse in front of an echo upstream, signing in against
@@ -66,9 +66,9 @@ func startInterop(t *testing.T, accessTokenTTL time.Duration, opts func(o *confi
 	if err := o.Validate(); err != nil {
 		t.Fatalf("gateway config: %v", err)
 	}
-	gw, err := proxy.Build(t.Context(), o, proxy.BuildOptions{})
+	gw, err := gateway.New(t.Context(), o, gateway.Deps{})
 	if err != nil {
-		t.Fatalf("proxy.Build against oidc-provider: %v", err)
+		t.Fatalf("gateway.New against oidc-provider: %v", err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
 	gwSrv.Config.Handler = gw

@@ -17,8 +17,8 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
-	"github.com/gatehouse-proxy/gatehouse/proxy"
 )
 
 // nginxSetup is a real nginx in front of an echo application, asking a
@@ -78,7 +78,7 @@ func startNginx(t *testing.T, c nginxSetupConfig) *nginxSetup {
 				c.Options(o)
 			}
 		},
-		Build: proxy.BuildOptions{Now: c.Now},
+		Build: gateway.Deps{Now: c.Now},
 	})
 	conf := c.Conf
 	if conf == nil {

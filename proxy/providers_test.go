@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
 	"github.com/gatehouse-proxy/gatehouse/providers"
@@ -63,14 +64,14 @@ func (g *provGateway) options(ps ...config.ProviderOptions) *config.Options {
 }
 
 // build validates o, builds the gateway and serves it.
-func (g *provGateway) build(t *testing.T, o *config.Options, b proxy.BuildOptions) {
+func (g *provGateway) build(t *testing.T, o *config.Options, b gateway.Deps) {
 	t.Helper()
 	if err := o.Validate(); err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	gw, err := proxy.Build(t.Context(), o, b)
+	gw, err := gateway.New(t.Context(), o, b)
 	if err != nil {
-		t.Fatalf("proxy.Build: %v", err)
+		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
 	g.serve(t, gw)
@@ -213,7 +214,7 @@ var builtinCases = []builtinCase{
 			return config.ProviderOptions{Type: "oauth2", ID: "gh", DisplayName: "Example Hub", ClientID: f.ClientID, ClientSecret: f.ClientSecret,
 				AuthURL: f.URL + "/authorize", TokenURL: f.URL + "/token", UserinfoURL: f.URL + "/userinfo",
 				ClientAuth: "basic", PKCE: "S256", Scopes: []string{"read:user", "user:email"}, ScopeSeparator: ",",
-				Claims: config.ClaimMapping{Subject: "id", Username: "login"}}, f.Service
+				Claims: providers.ClaimMapping{Subject: "id", Username: "login"}}, f.Service
 		},
 		want: map[string]string{"X-Forwarded-User": "gh:7", "X-Forwarded-Preferred-Username": "octocat", "X-Forwarded-Email": "octo@example.com",
 			"X-Forwarded-Groups": "staff", "X-Forwarded-Provider": "gh"},
@@ -229,7 +230,7 @@ func TestBuiltinProviderLoginAndRefresh(t *testing.T) {
 			clk := &clock{}
 			g := newProvGateway(t)
 			po, svc := tc.setup(t, g.Callback)
-			g.build(t, g.options(po), proxy.BuildOptions{Now: clk.Now})
+			g.build(t, g.options(po), gateway.Deps{Now: clk.Now})
 			id := po.ID
 			if id == "" {
 				id = po.Type
@@ -285,7 +286,7 @@ func TestOsuRotatedRefreshTokenReplay(t *testing.T) {
 	clk := &clock{}
 	g := newProvGateway(t)
 	f := fakes.NewOsu(t, g.Callback)
-	g.build(t, g.options(config.ProviderOptions{Type: "osu", ClientID: f.ClientID, ClientSecret: f.ClientSecret, APIBase: f.URL}), proxy.BuildOptions{Now: clk.Now})
+	g.build(t, g.options(config.ProviderOptions{Type: "osu", ClientID: f.ClientID, ClientSecret: f.ClientSecret, APIBase: f.URL}), gateway.Deps{Now: clk.Now})
 
 	browser := testutil.NewBrowser(t)
 	g.finishLogin(t, browser, g.startLogin(t, browser, "/", "osu", nil))
@@ -316,7 +317,7 @@ func TestOsuRotatedRefreshTokenReplay(t *testing.T) {
 	}
 }
 
-// newHandler builds a Handler by hand, as proxy.Build would, for providers
+// newHandler builds a Handler by hand, as gateway.New would, for providers
 // that need code-only settings (Mastodon's InstanceURL).
 func newHandler(t *testing.T, upstream string, ps ...providers.Provider) *proxy.Handler {
 	t.Helper()
@@ -374,10 +375,10 @@ func TestMastodonTwoInstancesThroughHandler(t *testing.T) {
 	b.User.Store("Bob")
 	evil := fakes.NewMastodon(t, "evil.example", true)
 	m, err := providers.NewMastodon(providers.MastodonConfig{
+		Common:                providers.Common{Logger: slog.New(slog.DiscardHandler)},
 		AllowedInstances:      []string{"a.example", "b.example"},
 		InstanceURL:           fakes.Instances(t, a, b, evil),
 		AllowPrivateAddresses: true,
-		Logger:                slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -467,10 +468,10 @@ func TestMastodonErrorsThroughHandler(t *testing.T) {
 	down.Down.Store(true)
 	forgetful := fakes.NewMastodon(t, "forgetful.example", true)
 	m, err := providers.NewMastodon(providers.MastodonConfig{
+		Common:                providers.Common{Logger: slog.New(slog.DiscardHandler)},
 		AllowedInstances:      []string{"down.example", "forgetful.example"},
 		InstanceURL:           fakes.Instances(t, down, forgetful),
 		AllowPrivateAddresses: true,
-		Logger:                slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -530,11 +531,11 @@ func TestMastodonRevokedTokenEndsSession(t *testing.T) {
 	t.Parallel()
 	f := fakes.NewMastodon(t, "revoke.example", true)
 	m, err := providers.NewMastodon(providers.MastodonConfig{
+		Common:                providers.Common{Logger: slog.New(slog.DiscardHandler)},
 		AllowedInstances:      []string{"revoke.example"},
 		InstanceURL:           fakes.Instances(t, f),
 		ValidateEvery:         5 * time.Minute,
 		AllowPrivateAddresses: true,
-		Logger:                slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -607,7 +608,7 @@ func TestSeveralProvidersOnOneSignInPage(t *testing.T) {
 			AllowedGroups: []string{"gmt"}},
 		config.ProviderOptions{Type: "mastodon", AllowedInstances: []string{"mastodon.example"}},
 	)
-	g.build(t, o, proxy.BuildOptions{})
+	g.build(t, o, gateway.Deps{})
 
 	t.Run("sign-in page", func(t *testing.T) {
 		t.Parallel()
@@ -711,7 +712,7 @@ func TestProviderRuleRefusesAtCallback(t *testing.T) {
 	g := newProvGateway(t)
 	f := fakes.NewOsu(t, g.Callback)
 	g.build(t, g.options(config.ProviderOptions{Type: "osu", ClientID: f.ClientID, ClientSecret: f.ClientSecret, APIBase: f.URL,
-		AllowedUsers: []string{"osu:999"}, AllowedGroups: []string{"nat"}}), proxy.BuildOptions{})
+		AllowedUsers: []string{"osu:999"}, AllowedGroups: []string{"nat"}}), gateway.Deps{})
 	browser := testutil.NewBrowser(t)
 	resp := testutil.Do(t, browser, g.startLogin(t, browser, "/", "osu", nil))
 	if resp.StatusCode != http.StatusForbidden {
@@ -760,7 +761,7 @@ func TestProviderErrorsThroughHandler(t *testing.T) {
 					c.opts(t, &po)
 				}
 				var logs provLogs
-				g.build(t, g.options(po), proxy.BuildOptions{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+				g.build(t, g.options(po), gateway.Deps{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 				f.Deny.Store(c.deny)
 				browser := testutil.NewBrowser(t)
 				cb := g.startLogin(t, browser, "/private", "osu", nil)

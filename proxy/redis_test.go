@@ -14,9 +14,9 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
-	"github.com/gatehouse-proxy/gatehouse/proxy"
 )
 
 // redisPair starts one Redis, one provider and two gateways (replicas)
@@ -38,7 +38,7 @@ func redisPair(t *testing.T, idpOpts devidp.Options, redisTimeout time.Duration)
 			o.RedisTimeout = redisTimeout
 			o.PassAccessToken = true
 		},
-		Build: proxy.BuildOptions{Now: clk.Now},
+		Build: gateway.Deps{Now: clk.Now},
 	}
 	a = testutil.StartGateway(t, cfg)
 	b = testutil.StartGateway(t, cfg)

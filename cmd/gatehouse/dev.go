@@ -17,7 +17,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
-	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 )
 
 // devUsers are the fixed users of the development provider.
@@ -88,7 +88,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	gw, err := proxy.Build(ctx, opts, proxy.BuildOptions{Logger: log})
+	gw, err := gateway.New(ctx, opts, gateway.Deps{Logger: log})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1

@@ -26,7 +26,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
-	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -64,7 +64,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	log := newLogger(stderr, opts.LogLevel, opts.LogFormat)
 	redis.SetLogger(redisLogger{log})
-	gw, err := proxy.Build(ctx, opts, proxy.BuildOptions{Logger: log})
+	gw, err := gateway.New(ctx, opts, gateway.Deps{Logger: log})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1

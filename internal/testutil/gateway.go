@@ -13,7 +13,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
-	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 )
 
 // TestCookieSecret is a fixed 32-byte cookie secret (base64) for tests.
@@ -29,7 +29,7 @@ type GatewayConfig struct {
 	// Upstream replaces the default echo upstream.
 	Upstream http.Handler
 	// Build adjusts proxy.Build's non-config inputs (clock, transports).
-	Build proxy.BuildOptions
+	Build gateway.Deps
 	// IdPServer reuses an already running provider (several gateways
 	// sharing one IdP); IdP options are then ignored.
 	IdPServer *IdPServer
@@ -74,7 +74,7 @@ type Gateway struct {
 	IdP      *IdPServer
 	Upstream *httptest.Server
 	Server   *httptest.Server
-	Gateway  *proxy.Gateway
+	Gateway  *gateway.Gateway
 	Options  *config.Options
 	// Client keeps cookies and does not follow redirects.
 	Client *http.Client
@@ -127,7 +127,7 @@ func StartGateway(t testing.TB, c GatewayConfig) *Gateway {
 		t.Fatalf("gateway config: %v", err)
 	}
 	g.Options = o
-	gw, err := proxy.Build(t.Context(), o, c.Build)
+	gw, err := gateway.New(t.Context(), o, c.Build)
 	if err != nil {
 		t.Fatalf("proxy.Build: %v", err)
 	}

@@ -1,4 +1,9 @@
-package proxy
+// Package gateway turns a validated configuration into a running
+// Gatehouse: the session store (cookie or Redis), the providers (through
+// the registry of provider types), token refresh and the HTTP handler.
+// It is the one package besides cmd/gatehouse that knows config; proxy,
+// session and providers are libraries that know nothing of flags or YAML.
+package gateway
 
 import (
 	"context"
@@ -15,12 +20,23 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/lock"
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
-// Gateway is a Handler built from configuration, with the resources it owns.
+// resources are what providers may need besides their own entry.
+type resources struct {
+	httpClient     *http.Client
+	redis          redis.UniversalClient // nil without Redis
+	redisKeyPrefix string
+	log            *slog.Logger
+	now            func() time.Time // nil: time.Now
+}
+
+// Gateway is the handler built from configuration, with the resources it
+// owns.
 type Gateway struct {
-	*Handler
+	*proxy.Handler
 	redis redis.UniversalClient
 }
 
@@ -32,8 +48,8 @@ func (g *Gateway) Close() error {
 	return nil
 }
 
-// BuildOptions are the parts of wiring that are not configuration.
-type BuildOptions struct {
+// Deps are the parts of wiring that are not configuration.
+type Deps struct {
 	// Logger receives logs; nil discards.
 	Logger *slog.Logger
 	// HTTPClient talks to providers; nil uses one with sane timeouts.
@@ -44,10 +60,10 @@ type BuildOptions struct {
 	Now func() time.Time
 }
 
-// Build wires a Gateway from validated options: providers (discovery runs
+// New wires a Gateway from validated options: providers (discovery runs
 // now, so a wrong issuer fails at start-up), the session store, refresh
 // and the handler.
-func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, error) {
+func New(ctx context.Context, o *config.Options, b Deps) (*Gateway, error) {
 	log := b.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -67,7 +83,7 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 	if err != nil {
 		return fail(fmt.Errorf("cookie secret: %w", err))
 	}
-	flowCodec, err := session.NewCodec(secrets, session.WithMaxAge(flowLifetime))
+	flowCodec, err := session.NewCodec(secrets, session.WithMaxAge(proxy.FlowLifetime))
 	if err != nil {
 		return fail(fmt.Errorf("cookie secret: %w", err))
 	}
@@ -110,12 +126,12 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 		store = session.NewCookieStore(sessionCodec, cookie)
 	}
 
-	deps := providers.Deps{HTTPClient: client, Redis: g.redis, RedisKeyPrefix: o.RedisKeyPrefix, Logger: log, Now: b.Now}
+	res := resources{httpClient: client, redis: g.redis, redisKeyPrefix: o.RedisKeyPrefix, log: log, now: b.Now}
 	var provs []providers.Provider
 	redirects := map[string]string{}
-	rules := map[string]ProviderRule{}
+	rules := map[string]proxy.ProviderRule{}
 	for _, po := range o.ProviderList() {
-		p, err := providers.New(ctx, po, deps)
+		p, err := newProvider(ctx, po, res)
 		if err != nil {
 			return fail(fmt.Errorf("provider %q: %w", po.ID, err))
 		}
@@ -124,7 +140,7 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 			redirects[p.Info().ID] = po.RedirectURL
 		}
 		if len(po.AllowedUsers) > 0 || len(po.AllowedGroups) > 0 {
-			rules[p.Info().ID] = ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
+			rules[p.Info().ID] = proxy.ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
 		}
 	}
 	byID := make(map[string]providers.Provider, len(provs))
@@ -148,7 +164,7 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 			return fail(fmt.Errorf("upstream: %w", err))
 		}
 	}
-	h, err := New(Deps{
+	h, err := proxy.New(proxy.Deps{
 		Providers:              provs,
 		RedirectURLs:           redirects,
 		Store:                  store,
@@ -163,8 +179,8 @@ func Build(ctx context.Context, o *config.Options, b BuildOptions) (*Gateway, er
 		SetAuthorizationHeader: o.SetAuthorizationHeader,
 		ProviderSignOut:        o.ProviderSignOut,
 		ReverseProxy:           o.ReverseProxy,
-		Authorizer:             NewAuthorizer(o.EmailDomains, rules),
-		Redirects:              NewRedirectValidator(o.WhitelistDomains),
+		Authorizer:             proxy.NewAuthorizer(o.EmailDomains, rules),
+		Redirects:              proxy.NewRedirectValidator(o.WhitelistDomains),
 		Ready:                  ready,
 		Logger:                 log,
 		Now:                    b.Now,

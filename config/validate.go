@@ -13,10 +13,11 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/internal/hostport"
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 )
 
 // Provider types Gatehouse implements.
@@ -506,7 +507,7 @@ func checkInstance(s string) string {
 		return "is not a host name"
 	}
 	host := strings.TrimPrefix(s, "*.")
-	if !isHostname(host) {
+	if !hostport.ValidHost(host) {
 		return "is not a host name"
 	}
 	return ""
@@ -528,65 +529,21 @@ func (v *validator) authorization(o *Options) {
 		o.EmailDomains[i] = d
 		switch {
 		case d == "*":
-		case strings.HasPrefix(d, "*.") && isHostname(d[2:]):
+		case strings.HasPrefix(d, "*.") && hostport.ValidHost(d[2:]):
 		case strings.Contains(d, "@"):
 			v.add("email-domain", fmt.Sprintf("entry %q contains '@'", d), "give only the domain, the part after '@'")
-		case !isHostname(d):
+		case !hostport.ValidHost(d):
 			v.add("email-domain", fmt.Sprintf("entry %q is not a domain", d), "write a domain such as example.com, or '*' for any")
 		}
 	}
 	for i, d := range o.WhitelistDomains {
 		d = strings.ToLower(strings.TrimSpace(d))
 		o.WhitelistDomains[i] = d
-		if problem, fix := checkWhitelistDomain(d); problem != "" {
-			v.add("whitelist-domain", fmt.Sprintf("entry %q %s", d, problem), fix)
+		if _, err := redirect.ParseAllowedHost(d); err != nil {
+			e := err.(*redirect.EntryError)
+			v.add("whitelist-domain", fmt.Sprintf("entry %q %s", d, e.Problem), e.Fix)
 		}
 	}
-}
-
-// checkWhitelistDomain checks one --whitelist-domain entry: host, .suffix,
-// either with an optional :port (or :*).
-func checkWhitelistDomain(s string) (problem, fix string) {
-	const example = "write a host such as app.example.com, '.example.com' for its subdomains, optionally with ':port'"
-	switch {
-	case s == "*" || s == ".":
-		return "would allow redirects to any host (an open redirect)", example
-	case strings.HasPrefix(s, "*."):
-		return "uses '*.'", "write '.example.com' to allow the subdomains of example.com"
-	case strings.Contains(s, "://"):
-		return "has a scheme", example
-	case strings.Contains(s, "/"):
-		return "has a path", example
-	}
-	host, port := s, ""
-	if strings.HasPrefix(s, "[") {
-		h, p, err := net.SplitHostPort(s)
-		if err != nil {
-			if !strings.HasSuffix(s, "]") {
-				return "is not a host", example
-			}
-			h = strings.Trim(s, "[]")
-		}
-		host, port = h, p
-		if _, err := netip.ParseAddr(host); err != nil {
-			return "is not a host", example
-		}
-	} else {
-		if i := strings.LastIndexByte(s, ':'); i >= 0 {
-			host, port = s[:i], s[i+1:]
-			if port == "" {
-				return "has an empty port", example
-			}
-		}
-		h := strings.TrimPrefix(host, ".")
-		if _, err := netip.ParseAddr(h); err != nil && !isHostname(h) {
-			return "is not a host", example
-		}
-	}
-	if port != "" && port != "*" && !validPort(port, false) {
-		return "has an invalid port", example
-	}
-	return "", ""
 }
 
 // cookies checks the cookie options and decodes the secrets.
@@ -599,7 +556,7 @@ func (v *validator) cookies(o *Options) [][]byte {
 	}
 	if o.CookieDomain != "" {
 		o.CookieDomain = strings.ToLower(strings.TrimSpace(o.CookieDomain))
-		if !isHostname(strings.TrimPrefix(o.CookieDomain, ".")) {
+		if !hostport.ValidHost(strings.TrimPrefix(o.CookieDomain, ".")) {
 			v.add("cookie-domain", fmt.Sprintf("is %q, which is not a domain", o.CookieDomain), "write a domain such as example.com, or leave it empty for host-only cookies")
 		}
 	}
@@ -862,41 +819,13 @@ func checkHostPort(s string, listen bool) string {
 	if host == "" && !listen {
 		return "has no host"
 	}
-	if host != "" && !isHostname(strings.ToLower(host)) {
+	if host != "" && !hostport.ValidHost(strings.ToLower(host)) {
 		if _, err := netip.ParseAddr(host); err != nil {
 			return fmt.Sprintf("has the invalid host %q", host)
 		}
 	}
-	if !validPort(port, listen) {
+	if !hostport.ValidPort(port, listen) {
 		return fmt.Sprintf("has the invalid port %q", port)
 	}
 	return ""
-}
-
-func validPort(s string, allowZero bool) bool {
-	n, err := strconv.Atoi(s)
-	if err != nil || n > 65535 || n < 0 || (n == 0 && !allowZero) {
-		return false
-	}
-	return strconv.Itoa(n) == s
-}
-
-// isHostname reports whether s (lower-case) is a DNS name: dot-separated
-// labels of letters, digits and '-', not starting or ending with '-'.
-func isHostname(s string) bool {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" || len(s) > 253 {
-		return false
-	}
-	for label := range strings.SplitSeq(s, ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return true
 }

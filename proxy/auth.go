@@ -6,17 +6,14 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 )
 
 const (
 	// headerSignIn carries, on a 401 from /oauth2/auth, the URL that starts
 	// a login and comes back to the page that was asked for.
 	headerSignIn = "X-Auth-Request-Sign-In"
-	// headerAuthRedirect is where the browser was going, set by a proxy in
-	// front of Gatehouse's own pages (oauth2-proxy's convention for nginx:
-	// proxy_set_header X-Auth-Request-Redirect $request_uri). Like ?rd= it
-	// is only a wish that the redirect validator judges.
-	headerAuthRedirect = "X-Auth-Request-Redirect"
 	// headerExtraCookie numbers the Set-Cookie lines of an /oauth2/auth
 	// answer after the first (X-Gatehouse-Set-Cookie-1, -2, ...): nginx
 	// 1.22's $upstream_http_set_cookie holds only the first, so a session
@@ -50,8 +47,8 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	redirect, _ := strconv.ParseBool(r.URL.Query().Get("redirect"))
 	s, status, code := h.authenticated(w, r)
 	if s == nil {
-		rd := h.safeRedirect(r, h.originalReturn(r))
-		signIn := "/oauth2/start?rd=" + url.QueryEscape(rd)
+		rd := h.safeRedirect(r, h.view(r).Original())
+		signIn := "/oauth2/start?rd=" + url.QueryEscape(rd.String())
 		if len(signIn) > maxSignInLen {
 			signIn = "/oauth2/start?rd=%2F"
 		}
@@ -60,7 +57,7 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, signIn, http.StatusFound)
 		case redirect:
 			// The proxy shows this answer to the client: say why.
-			h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+			h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()))
 		default:
 			if status == http.StatusUnauthorized {
 				// For proxies that cannot encode the original URL
@@ -117,95 +114,9 @@ func (h *Handler) navigation(r *http.Request) bool {
 
 // returnTo is the validated place a browser goes back to after signing
 // in from Gatehouse's own pages (/oauth2/sign_in, /oauth2/start): ?rd= when
-// given, otherwise what impliedReturn finds.
-func (h *Handler) returnTo(r *http.Request) string {
-	if rd := rdParam(r.URL.RawQuery); rd != "" {
-		return h.safeRedirect(r, rd)
-	}
-	return h.safeRedirect(r, h.impliedReturn(r))
-}
-
-// impliedReturn is where the browser was going when no ?rd= says so:
-// X-Auth-Request-Redirect, else what originalReturn finds. Gatehouse's own
-// pages (/oauth2/...) are skipped: nobody wants to land on one after
-// signing in. The result is not validated.
-func (h *Handler) impliedReturn(r *http.Request) string {
-	if v := r.Header.Get(headerAuthRedirect); v != "" && !isOwnPath(v) {
-		return v
-	}
-	return h.originalReturn(r)
-}
-
-// originalReturn is the URL of the request a proxy asks about, or "/" if
-// that is one of Gatehouse's own pages: with --reverse-proxy the original
-// URL the proxy forwards (X-Forwarded-Proto/-Host/-Uri or X-Original-URI,
-// which nginx also sends to Gatehouse's pages after "error_page 401 =
-// /oauth2/sign_in"); else the original path Envoy's path_prefix appends to
-// /oauth2/auth/; else the request's own URI. The result is not validated.
-func (h *Handler) originalReturn(r *http.Request) string {
-	uri := h.originalURI(r)
-	if rest, ok := strings.CutPrefix(uri, "/oauth2/auth/"); ok {
-		uri = "/" + rest
-	}
-	switch {
-	case isOwnPath(uri):
-		return "/"
-	case h.d.ReverseProxy && strings.HasPrefix(uri, "/"):
-		// Absolute, so that the host the proxy saw is kept.
-		return h.requestScheme(r) + "://" + h.requestHost(r) + uri
-	}
-	return uri // without --reverse-proxy: r's own; or X-Original-URL
-}
-
-// isOwnPath reports whether v, a path or an absolute URL, is one of
-// Gatehouse's own pages.
-func isOwnPath(v string) bool {
-	if !strings.HasPrefix(v, "/") {
-		u, err := url.Parse(v)
-		if err != nil {
-			return false
-		}
-		v = u.EscapedPath()
-	}
-	p, _, _ := strings.Cut(v, "?")
-	return p == "/oauth2" || strings.HasPrefix(p, "/oauth2/")
-}
-
-// ownParams are the query parameters of /oauth2/sign_in and /oauth2/start.
-var ownParams = map[string]bool{"rd": true, "provider": true, "instance": true}
-
-// rdParam returns the first rd query parameter of rawQuery, "" if none.
-//
-// A proxy that cannot URL-encode (nginx: "?rd=$scheme://$http_host
-// $request_uri") sends the original URL raw, so the original URL's own
-// query parameters arrive as separate parameters of ours. A raw rd value
-// holding "?" (which an encoder would have written %3F) is such a URL: the
-// parameters after it that are not Gatehouse's own are put back, raw. The
-// result is validated like any rd.
-func rdParam(rawQuery string) string {
-	parts := strings.Split(rawQuery, "&")
-	for i, part := range parts {
-		key, value, _ := strings.Cut(part, "=")
-		if key != "rd" {
-			continue
-		}
-		if !strings.Contains(value, "?") {
-			v, err := url.QueryUnescape(value)
-			if err != nil {
-				return ""
-			}
-			return v
-		}
-		rd := value
-		for _, next := range parts[i+1:] {
-			if k, _, _ := strings.Cut(next, "="); ownParams[k] {
-				break
-			}
-			rd += "&" + next
-		}
-		return rd
-	}
-	return ""
+// given, otherwise what redirect.Implied finds.
+func (h *Handler) returnTo(r *http.Request) redirect.Target {
+	return h.safeRedirect(r, redirect.Wanted(r, h.view(r)))
 }
 
 // anyOf reports whether list (comma-separated, "" = no restriction) shares

@@ -12,20 +12,21 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 // flow is what a login carries from /oauth2/start to /oauth2/callback, in a
 // short-lived encrypted cookie of its own so several tabs can log in at once.
 type flow struct {
-	ProviderID   string    `json:"p"`
-	State        string    `json:"s"`
-	Nonce        string    `json:"n"`
-	CodeVerifier string    `json:"v"`
-	Redirect     string    `json:"r"`
-	Instance     string    `json:"i,omitempty"`
-	RedirectURL  string    `json:"u"`
-	Started      time.Time `json:"t"`
+	ProviderID   string          `json:"p"`
+	State        string          `json:"s"`
+	Nonce        string          `json:"n"`
+	CodeVerifier string          `json:"v"`
+	Redirect     redirect.Target `json:"r"`
+	Instance     string          `json:"i,omitempty"`
+	RedirectURL  string          `json:"u"`
+	Started      time.Time       `json:"t"`
 }
 
 // stateFormat is what a state we issued looks like: 32 random bytes,
@@ -64,10 +65,10 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		if id == "" {
 			// Several providers: let the user choose.
-			http.Redirect(w, r, "/oauth2/sign_in?rd="+url.QueryEscape(rd), http.StatusFound)
+			http.Redirect(w, r, "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()), http.StatusFound)
 			return
 		}
-		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option does not exist.", "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option does not exist.", "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()))
 		return
 	}
 	info := p.Info()
@@ -99,13 +100,13 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	if err == nil && session.CookieLineLen(cookie) >= session.MaxCookieLine {
 		// A browser would silently drop the cookie and the callback would
 		// fail; give up the long return address instead of the login.
-		h.log.InfoContext(r.Context(), "return address too long for the login cookie; returning to /", "provider", id, "rd_bytes", len(f.Redirect))
-		f.Redirect = "/"
+		h.log.InfoContext(r.Context(), "return address too long for the login cookie; returning to /", "provider", id, "rd_bytes", len(f.Redirect.String()))
+		f.Redirect = redirect.Target{}
 		cookie, err = h.flowCookie(f)
 	}
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "encoding login flow", "err", err)
-		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.", "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.", "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()))
 		return
 	}
 	h.expireOldFlows(w, r)
@@ -194,7 +195,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	// The flow is single-use whatever happens next.
 	http.SetCookie(w, h.d.Cookie.ExpiredCookie(h.flowCookieName(state)))
-	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect)
+	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect.String())
 
 	// RFC 9207: a response naming another issuer (a mix-up attack through
 	// another configured provider) is refused before anything in it is
@@ -260,7 +261,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(ctx, "login", "provider", f.ProviderID, "user", s.Identity.User)
-	target := h.safeRedirect(r, f.Redirect)
+	// Validated at /oauth2/start, where the browser named it; the flow
+	// cookie that carried it here is authenticated.
+	target := f.Redirect.String()
 	if h.d.Cookie.SameSite == http.SameSiteStrictMode {
 		// This response ends a redirect chain that began on the provider's
 		// site, so a redirect would reach the application without the new
@@ -313,8 +316,8 @@ func (h *Handler) readFlow(r *http.Request, state string) (flow, error) {
 }
 
 // providerFailed renders a provider error without internals.
-func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id string, err error, rd string) {
-	retry := "/oauth2/sign_in?rd=" + url.QueryEscape(rd)
+func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id string, err error, rd redirect.Target) {
+	retry := "/oauth2/sign_in?rd=" + url.QueryEscape(rd.String())
 	status, code, msg := http.StatusBadGateway, "provider_error", "The sign-in service returned an error. Please try again."
 	var pe *providers.Error
 	switch {
@@ -372,9 +375,9 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	if loadErr == nil && s != nil && h.d.ProviderSignOut {
 		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
-			back := rd
-			if u, err := url.Parse(rd); err == nil && !u.IsAbs() {
-				back = h.requestScheme(r) + "://" + h.requestHost(r) + rd
+			back := rd.String()
+			if !rd.IsAbs() {
+				back = h.view(r).Origin() + back
 			}
 			if target := p.SignOutURL(s.Grant(), back); target != "" {
 				h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User, "provider_logout", true)
@@ -387,7 +390,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User)
 	}
 	if rawRD != "" {
-		http.Redirect(w, r, rd, http.StatusFound)
+		http.Redirect(w, r, rd.String(), http.StatusFound)
 		return
 	}
 	h.pages.signedOut(w)

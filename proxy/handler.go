@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -53,8 +54,8 @@ type Deps struct {
 	ReverseProxy bool
 	// Authorizer decides who may pass once authenticated.
 	Authorizer *Authorizer
-	// Redirects validates ?rd= targets.
-	Redirects *RedirectValidator
+	// Redirects validates return addresses (?rd= and the like).
+	Redirects *redirect.Validator
 	// Ready reports readiness (e.g. Redis reachable); nil is always ready.
 	Ready func(ctx context.Context) error
 	// Logger receives structured logs; never tokens, cookies or secrets.
@@ -96,7 +97,7 @@ func New(d Deps) (*Handler, error) {
 		return nil, errors.New("proxy: Authorizer is required")
 	}
 	if d.Redirects == nil {
-		d.Redirects = NewRedirectValidator(nil)
+		d.Redirects = redirect.NewValidator(nil)
 	}
 	if d.SessionLifetime <= 0 {
 		d.SessionLifetime = 7 * 24 * time.Hour
@@ -159,12 +160,12 @@ func New(d Deps) (*Handler, error) {
 
 // ServeHTTP strips client-supplied identity headers, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rd := r.Header.Values(headerAuthRedirect)
+	rd := r.Header.Values(redirect.HeaderAuthRedirect)
 	stripIdentityHeaders(r.Header)
-	if len(rd) > 0 && isOwnPath(r.URL.Path) {
+	if len(rd) > 0 && redirect.IsOwnPath(r.URL.Path) {
 		// Not identity but a return URL for Gatehouse's own pages, judged
 		// like ?rd=; it never travels upstream.
-		r.Header[headerAuthRedirect] = rd
+		r.Header[redirect.HeaderAuthRedirect] = rd
 	}
 	h.mux.ServeHTTP(w, r)
 }
@@ -254,7 +255,7 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
 	s, status, code := h.authenticated(w, r)
 	if s == nil {
-		h.deny(w, r, status, code, h.originalURI(r))
+		h.deny(w, r, status, code, h.view(r).URI)
 		return
 	}
 	if h.upstream == nil {
@@ -265,9 +266,10 @@ func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
 	h.upstream.ServeHTTP(w, r)
 }
 
-// deny answers a request without a usable session.
+// deny answers a request without a usable session. rd, the URI asked
+// for, is not validated yet: the sign-in page it is passed to judges it.
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code, rd string) {
-	if len(rd) > maxRedirectLen {
+	if len(rd) > redirect.MaxLen {
 		// It would be refused later anyway, and a huge Location header
 		// overflows the buffers of proxies in front (nginx: 502).
 		rd = "/"
@@ -284,7 +286,7 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code,
 	case http.StatusForbidden:
 		h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_out?rd="+url.QueryEscape("/oauth2/sign_in?rd="+url.QueryEscape(rd)))
 	default:
-		h.fail(w, r, status, code, denyMessage(status), rd)
+		h.fail(w, r, status, code, denyMessage(status), h.safeRedirect(r, rd).String())
 	}
 }
 
@@ -318,40 +320,10 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(accept, "application/json") || strings.Contains(accept, "+json")
 }
 
-// originalURI is the URI the client asked for: the request's own, or, behind
-// a trusted proxy (nginx auth_request), X-Forwarded-Uri / X-Original-URI.
-func (h *Handler) originalURI(r *http.Request) string {
-	if h.d.ReverseProxy {
-		for _, name := range []string{"X-Forwarded-Uri", "X-Original-Uri", "X-Original-Url"} {
-			if v := r.Header.Get(name); v != "" {
-				return v
-			}
-		}
-	}
-	return r.URL.RequestURI()
-}
-
-// requestHost is the host the client addressed.
-func (h *Handler) requestHost(r *http.Request) string {
-	if h.d.ReverseProxy {
-		if v := r.Header.Get("X-Forwarded-Host"); v != "" {
-			return strings.TrimSpace(strings.Split(v, ",")[0])
-		}
-	}
-	return r.Host
-}
-
-// requestScheme is the scheme the client used.
-func (h *Handler) requestScheme(r *http.Request) string {
-	if h.d.ReverseProxy {
-		if v := strings.ToLower(strings.TrimSpace(strings.Split(r.Header.Get("X-Forwarded-Proto"), ",")[0])); v == "http" || v == "https" {
-			return v
-		}
-	}
-	if r.TLS != nil {
-		return "https"
-	}
-	return "http"
+// view is how the client addressed r (through a trusted proxy with
+// --reverse-proxy).
+func (h *Handler) view(r *http.Request) redirect.View {
+	return redirect.NewView(r, h.d.ReverseProxy)
 }
 
 // redirectURL is the callback URL for provider id.
@@ -359,10 +331,10 @@ func (h *Handler) redirectURL(r *http.Request, id string) string {
 	if u := h.d.RedirectURLs[id]; u != "" {
 		return u
 	}
-	return h.requestScheme(r) + "://" + h.requestHost(r) + "/oauth2/callback"
+	return h.view(r).Origin() + "/oauth2/callback"
 }
 
 // safeRedirect validates rd for this request.
-func (h *Handler) safeRedirect(r *http.Request, rd string) string {
-	return h.d.Redirects.Validate(rd, h.requestHost(r))
+func (h *Handler) safeRedirect(r *http.Request, rd string) redirect.Target {
+	return h.d.Redirects.Validate(rd, h.view(r).Host)
 }

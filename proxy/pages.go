@@ -8,6 +8,7 @@ import (
 	"net/http"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 )
 
 //go:embed templates/*.html
@@ -28,7 +29,7 @@ func newPages() (*pages, error) {
 
 type signInData struct {
 	Providers []providers.Info
-	Redirect  string
+	Redirect  redirect.Target
 	Error     string
 	// ErrorFor is the provider id the error belongs to (its form shows it).
 	ErrorFor string

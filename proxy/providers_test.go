@@ -23,6 +23,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -359,7 +360,7 @@ func newHandlerAt(t *testing.T, upstream string, now func() time.Time, ps ...pro
 		Upstream:        up,
 		PassAccessToken: true,
 		Authorizer:      proxy.NewAuthorizer([]string{"*"}, nil),
-		Redirects:       proxy.NewRedirectValidator(nil),
+		Redirects:       redirect.NewValidator(nil),
 		Now:             now,
 	})
 	if err != nil {

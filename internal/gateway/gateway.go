@@ -21,6 +21,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/internal/lock"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -164,6 +165,14 @@ func New(ctx context.Context, o *config.Options, b Deps) (*Gateway, error) {
 			return fail(fmt.Errorf("upstream: %w", err))
 		}
 	}
+	var allowed []redirect.AllowedHost
+	for _, d := range o.WhitelistDomains {
+		a, err := redirect.ParseAllowedHost(d)
+		if err != nil {
+			return fail(fmt.Errorf("whitelist-domain: %w", err))
+		}
+		allowed = append(allowed, a)
+	}
 	h, err := proxy.New(proxy.Deps{
 		Providers:              provs,
 		RedirectURLs:           redirects,
@@ -180,7 +189,7 @@ func New(ctx context.Context, o *config.Options, b Deps) (*Gateway, error) {
 		ProviderSignOut:        o.ProviderSignOut,
 		ReverseProxy:           o.ReverseProxy,
 		Authorizer:             proxy.NewAuthorizer(o.EmailDomains, rules),
-		Redirects:              proxy.NewRedirectValidator(o.WhitelistDomains),
+		Redirects:              redirect.NewValidator(allowed),
 		Ready:                  ready,
 		Logger:                 log,
 		Now:                    b.Now,

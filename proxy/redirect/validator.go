@@ -1,4 +1,4 @@
-package proxy
+package redirect
 
 import (
 	"net"
@@ -8,41 +8,68 @@ import (
 	"unicode/utf8"
 )
 
-// maxRedirectLen bounds a return address; longer ones become "/".
-const maxRedirectLen = 4096
+// MaxLen bounds a return address; longer ones become "/".
+const MaxLen = 4096
 
-// RedirectValidator decides where a browser may be sent after login or
-// sign-out. Anything it does not positively accept becomes "/".
-type RedirectValidator struct {
-	// allowed holds the --whitelist-domain entries, lower-cased: "host",
-	// ".suffix" (the domain and its subdomains), each optionally ":port".
-	allowed []string
-}
+// Target is a checked return address: a path on this site, or an http(s)
+// URL of the request's own host or of an allowed host. Only a Validator
+// makes one (and UnmarshalText, from a value a Target wrote); its zero
+// value is "/".
+type Target struct{ s string }
 
-// NewRedirectValidator returns a validator accepting same-site paths, the
-// request's own host, and the given allow-list of hosts.
-func NewRedirectValidator(whitelist []string) *RedirectValidator {
-	v := &RedirectValidator{}
-	for _, d := range whitelist {
-		d = strings.ToLower(strings.TrimSpace(d))
-		if d != "" {
-			v.allowed = append(v.allowed, d)
-		}
+// String returns the address, "/" for the zero Target.
+func (t Target) String() string {
+	if t.s == "" {
+		return "/"
 	}
-	return v
+	return t.s
 }
 
-// Validate returns rd if it is a safe redirect target for a request to
-// requestHost, and "/" otherwise.
-func (v *RedirectValidator) Validate(rd, requestHost string) string {
-	if safe, ok := v.check(rd, requestHost); ok {
-		return safe
+// IsAbs reports whether the address is an absolute URL rather than a path.
+func (t Target) IsAbs() bool { return !strings.HasPrefix(t.String(), "/") }
+
+// MarshalText stores a Target, in the encrypted login-flow cookie.
+func (t Target) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText reads a Target back from storage Gatehouse authenticates
+// (the flow cookie). It applies every check that does not depend on the
+// request, so that not even a forged value could hold a scheme-relative,
+// script or malformed address; what does not pass becomes "/".
+func (t *Target) UnmarshalText(b []byte) error {
+	*t = Target{}
+	if s, ok := check(string(b), func(string) bool { return true }); ok {
+		t.s = s
 	}
-	return "/"
+	return nil
 }
 
-func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
-	if rd == "" || len(rd) > maxRedirectLen || !utf8.ValidString(rd) {
+// Validator decides where a browser may be sent after login or sign-out.
+// Anything it does not positively accept becomes "/".
+type Validator struct {
+	// allowed holds the --whitelist-domain entries.
+	allowed []AllowedHost
+}
+
+// NewValidator returns a validator accepting same-site paths, the
+// request's own host, and the allowed hosts.
+func NewValidator(allowed []AllowedHost) *Validator {
+	return &Validator{allowed: allowed}
+}
+
+// Validate returns rd as a Target if it is a safe return address for a
+// request to requestHost (host[:port]), and the "/" Target otherwise.
+func (v *Validator) Validate(rd, requestHost string) Target {
+	if safe, ok := check(rd, func(hostport string) bool { return v.hostAllowed(hostport, requestHost) }); ok {
+		return Target{s: safe}
+	}
+	return Target{}
+}
+
+// check returns rd if it is a same-site path, or an absolute http(s) URL
+// whose host[:port] hostOK accepts, free of every trick browsers and
+// later hops could turn into another destination.
+func check(rd string, hostOK func(hostport string) bool) (string, bool) {
+	if rd == "" || len(rd) > MaxLen || !utf8.ValidString(rd) {
 		return "", false
 	}
 	// The raw value may hold no control characters, whitespace or
@@ -90,7 +117,7 @@ func (v *RedirectValidator) check(rd, requestHost string) (string, bool) {
 	if strings.ContainsAny(authority, "@%") {
 		return "", false
 	}
-	if !v.hostAllowed(u.Host, requestHost) {
+	if !hostOK(u.Host) {
 		return "", false
 	}
 	if strings.HasPrefix(removeDotSegments(u.Path), "//") {
@@ -142,7 +169,7 @@ func hasUnsafeRune(s string, spaces bool) bool {
 
 // hostAllowed reports whether hostport (from the redirect URL) is the
 // request's own host or matches the allow-list.
-func (v *RedirectValidator) hostAllowed(hostport, requestHost string) bool {
+func (v *Validator) hostAllowed(hostport, requestHost string) bool {
 	host, port := splitHostPort(strings.ToLower(hostport))
 	if host == "" {
 		return false
@@ -153,18 +180,8 @@ func (v *RedirectValidator) hostAllowed(hostport, requestHost string) bool {
 			return true
 		}
 	}
-	for _, entry := range v.allowed {
-		eh, ep := splitHostPort(entry)
-		if ep != "" && ep != "*" && ep != port {
-			continue
-		}
-		if strings.HasPrefix(eh, ".") {
-			if host == eh[1:] || strings.HasSuffix(host, eh) {
-				return true
-			}
-			continue
-		}
-		if host == eh {
+	for _, a := range v.allowed {
+		if a.matches(host, port) {
 			return true
 		}
 	}

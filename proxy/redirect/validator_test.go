@@ -1,13 +1,14 @@
-package proxy
+package redirect
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
 
 func TestRedirectValidator(t *testing.T) {
 	t.Parallel()
-	v := NewRedirectValidator([]string{"app.example.com", ".corp.example", "ports.example:8443"})
+	v := NewValidator(allowedHosts(t, "app.example.com", ".corp.example", "ports.example:8443"))
 	const host = "gate.example.com"
 	tests := []struct {
 		rd, want string
@@ -71,7 +72,7 @@ func TestRedirectValidator(t *testing.T) {
 		{"/x/..", "/x/.."},
 	}
 	for _, tt := range tests {
-		if got := v.Validate(tt.rd, host); got != tt.want {
+		if got := v.Validate(tt.rd, host).String(); got != tt.want {
 			t.Errorf("Validate(%q) = %q, want %q", tt.rd, got, tt.want)
 		}
 	}
@@ -81,9 +82,9 @@ func FuzzRedirectValidator(f *testing.F) {
 	for _, s := range []string{"/", "//evil.com", "/\\x", "https://a.example/", "/%2f%2f"} {
 		f.Add(s)
 	}
-	v := NewRedirectValidator([]string{"allowed.example"})
+	v := NewValidator(allowedHosts(f, "allowed.example"))
 	f.Fuzz(func(t *testing.T, rd string) {
-		got := v.Validate(rd, "gate.example")
+		got := v.Validate(rd, "gate.example").String()
 		if got == "/" {
 			return
 		}
@@ -116,4 +117,65 @@ func hostOf(t *testing.T, u string) string {
 		}
 	}
 	return rest
+}
+
+// allowedHosts parses --whitelist-domain entries.
+func allowedHosts(t testing.TB, entries ...string) []AllowedHost {
+	t.Helper()
+	var out []AllowedHost
+	for _, e := range entries {
+		a, err := ParseAllowedHost(e)
+		if err != nil {
+			t.Fatalf("ParseAllowedHost(%q): %v", e, err)
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func TestTarget(t *testing.T) {
+	t.Parallel()
+	var zero Target
+	if zero.String() != "/" || zero.IsAbs() {
+		t.Errorf("zero Target = %q, abs %v; want \"/\", relative", zero, zero.IsAbs())
+	}
+	v := NewValidator(allowedHosts(t, ".example.com"))
+	for _, rd := range []string{"/a?b=c", "https://app.example.com/x"} {
+		target := v.Validate(rd, "gate.example")
+		b, err := target.MarshalText()
+		if err != nil || string(b) != rd {
+			t.Fatalf("MarshalText(%q) = %q, %v", rd, b, err)
+		}
+		var back Target
+		if err := back.UnmarshalText(b); err != nil || back != target {
+			t.Errorf("UnmarshalText(%q) = %q, %v", b, back, err)
+		}
+	}
+	// A stored value that no validator could have made reads as "/".
+	for _, forged := range []string{"//evil.com", "javascript:alert(1)", "/%2f%2fevil", "https://u:p@evil.com/"} {
+		var back Target
+		if err := back.UnmarshalText([]byte(forged)); err != nil || back.String() != "/" {
+			t.Errorf("UnmarshalText(%q) = %q, %v; want \"/\"", forged, back, err)
+		}
+	}
+}
+
+func TestParseAllowedHost(t *testing.T) {
+	t.Parallel()
+	for _, ok := range []string{"app.example.com", ".example.com", "App.Example.com:8443", ".example.com:*", "[::1]:8443", "[::1]", "10.0.0.1:80"} {
+		a, err := ParseAllowedHost(ok)
+		if err != nil {
+			t.Errorf("ParseAllowedHost(%q): %v", ok, err)
+			continue
+		}
+		if got := a.String(); got != strings.ToLower(ok) {
+			t.Errorf("ParseAllowedHost(%q).String() = %q", ok, got)
+		}
+	}
+	for _, bad := range []string{"*", ".", "*.example.com", "https://a.example", "a.example/x", "a.example:", "a.example:0", "a.example:99999", "bad_host", "[nope]"} {
+		var e *EntryError
+		if _, err := ParseAllowedHost(bad); !errors.As(err, &e) || e.Problem == "" || e.Fix == "" {
+			t.Errorf("ParseAllowedHost(%q) = %v, want an *EntryError with problem and fix", bad, err)
+		}
+	}
 }

@@ -73,14 +73,15 @@ func TestExampleYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	list := o.ProviderList()
+	list := cfg.Providers
 	if len(list) != 3 || list[0].ID != "corp" || list[0].ClientSecret != "corp" || list[1].ID != "osu" || list[2].ID != "mastodon" {
 		t.Errorf("providers %+v", list)
 	}
-	if o.RedisPassword() != "redis" || o.WhitelistDomains[0] != ".example.com" {
-		t.Errorf("redis password %q, whitelist %q", o.RedisPassword(), o.WhitelistDomains)
+	if cfg.RedisPassword != "redis" || cfg.WhitelistDomains[0].String() != ".example.com" {
+		t.Errorf("redis password %q, whitelist %q", cfg.RedisPassword, cfg.WhitelistDomains)
 	}
 }

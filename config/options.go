@@ -25,10 +25,9 @@ import (
 // comma-separated in the environment, and as a YAML list (or a
 // comma-separated YAML string).
 //
-// Load fills Options; Validate checks them and resolves the secrets kept in
-// files. The resolved values are read through ProviderList,
-// CookieSecretKeys, RedisPassword and RedisSentinelPassword, never through
-// the raw fields.
+// Load fills Options; Validate checks them and returns a Config, which
+// holds the resolved values (secrets read from files, parsed URLs, the
+// effective provider list). Options are never used to build anything.
 type Options struct {
 	// ---- configuration file ----
 	ConfigFile string `flag:"config" yaml:"-" group:"Configuration file" help:"YAML configuration file; flags and GATEHOUSE_* variables override its values"`
@@ -99,17 +98,13 @@ type Options struct {
 
 	// ---- misc ----
 	Version bool `flag:"version" default:"false" yaml:"-" env:"-" group:"Miscellaneous" help:"print the version and exit"`
-
-	// resolved is filled by Validate: secrets read from files, decoded
-	// cookie keys, the effective provider list.
-	resolved resolved
 }
 
 // ProviderOptions configures one provider in the YAML 'providers' list.
 // The fields a type does not use are ignored; validation says which are
 // required for which type.
 //
-// Options.ProviderList returns these after Validate, with defaults filled in
+// Config.Providers holds these after Validate, with defaults filled in
 // and ClientSecret resolved from ClientSecretFile.
 type ProviderOptions struct {
 	ID               string   `yaml:"id" help:"unique id used in URLs, sessions and rules; [a-z0-9][a-z0-9_-]* (default: the type)"`

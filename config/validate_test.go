@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -95,13 +96,14 @@ func TestValidateOK(t *testing.T) {
 			t.Parallel()
 			o := validOptions()
 			tt.mod(o)
-			if err := o.Validate(); err != nil {
+			cfg, err := o.Validate()
+			if err != nil {
 				t.Fatal(err)
 			}
-			if len(o.CookieSecretKeys()) == 0 || len(o.CookieSecretKeys()[0]) != 32 {
-				t.Errorf("cookie keys %d", len(o.CookieSecretKeys()))
+			if len(cfg.CookieSecretKeys) == 0 || len(cfg.CookieSecretKeys[0]) != 32 {
+				t.Errorf("cookie keys %d", len(cfg.CookieSecretKeys))
 			}
-			if len(o.ProviderList()) == 0 {
+			if len(cfg.Providers) == 0 {
 				t.Error("no providers")
 			}
 		})
@@ -282,7 +284,7 @@ func TestValidateErrors(t *testing.T) {
 			t.Parallel()
 			o := validOptions()
 			tt.mod(o)
-			err := o.Validate()
+			cfg, err := o.Validate()
 			e := findError(t, err, tt.key)
 			msg := e.Error()
 			if !strings.Contains(msg, tt.want) {
@@ -303,8 +305,8 @@ func TestValidateErrors(t *testing.T) {
 					t.Errorf("error leaks a secret: %v", err)
 				}
 			}
-			if len(o.ProviderList()) != 0 || len(o.CookieSecretKeys()) != 0 {
-				t.Error("resolved values available after a failed Validate")
+			if cfg != nil {
+				t.Error("a Config returned by a failed Validate")
 			}
 		})
 	}
@@ -314,15 +316,16 @@ func TestEmailDomainsNormalised(t *testing.T) {
 	t.Parallel()
 	o := validOptions()
 	o.EmailDomains = []string{" Example.COM ", ".Corp.example", "*.example.org", "*"}
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
 	want := []string{"example.com", "*.corp.example", "*.example.org", "*"}
-	if !slices.Equal(o.EmailDomains, want) {
-		t.Errorf("EmailDomains = %q, want %q", o.EmailDomains, want)
+	if !slices.Equal(cfg.EmailDomains, want) {
+		t.Errorf("EmailDomains = %q, want %q", cfg.EmailDomains, want)
 	}
 	o.EmailDomains = []string{"..example.com"}
-	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "email-domain") {
+	if _, err := o.Validate(); err == nil || !strings.Contains(err.Error(), "email-domain") {
 		t.Errorf("'..example.com': err %v, want an email-domain error", err)
 	}
 }
@@ -333,7 +336,8 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 	o.CookieSecret = "short"
 	o.Upstream = "app"
 	o.LogLevel = "loud"
-	errs := configErrors(t, o.Validate())
+	_, err := o.Validate()
+	errs := configErrors(t, err)
 	var keys []string
 	for _, e := range errs {
 		keys = append(keys, e.Key)
@@ -388,22 +392,19 @@ func TestSecretsFromFiles(t *testing.T) {
 	o.RedisSentinelAddrs = []string{"127.0.0.1:26379"}
 	o.RedisPasswordFile = write("redis", "redis-pw\n")
 	o.RedisSentinelPasswordFile = write("sentinel", "sentinel-pw")
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := o.ProviderList()[0].ClientSecret; got != "from-file" {
+	if got := cfg.Providers[0].ClientSecret; got != "from-file" {
 		t.Errorf("client secret %q, want from-file", got)
 	}
-	keys := o.CookieSecretKeys()
+	keys := cfg.CookieSecretKeys
 	if len(keys) != 3 || !bytes.Equal(keys[0], k1) || !bytes.Equal(keys[1], k2) || !bytes.Equal(keys[2], k3) {
 		t.Errorf("cookie keys %x, want %x %x %x", keys, k1, k2, k3)
 	}
-	keys[0][0] = 9
-	if o.CookieSecretKeys()[0][0] != 1 {
-		t.Error("CookieSecretKeys returned its internal slice")
-	}
-	if o.RedisPassword() != "redis-pw" || o.RedisSentinelPassword() != "sentinel-pw" {
-		t.Errorf("redis passwords %q, %q", o.RedisPassword(), o.RedisSentinelPassword())
+	if cfg.RedisPassword != "redis-pw" || cfg.RedisSentinelPassword != "sentinel-pw" {
+		t.Errorf("redis passwords %q, %q", cfg.RedisPassword, cfg.RedisSentinelPassword)
 	}
 	if o.ClientSecret != "" {
 		t.Error("Validate copied the file's secret into the flag field")
@@ -433,10 +434,11 @@ func TestProviderListFromFlags(t *testing.T) {
 			o.Scope = "  openid  email profile "
 			o.RedirectURL = "https://app.example.com/oauth2/callback"
 			o.OIDCExtraAudiences = []string{"aud2"}
-			if err := o.Validate(); err != nil {
+			cfg, err := o.Validate()
+			if err != nil {
 				t.Fatal(err)
 			}
-			list := o.ProviderList()
+			list := cfg.Providers
 			if len(list) != 1 {
 				t.Fatalf("got %d providers", len(list))
 			}
@@ -464,10 +466,11 @@ func TestProviderListFromFlags(t *testing.T) {
 
 	o := validOptions()
 	o.ProviderDisplayName = "Corp SSO"
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	if got := o.ProviderList()[0].DisplayName; got != "Corp SSO" {
+	if got := cfg.Providers[0].DisplayName; got != "Corp SSO" {
 		t.Errorf("display name %q", got)
 	}
 }
@@ -487,10 +490,11 @@ func TestProviderListFromYAML(t *testing.T) {
 		{Type: "osu", ClientID: "1", ClientSecretFile: secretFile, RedirectURL: "https://osu.example.com/oauth2/callback"},
 		{Type: "quaily", ClientID: "q", DisplayName: "Quaily!"},
 	}
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatal(err)
 	}
-	list := o.ProviderList()
+	list := cfg.Providers
 	want := []struct{ id, typ, name, secret, redirect, pkce, auth string }{
 		{"corp", "oidc", "OpenID Connect", "s", o.RedirectURL, "S256", "basic"},
 		{"osu", "osu", "osu!", "osu-secret", "https://osu.example.com/oauth2/callback", "", ""},
@@ -511,11 +515,32 @@ func TestProviderListFromYAML(t *testing.T) {
 	}
 }
 
-func TestProviderListBeforeValidate(t *testing.T) {
+// TestValidateLeavesOptionsAlone: Validate normalises and resolves into
+// the Config it returns, never into the Options it was given, and only it
+// makes a Config the gateway accepts.
+func TestValidateLeavesOptionsAlone(t *testing.T) {
 	t.Parallel()
 	o := validOptions()
-	if len(o.ProviderList()) != 0 || len(o.CookieSecretKeys()) != 0 || o.RedisPassword() != "" {
-		t.Error("resolved values before Validate")
+	o.LogLevel = "DEBUG"
+	o.EmailDomains = []string{" Example.COM "}
+	o.WhitelistDomains = []string{" App.Example.com "}
+	o.CookieDomain = " Example.COM "
+	o.MastodonAllowedInstances = []string{"Mastodon.Social"}
+	o.Providers = []ProviderOptions{{Type: "Mastodon", AllowedInstances: []string{"Mastodon.Social"}, PKCE: "s256"}}
+	o.Provider, o.OIDCIssuerURL, o.ClientID, o.ClientSecret, o.MastodonAllowedInstances = "oidc", "", "", "", nil
+	before := o.clone()
+	cfg, err := o.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(o, before) {
+		t.Errorf("Validate changed its Options:\n%+v\nwant\n%+v", o, before)
+	}
+	if !cfg.Validated() || cfg.LogLevel != "debug" || cfg.CookieDomain != "example.com" || cfg.Providers[0].Type != "mastodon" {
+		t.Errorf("Config %+v", cfg)
+	}
+	if (&Config{}).Validated() || (*Config)(nil).Validated() {
+		t.Error("a Config not made by Validate reports Validated")
 	}
 }
 
@@ -586,7 +611,7 @@ func TestSecretsNeverInErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = o.Validate()
+			_, err = o.Validate()
 			if err == nil {
 				t.Fatal("no error")
 			}

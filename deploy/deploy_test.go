@@ -114,7 +114,8 @@ func TestKubernetesExamplesLoad(t *testing.T) {
 			if err != nil {
 				t.Fatalf("config.Load(%q): %v", args, err)
 			}
-			if err := o.Validate(); err != nil {
+			cfg, err := o.Validate()
+			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
 			if o.HTTPAddress != "0.0.0.0:4180" {
@@ -135,7 +136,7 @@ func TestKubernetesExamplesLoad(t *testing.T) {
 			if o.ClientSecret != "" || o.CookieSecret != "" {
 				t.Error("a secret is given inline; the examples must read them from files")
 			}
-			if keys := o.CookieSecretKeys(); len(keys) != 1 {
+			if keys := cfg.CookieSecretKeys; len(keys) != 1 {
 				t.Errorf("cookie secret file gave %d keys, want 1", len(keys))
 			}
 		})

@@ -63,10 +63,11 @@ func startInterop(t *testing.T, accessTokenTTL time.Duration, opts func(o *confi
 	if opts != nil {
 		opts(o)
 	}
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatalf("gateway config: %v", err)
 	}
-	gw, err := gateway.New(t.Context(), o, gateway.Deps{})
+	gw, err := gateway.New(t.Context(), cfg, gateway.Deps{})
 	if err != nil {
 		t.Fatalf("gateway.New against oidc-provider: %v", err)
 	}

@@ -67,10 +67,11 @@ func (g *provGateway) options(ps ...config.ProviderOptions) *config.Options {
 // build validates o, builds the gateway and serves it.
 func (g *provGateway) build(t *testing.T, o *config.Options, b gateway.Deps) {
 	t.Helper()
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
-	gw, err := gateway.New(t.Context(), o, b)
+	gw, err := gateway.New(t.Context(), cfg, b)
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
 	}

@@ -84,11 +84,12 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	go func() { _ = serve(ctx, appLn, demoUpstream(), log, time.Second) }()
 
 	opts := devOptions(idp, clientSecret, "http://"+appLn.Addr().String(), gwLn.Addr().String())
-	if err := opts.Validate(); err != nil {
+	cfg, err := opts.Validate()
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	gw, err := gateway.New(ctx, opts, gateway.Deps{Logger: log})
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: log})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1

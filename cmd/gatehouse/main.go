@@ -57,26 +57,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "gatehouse", version)
 		return 0
 	}
-	if err := opts.Validate(); err != nil {
+	cfg, err := opts.Validate()
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		fmt.Fprintln(stderr, "\nRun 'gatehouse --help' for every option, or 'gatehouse dev' for a self-contained demo.")
 		return 2
 	}
-	log := newLogger(stderr, opts.LogLevel, opts.LogFormat)
+	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
 	redis.SetLogger(redisLogger{log})
-	gw, err := gateway.New(ctx, opts, gateway.Deps{Logger: log})
+	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: log})
 	if err != nil {
 		log.Error("start-up failed", "err", err)
 		return 1
 	}
 	defer gw.Close()
-	ln, err := net.Listen("tcp", opts.HTTPAddress)
+	ln, err := net.Listen("tcp", cfg.HTTPAddress)
 	if err != nil {
-		log.Error("listen failed", "address", opts.HTTPAddress, "err", err)
+		log.Error("listen failed", "address", cfg.HTTPAddress, "err", err)
 		return 1
 	}
-	log.Info("gatehouse listening", "address", ln.Addr().String(), "version", version, "upstream", opts.Upstream, "session_store", opts.SessionStore)
-	if err := serve(ctx, ln, gw, log, opts.ShutdownTimeout); err != nil {
+	log.Info("gatehouse listening", "address", ln.Addr().String(), "version", version, "upstream", opts.Upstream, "session_store", cfg.SessionStore)
+	if err := serve(ctx, ln, gw, log, cfg.ShutdownTimeout); err != nil {
 		log.Error("server failed", "err", err)
 		return 1
 	}

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -24,15 +22,6 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
-
-// resources are what providers may need besides their own entry.
-type resources struct {
-	httpClient     *http.Client
-	redis          redis.UniversalClient // nil without Redis
-	redisKeyPrefix string
-	log            *slog.Logger
-	now            func() time.Time // nil: time.Now
-}
 
 // Gateway is the handler built from configuration, with the resources it
 // owns.
@@ -61,139 +50,66 @@ type Deps struct {
 	Now func() time.Time
 }
 
-// New wires a Gateway from validated options: providers (discovery runs
-// now, so a wrong issuer fails at start-up), the session store, refresh
-// and the handler.
-func New(ctx context.Context, o *config.Options, b Deps) (*Gateway, error) {
-	log := b.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
+// resources are what providers may need besides their own entry.
+type resources struct {
+	httpClient     *http.Client
+	redis          redis.UniversalClient // nil without Redis
+	redisKeyPrefix string
+	log            *slog.Logger
+	now            func() time.Time // nil: time.Now
+}
+
+// stores are the session store and what comes with it.
+type stores struct {
+	store  session.Store
+	locker session.Locker                  // nil: refreshes coordinate in process only
+	ready  func(ctx context.Context) error // nil: always ready
+}
+
+// New wires a Gateway from a validated configuration: providers (discovery
+// runs now, so a wrong issuer fails at start-up), the session store,
+// refresh and the handler. cfg must come from config.Options.Validate.
+func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
+	if !cfg.Validated() {
+		return nil, errors.New("gateway: the configuration was not made by config.Options.Validate")
 	}
-	client := b.HTTPClient
-	if client == nil {
-		client = &http.Client{Timeout: 15 * time.Second}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.HTTPClient == nil {
+		d.HTTPClient = &http.Client{Timeout: 15 * time.Second}
 	}
 	g := &Gateway{}
 	fail := func(err error) (*Gateway, error) {
 		_ = g.Close()
 		return nil, err
 	}
-
-	secrets := o.CookieSecretKeys()
-	sessionCodec, err := session.NewCodec(secrets, session.WithMaxAge(o.CookieExpire))
+	sessionCodec, err := session.NewCodec(cfg.CookieSecretKeys, session.WithMaxAge(cfg.CookieExpire))
 	if err != nil {
 		return fail(fmt.Errorf("cookie secret: %w", err))
 	}
-	flowCodec, err := session.NewCodec(secrets, session.WithMaxAge(proxy.FlowLifetime))
+	flowCodec, err := session.NewCodec(cfg.CookieSecretKeys, session.WithMaxAge(proxy.FlowLifetime))
 	if err != nil {
 		return fail(fmt.Errorf("cookie secret: %w", err))
 	}
-	sameSite, err := parseSameSite(o.CookieSameSite)
+	cookie := session.CookieOptions{
+		Name:     cfg.CookieName,
+		Domain:   cfg.CookieDomain,
+		Path:     cfg.CookiePath,
+		Secure:   cfg.CookieSecure,
+		SameSite: cfg.CookieSameSite,
+		Lifetime: cfg.CookieExpire,
+	}
+	st, err := g.newStores(cfg, sessionCodec, cookie, d.Logger)
 	if err != nil {
 		return fail(err)
 	}
-	cookie := session.CookieOptions{
-		Name:     o.CookieName,
-		Domain:   o.CookieDomain,
-		Path:     o.CookiePath,
-		Secure:   o.CookieSecure,
-		SameSite: sameSite,
-		Lifetime: o.CookieExpire,
+	res := resources{httpClient: d.HTTPClient, redis: g.redis, redisKeyPrefix: cfg.RedisKeyPrefix, log: d.Logger, now: d.Now}
+	provs, err := newProviders(ctx, cfg, res)
+	if err != nil {
+		return fail(err)
 	}
-
-	var store session.Store
-	var locker session.Locker
-	var ready func(context.Context) error
-	switch o.SessionStore {
-	case "redis":
-		g.redis, err = session.NewRedisClient(session.RedisOptions{
-			URL:              o.RedisURL,
-			Password:         o.RedisPassword(),
-			SentinelMaster:   o.RedisSentinelMaster,
-			SentinelAddrs:    o.RedisSentinelAddrs,
-			SentinelPassword: o.RedisSentinelPassword(),
-			ClusterAddrs:     o.RedisClusterAddrs,
-			CAFile:           o.RedisCAFile,
-			Timeout:          o.RedisTimeout,
-		})
-		if err != nil {
-			return fail(fmt.Errorf("redis: %w", err))
-		}
-		rs := session.NewRedisStore(g.redis, sessionCodec, cookie, o.RedisKeyPrefix, o.RedisTimeout)
-		store = rs
-		ready = rs.Ping
-		locker = lock.NewRedis(g.redis, o.RedisKeyPrefix+"lock:", 0, log)
-	default:
-		store = session.NewCookieStore(sessionCodec, cookie)
-	}
-
-	res := resources{httpClient: client, redis: g.redis, redisKeyPrefix: o.RedisKeyPrefix, log: log, now: b.Now}
-	var provs []providers.Provider
-	redirects := map[string]string{}
-	rules := map[string]proxy.ProviderRule{}
-	for _, po := range o.ProviderList() {
-		p, err := newProvider(ctx, po, res)
-		if err != nil {
-			return fail(fmt.Errorf("provider %q: %w", po.ID, err))
-		}
-		provs = append(provs, p)
-		if po.RedirectURL != "" {
-			redirects[p.Info().ID] = po.RedirectURL
-		}
-		if len(po.AllowedUsers) > 0 || len(po.AllowedGroups) > 0 {
-			rules[p.Info().ID] = proxy.ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
-		}
-	}
-	byID := make(map[string]providers.Provider, len(provs))
-	for _, p := range provs {
-		byID[p.Info().ID] = p
-	}
-	refresher := session.NewRefresher(store, func(id string) (providers.Provider, bool) {
-		p, ok := byID[id]
-		return p, ok
-	}, session.RefreshOptions{
-		Window: o.RefreshWindow,
-		Period: o.CookieRefresh,
-		Locker: locker,
-		Now:    b.Now,
-		Logger: log,
-	})
-
-	var upstream *url.URL
-	if o.Upstream != "" {
-		if upstream, err = url.Parse(o.Upstream); err != nil {
-			return fail(fmt.Errorf("upstream: %w", err))
-		}
-	}
-	var allowed []redirect.AllowedHost
-	for _, d := range o.WhitelistDomains {
-		a, err := redirect.ParseAllowedHost(d)
-		if err != nil {
-			return fail(fmt.Errorf("whitelist-domain: %w", err))
-		}
-		allowed = append(allowed, a)
-	}
-	h, err := proxy.New(proxy.Deps{
-		Providers:              provs,
-		RedirectURLs:           redirects,
-		Store:                  store,
-		Refresher:              refresher,
-		Codec:                  flowCodec,
-		Cookie:                 cookie,
-		SessionLifetime:        o.CookieExpire,
-		Upstream:               upstream,
-		UpstreamTransport:      b.UpstreamTransport,
-		UpstreamTimeout:        o.UpstreamTimeout,
-		PassAccessToken:        o.PassAccessToken,
-		SetAuthorizationHeader: o.SetAuthorizationHeader,
-		ProviderSignOut:        o.ProviderSignOut,
-		ReverseProxy:           o.ReverseProxy,
-		Authorizer:             proxy.NewAuthorizer(o.EmailDomains, rules),
-		Redirects:              redirect.NewValidator(allowed),
-		Ready:                  ready,
-		Logger:                 log,
-		Now:                    b.Now,
-	})
+	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie)
 	if err != nil {
 		return fail(err)
 	}
@@ -201,14 +117,91 @@ func New(ctx context.Context, o *config.Options, b Deps) (*Gateway, error) {
 	return g, nil
 }
 
-func parseSameSite(v string) (http.SameSite, error) {
-	switch strings.ToLower(v) {
-	case "", "lax":
-		return http.SameSiteLaxMode, nil
-	case "strict":
-		return http.SameSiteStrictMode, nil
-	case "none":
-		return http.SameSiteNoneMode, nil
+// newStores makes the session store the configuration asks for; with
+// Redis, g keeps the client.
+func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie session.CookieOptions, log *slog.Logger) (stores, error) {
+	if cfg.SessionStore != "redis" {
+		return stores{store: session.NewCookieStore(codec, cookie)}, nil
 	}
-	return 0, errors.New("cookie-samesite: must be lax, strict or none")
+	var err error
+	g.redis, err = session.NewRedisClient(session.RedisOptions{
+		URL:              cfg.RedisURL,
+		Password:         cfg.RedisPassword,
+		SentinelMaster:   cfg.RedisSentinelMaster,
+		SentinelAddrs:    cfg.RedisSentinelAddrs,
+		SentinelPassword: cfg.RedisSentinelPassword,
+		ClusterAddrs:     cfg.RedisClusterAddrs,
+		CAFile:           cfg.RedisCAFile,
+		Timeout:          cfg.RedisTimeout,
+	})
+	if err != nil {
+		return stores{}, fmt.Errorf("redis: %w", err)
+	}
+	rs := session.NewRedisStore(g.redis, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout)
+	return stores{store: rs, ready: rs.Ping, locker: lock.NewRedis(g.redis, cfg.RedisKeyPrefix+"lock:", 0, log)}, nil
+}
+
+// configuredProviders are the providers with their per-provider settings.
+type configuredProviders struct {
+	list      []providers.Provider
+	redirects map[string]string // provider id → callback URL
+	rules     map[string]proxy.ProviderRule
+}
+
+// newProviders builds every configured provider, in order.
+func newProviders(ctx context.Context, cfg *config.Config, res resources) (configuredProviders, error) {
+	out := configuredProviders{redirects: map[string]string{}, rules: map[string]proxy.ProviderRule{}}
+	for _, po := range cfg.Providers {
+		p, err := newProvider(ctx, po, res)
+		if err != nil {
+			return out, fmt.Errorf("provider %q: %w", po.ID, err)
+		}
+		out.list = append(out.list, p)
+		if po.RedirectURL != "" {
+			out.redirects[p.Info().ID] = po.RedirectURL
+		}
+		if len(po.AllowedUsers) > 0 || len(po.AllowedGroups) > 0 {
+			out.rules[p.Info().ID] = proxy.ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
+		}
+	}
+	return out, nil
+}
+
+// newHandler builds the HTTP handler and the refresher it uses.
+func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieOptions) (*proxy.Handler, error) {
+	byID := make(map[string]providers.Provider, len(provs.list))
+	for _, p := range provs.list {
+		byID[p.Info().ID] = p
+	}
+	refresher := session.NewRefresher(st.store, func(id string) (providers.Provider, bool) {
+		p, ok := byID[id]
+		return p, ok
+	}, session.RefreshOptions{
+		Window: cfg.RefreshWindow,
+		Period: cfg.CookieRefresh,
+		Locker: st.locker,
+		Now:    d.Now,
+		Logger: d.Logger,
+	})
+	return proxy.New(proxy.Deps{
+		Providers:              provs.list,
+		RedirectURLs:           provs.redirects,
+		Store:                  st.store,
+		Refresher:              refresher,
+		Codec:                  flowCodec,
+		Cookie:                 cookie,
+		SessionLifetime:        cfg.CookieExpire,
+		Upstream:               cfg.Upstream,
+		UpstreamTransport:      d.UpstreamTransport,
+		UpstreamTimeout:        cfg.UpstreamTimeout,
+		PassAccessToken:        cfg.PassAccessToken,
+		SetAuthorizationHeader: cfg.SetAuthorizationHeader,
+		ProviderSignOut:        cfg.ProviderSignOut,
+		ReverseProxy:           cfg.ReverseProxy,
+		Authorizer:             proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
+		Redirects:              redirect.NewValidator(cfg.WhitelistDomains),
+		Ready:                  st.ready,
+		Logger:                 d.Logger,
+		Now:                    d.Now,
+	})
 }

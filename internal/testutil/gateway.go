@@ -76,6 +76,7 @@ type Gateway struct {
 	Server   *httptest.Server
 	Gateway  *gateway.Gateway
 	Options  *config.Options
+	Config   *config.Config
 	// Client keeps cookies and does not follow redirects.
 	Client *http.Client
 }
@@ -123,11 +124,12 @@ func StartGateway(t testing.TB, c GatewayConfig) *Gateway {
 	if c.Options != nil {
 		c.Options(o)
 	}
-	if err := o.Validate(); err != nil {
+	cfg, err := o.Validate()
+	if err != nil {
 		t.Fatalf("gateway config: %v", err)
 	}
-	g.Options = o
-	gw, err := gateway.New(t.Context(), o, c.Build)
+	g.Options, g.Config = o, cfg
+	gw, err := gateway.New(t.Context(), cfg, c.Build)
 	if err != nil {
 		t.Fatalf("proxy.Build: %v", err)
 	}

@@ -1,0 +1,140 @@
+package config
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
+)
+
+// Config is a validated configuration: what Options.Validate derives from
+// Options once every check has passed, with the secrets kept in files read,
+// cookie secrets decoded, URLs and enumerations parsed and the effective
+// provider list built. Only Validate makes one that Validated reports true
+// for, and gateway.New refuses any other; nothing downstream ever sees the
+// raw Options.
+type Config struct {
+	// Server.
+	HTTPAddress     string
+	ShutdownTimeout time.Duration
+	ReverseProxy    bool
+	LogLevel        string // debug, info, warn or error
+	LogFormat       string // text or json
+
+	// Upstream is where authenticated requests go; nil in auth_request-only
+	// deployments.
+	Upstream               *url.URL
+	UpstreamTimeout        time.Duration
+	PassAccessToken        bool
+	SetAuthorizationHeader bool
+
+	// Providers are the providers to configure: the YAML 'providers' list,
+	// or the one provider given by the flat --provider, --client-id, ...
+	// options. Every entry has ID, Type and DisplayName set, ClientSecret
+	// read from ClientSecretFile when that is set, RedirectURL defaulted to
+	// --redirect-url, oidc GroupsClaim defaulted to "groups", ClientAuth and
+	// PKCE normalised by providers.ParseClientAuth and
+	// providers.ParsePKCEMethod, Mastodon AllowedInstances lower-cased.
+	// Scopes from --scope are split on spaces; --login-url, --redeem-url and
+	// --userinfo-url become AuthURL, TokenURL and UserinfoURL.
+	Providers       []ProviderOptions
+	ProviderSignOut bool
+
+	// EmailDomains are lower-cased, ".example.com" written "*.example.com".
+	EmailDomains []string
+	// WhitelistDomains are the hosts return addresses may name.
+	WhitelistDomains []redirect.AllowedHost
+
+	// Cookies and sessions.
+	CookieName string
+	// CookieSecretKeys are the decoded 32-byte cookie secrets, newest
+	// first: --cookie-secret (or the first non-empty line of
+	// --cookie-secret-file), then the file's further lines, then
+	// --cookie-previous-secret in order. The first encrypts; all decrypt.
+	CookieSecretKeys [][]byte
+	CookieDomain     string // lower-cased; "" for host-only cookies
+	CookiePath       string
+	CookieSecure     bool
+	CookieSameSite   http.SameSite
+	CookieExpire     time.Duration
+	CookieRefresh    time.Duration
+	RefreshWindow    time.Duration
+	SessionStore     string // cookie or redis
+
+	// Redis, with SessionStore redis (and for Mastodon's credentials).
+	RedisURL string
+	// RedisPassword is read from --redis-password-file; "" when none is
+	// set (a password in RedisURL stays in the URL).
+	RedisPassword       string
+	RedisSentinelMaster string
+	RedisSentinelAddrs  []string
+	// RedisSentinelPassword is read from --redis-sentinel-password-file.
+	RedisSentinelPassword string
+	RedisClusterAddrs     []string
+	RedisCAFile           string
+	RedisKeyPrefix        string
+	RedisTimeout          time.Duration
+
+	validated bool
+}
+
+// Validated reports whether c was made by Options.Validate.
+func (c *Config) Validated() bool { return c != nil && c.validated }
+
+// Validate checks every option and, when all are good, returns the Config
+// they describe: secrets kept in files are read (a trailing newline
+// trimmed), cookie secrets decoded, URLs and enumerations parsed, the
+// provider list built and defaulted. o itself is not changed.
+//
+// Otherwise it returns the *Error of every problem found, joined with
+// errors.Join.
+func (o *Options) Validate() (*Config, error) {
+	n := o.clone() // the validator normalises in place
+	v := &validator{}
+	c := &Config{}
+
+	v.server(n)
+	c.Upstream = v.upstream(n)
+	v.redirectURL(n.RedirectURL, n.CookieSecure)
+	c.Providers = v.providers(n)
+	c.WhitelistDomains = v.authorization(n)
+	c.CookieSecretKeys = v.cookies(n)
+	c.RedisPassword, c.RedisSentinelPassword = v.redis(n)
+	if len(v.errs) > 0 {
+		return nil, errors.Join(v.errs...)
+	}
+
+	c.HTTPAddress, c.ShutdownTimeout, c.ReverseProxy, c.LogLevel, c.LogFormat = n.HTTPAddress, n.ShutdownTimeout, n.ReverseProxy, n.LogLevel, n.LogFormat
+	c.UpstreamTimeout, c.PassAccessToken, c.SetAuthorizationHeader = n.UpstreamTimeout, n.PassAccessToken, n.SetAuthorizationHeader
+	c.ProviderSignOut, c.EmailDomains = n.ProviderSignOut, n.EmailDomains
+	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
+	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
+	c.CookieExpire, c.CookieRefresh, c.RefreshWindow, c.SessionStore = n.CookieExpire, n.CookieRefresh, n.RefreshWindow, n.SessionStore
+	c.RedisURL, c.RedisSentinelMaster, c.RedisSentinelAddrs, c.RedisClusterAddrs = n.RedisURL, n.RedisSentinelMaster, n.RedisSentinelAddrs, n.RedisClusterAddrs
+	c.RedisCAFile, c.RedisKeyPrefix, c.RedisTimeout = n.RedisCAFile, n.RedisKeyPrefix, n.RedisTimeout
+	c.validated = true
+	return c, nil
+}
+
+// clone returns a copy of o sharing no slice or map with it.
+func (o *Options) clone() *Options {
+	n := *o
+	n.OIDCExtraAudiences = slices.Clone(o.OIDCExtraAudiences)
+	n.MastodonAllowedInstances = slices.Clone(o.MastodonAllowedInstances)
+	n.EmailDomains = slices.Clone(o.EmailDomains)
+	n.WhitelistDomains = slices.Clone(o.WhitelistDomains)
+	n.CookiePreviousSecret = slices.Clone(o.CookiePreviousSecret)
+	n.RedisSentinelAddrs = slices.Clone(o.RedisSentinelAddrs)
+	n.RedisClusterAddrs = slices.Clone(o.RedisClusterAddrs)
+	n.Providers = make([]ProviderOptions, len(o.Providers))
+	for i, p := range o.Providers {
+		n.Providers[i] = p.clone()
+	}
+	if o.Providers == nil {
+		n.Providers = nil
+	}
+	return &n
+}

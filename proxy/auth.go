@@ -79,10 +79,10 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
-	for _, kv := range identityValues(s, h.d.PassAccessToken) {
+	for _, kv := range identityValues(s, h.c.PassAccessToken) {
 		w.Header().Set(authHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
 	}
-	if h.d.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
+	if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
 		w.Header().Set("Authorization", "Bearer "+s.Tokens.AccessToken)
 	}
 	numberExtraCookies(w.Header())
@@ -104,7 +104,7 @@ func numberExtraCookies(h http.Header) {
 // subrequest's own, or X-Forwarded-Method from a trusted proxy (Traefik
 // and Caddy always ask with GET).
 func (h *Handler) navigation(r *http.Request) bool {
-	if m := strings.TrimSpace(r.Header.Get("X-Forwarded-Method")); h.d.ReverseProxy && m != "" {
+	if m := strings.TrimSpace(r.Header.Get("X-Forwarded-Method")); h.c.ReverseProxy && m != "" {
 		orig := r.WithContext(r.Context())
 		orig.Method = strings.ToUpper(m)
 		return wantsRedirect(orig)

@@ -131,7 +131,7 @@ func (h *Handler) flowCookie(f flow) (*http.Cookie, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := h.d.Cookie.NewCookie(name, value, h.flowMax)
+	c := h.c.Cookie.NewCookie(name, value, h.flowMax)
 	if c.SameSite == http.SameSiteStrictMode {
 		c.SameSite = http.SameSiteLaxMode
 	}
@@ -165,7 +165,7 @@ func (h *Handler) expireOldFlows(w http.ResponseWriter, r *http.Request) {
 	}
 	slices.SortFunc(flows, func(a, b flowCookie) int { return a.started.Compare(b.started) })
 	for _, fc := range flows[:len(flows)-(maxFlows-1)] {
-		http.SetCookie(w, h.d.Cookie.ExpiredCookie(fc.name))
+		http.SetCookie(w, h.c.Cookie.ExpiredCookie(fc.name))
 	}
 }
 
@@ -194,7 +194,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The flow is single-use whatever happens next.
-	http.SetCookie(w, h.d.Cookie.ExpiredCookie(h.flowCookieName(state)))
+	http.SetCookie(w, h.c.Cookie.ExpiredCookie(h.flowCookieName(state)))
 	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect.String())
 
 	// RFC 9207: a response naming another issuer (a mix-up attack through
@@ -243,7 +243,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.providerFailed(w, r, f.ProviderID, err, f.Redirect)
 		return
 	}
-	s := session.New(f.ProviderID, grant, h.now(), h.d.SessionLifetime)
+	s := session.New(f.ProviderID, grant, h.now(), h.c.SessionLifetime)
 	if err := h.d.Authorizer.Allow(s); err != nil {
 		h.log.InfoContext(ctx, "login refused", "provider", f.ProviderID, "user", s.Identity.User, "reason", err)
 		h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
@@ -264,7 +264,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	// Validated at /oauth2/start, where the browser named it; the flow
 	// cookie that carried it here is authenticated.
 	target := f.Redirect.String()
-	if h.d.Cookie.SameSite == http.SameSiteStrictMode {
+	if h.c.Cookie.SameSite == http.SameSiteStrictMode {
 		// This response ends a redirect chain that began on the provider's
 		// site, so a redirect would reach the application without the new
 		// SameSite=Strict cookie and loop back to sign-in. A page of our
@@ -373,7 +373,7 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if loadErr == nil && s != nil && h.d.ProviderSignOut {
+	if loadErr == nil && s != nil && h.c.ProviderSignOut {
 		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
 			back := rd.String()
 			if !rd.IsAbs() {

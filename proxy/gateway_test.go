@@ -412,7 +412,7 @@ func TestExpiredSession(t *testing.T) {
 	clk := &clock{}
 	g := testutil.StartGateway(t, testutil.GatewayConfig{
 		Options: func(o *config.Options) { o.CookieExpire = time.Hour },
-		Build:   gateway.Deps{Now: clk.Now},
+		Deps:    gateway.Deps{Now: clk.Now},
 	})
 	g.Login(t, "alice", "/")
 	if resp := g.Get(t, "/", "Accept", "application/json"); resp.StatusCode != http.StatusOK {
@@ -690,7 +690,7 @@ func TestTransparentRefresh(t *testing.T) {
 	g := testutil.StartGateway(t, testutil.GatewayConfig{
 		IdP:     devidp.Options{AccessTokenTTL: 10 * time.Minute, RefreshTokenRotation: true, Now: clk.Now},
 		Options: func(o *config.Options) { o.PassAccessToken = true; o.RefreshWindow = time.Minute },
-		Build:   gateway.Deps{Now: clk.Now},
+		Deps:    gateway.Deps{Now: clk.Now},
 	})
 	first := testutil.DecodeEcho(t, g.Login(t, "alice", "/")).Header.Get("X-Forwarded-Access-Token")
 	clk.Advance(9*time.Minute + 30*time.Second)

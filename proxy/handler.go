@@ -19,29 +19,18 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
-// Deps is everything the handler needs; New checks it.
-type Deps struct {
-	// Providers are the configured identity providers, in sign-in page order.
-	Providers []providers.Provider
+// Config is how the handler behaves: the values configuration decides.
+type Config struct {
+	// Cookie holds the cookie attributes; its Name is the session cookie's.
+	Cookie session.CookieConfig
+	// SessionLifetime is the lifetime of a new session (cookie-expire).
+	SessionLifetime time.Duration
 	// RedirectURLs maps a provider id to its absolute callback URL; a
 	// provider without one derives it from the request.
 	RedirectURLs map[string]string
-	// Store keeps sessions.
-	Store session.Store
-	// Refresher refreshes tokens before they expire; nil disables refresh.
-	Refresher *session.Refresher
-	// Codec encrypts the short-lived per-login flow cookies.
-	Codec *session.Codec
-	// Cookie holds the cookie attributes; its Name is the session cookie's.
-	Cookie session.CookieOptions
-	// SessionLifetime is the lifetime of a new session (cookie-expire).
-	SessionLifetime time.Duration
 	// Upstream is where authenticated requests go; nil answers 404 for
 	// anything but /oauth2/* (auth_request-only deployments).
 	Upstream *url.URL
-	// UpstreamTransport is used to reach Upstream; nil uses a transport
-	// with UpstreamTimeout as response-header timeout.
-	UpstreamTransport http.RoundTripper
 	// UpstreamTimeout bounds the wait for the upstream's response headers.
 	UpstreamTimeout time.Duration
 	// PassAccessToken sends X-Forwarded-Access-Token upstream.
@@ -52,12 +41,28 @@ type Deps struct {
 	ProviderSignOut bool
 	// ReverseProxy trusts X-Forwarded-Proto, -Host and -Uri from the client.
 	ReverseProxy bool
+}
+
+// Deps are what the handler works with; New checks them.
+type Deps struct {
+	// Providers are the configured identity providers, in sign-in page order.
+	Providers []providers.Provider
+	// Store keeps sessions.
+	Store session.Store
+	// Refresher refreshes tokens before they expire; nil disables refresh.
+	Refresher *session.Refresher
+	// Codec encrypts the short-lived per-login flow cookies.
+	Codec *session.Codec
 	// Authorizer decides who may pass once authenticated.
 	Authorizer *Authorizer
-	// Redirects validates return addresses (?rd= and the like).
+	// Redirects validates return addresses (?rd= and the like); nil
+	// accepts same-site paths and the request's own host only.
 	Redirects *redirect.Validator
 	// Ready reports readiness (e.g. Redis reachable); nil is always ready.
 	Ready func(ctx context.Context) error
+	// UpstreamTransport is used to reach Config.Upstream; nil uses a
+	// transport with Config.UpstreamTimeout as response-header timeout.
+	UpstreamTransport http.RoundTripper
 	// Logger receives structured logs; never tokens, cookies or secrets.
 	Logger *slog.Logger
 	// Now is the clock; nil uses time.Now.
@@ -66,6 +71,7 @@ type Deps struct {
 
 // Handler is Gatehouse's http.Handler.
 type Handler struct {
+	c         Config
 	d         Deps
 	byID      map[string]providers.Provider
 	mux       *http.ServeMux
@@ -83,14 +89,14 @@ type Handler struct {
 const FlowLifetime = 10 * time.Minute
 
 // New builds the handler.
-func New(d Deps) (*Handler, error) {
+func New(c Config, d Deps) (*Handler, error) {
 	if len(d.Providers) == 0 {
 		return nil, errors.New("proxy: at least one provider is required")
 	}
 	if d.Store == nil || d.Codec == nil {
 		return nil, errors.New("proxy: Store and Codec are required")
 	}
-	if d.Cookie.Name == "" {
+	if c.Cookie.Name == "" {
 		return nil, errors.New("proxy: Cookie.Name is required")
 	}
 	if d.Authorizer == nil {
@@ -99,17 +105,18 @@ func New(d Deps) (*Handler, error) {
 	if d.Redirects == nil {
 		d.Redirects = redirect.NewValidator(nil)
 	}
-	if d.SessionLifetime <= 0 {
-		d.SessionLifetime = 7 * 24 * time.Hour
+	if c.SessionLifetime <= 0 {
+		c.SessionLifetime = 7 * 24 * time.Hour
 	}
 	h := &Handler{
+		c:         c,
 		d:         d,
 		byID:      make(map[string]providers.Provider, len(d.Providers)),
 		log:       d.Logger,
 		now:       d.Now,
 		flowMax:   FlowLifetime,
-		flowName:  d.Cookie.Name + "_flow_",
-		sessionNm: d.Cookie.Name,
+		flowName:  c.Cookie.Name + "_flow_",
+		sessionNm: c.Cookie.Name,
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -128,8 +135,8 @@ func New(d Deps) (*Handler, error) {
 	if h.pages, err = newPages(); err != nil {
 		return nil, err
 	}
-	if d.Upstream != nil {
-		h.upstream = h.newReverseProxy(d.Upstream)
+	if c.Upstream != nil {
+		h.upstream = h.newReverseProxy(c.Upstream)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", h.ping)
@@ -323,12 +330,12 @@ func wantsJSON(r *http.Request) bool {
 // view is how the client addressed r (through a trusted proxy with
 // --reverse-proxy).
 func (h *Handler) view(r *http.Request) redirect.View {
-	return redirect.NewView(r, h.d.ReverseProxy)
+	return redirect.NewView(r, h.c.ReverseProxy)
 }
 
 // redirectURL is the callback URL for provider id.
 func (h *Handler) redirectURL(r *http.Request, id string) string {
-	if u := h.d.RedirectURLs[id]; u != "" {
+	if u := h.c.RedirectURLs[id]; u != "" {
 		return u
 	}
 	return h.view(r).Origin() + "/oauth2/callback"

@@ -307,7 +307,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	var logs syncBuffer
 	g := testutil.StartGateway(t, testutil.GatewayConfig{
 		Options: func(o *config.Options) { o.PassAccessToken = true },
-		Build:   gateway.Deps{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
+		Deps:    gateway.Deps{Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
 	})
 	callback := g.StartLogin(t, "/", "alice")
 	code, _ := url.Parse(callback)
@@ -471,7 +471,7 @@ func TestUpstreamFailures(t *testing.T) {
 	g := testutil.StartGateway(t, testutil.GatewayConfig{
 		Upstream: slow,
 		Options:  func(o *config.Options) { o.UpstreamTimeout = 200 * time.Millisecond },
-		Build:    gateway.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		Deps:     gateway.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))},
 	})
 	callback := g.StartLogin(t, "/", "alice")
 	if resp := testutil.Do(t, g.Client, callback); resp.StatusCode != http.StatusFound {

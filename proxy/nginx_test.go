@@ -78,7 +78,7 @@ func startNginx(t *testing.T, c nginxSetupConfig) *nginxSetup {
 				c.Options(o)
 			}
 		},
-		Build: gateway.Deps{Now: c.Now},
+		Deps: gateway.Deps{Now: c.Now},
 	})
 	conf := c.Conf
 	if conf == nil {

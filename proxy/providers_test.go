@@ -338,7 +338,7 @@ func newHandlerAt(t *testing.T, upstream string, now func() time.Time, ps ...pro
 	if err != nil {
 		t.Fatal(err)
 	}
-	cookie := session.CookieOptions{Name: "_gatehouse", Path: "/", SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
+	cookie := session.CookieConfig{Name: "_gatehouse", Path: "/", SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
 	store := session.NewCookieStore(sessionCodec, cookie)
 	byID := map[string]providers.Provider{}
 	for _, p := range ps {
@@ -348,21 +348,27 @@ func newHandlerAt(t *testing.T, upstream string, now func() time.Time, ps ...pro
 	if err != nil {
 		t.Fatal(err)
 	}
-	h, err := proxy.New(proxy.Deps{
-		Providers: ps,
-		Store:     store,
-		Refresher: session.NewRefresher(store, func(id string) (providers.Provider, bool) {
-			p, ok := byID[id]
-			return p, ok
-		}, session.RefreshOptions{Window: time.Minute, Now: now, Logger: slog.New(slog.DiscardHandler)}),
-		Codec:           flowCodec,
+	h, err := proxy.New(proxy.Config{
 		Cookie:          cookie,
 		SessionLifetime: time.Hour,
 		Upstream:        up,
 		PassAccessToken: true,
-		Authorizer:      proxy.NewAuthorizer([]string{"*"}, nil),
-		Redirects:       redirect.NewValidator(nil),
-		Now:             now,
+	}, proxy.Deps{
+		Providers: ps,
+		Store:     store,
+		Refresher: session.NewRefresher(session.RefreshConfig{Window: time.Minute}, session.RefreshDeps{
+			Store: store,
+			Provider: func(id string) (providers.Provider, bool) {
+				p, ok := byID[id]
+				return p, ok
+			},
+			Now:    now,
+			Logger: slog.New(slog.DiscardHandler),
+		}),
+		Codec:      flowCodec,
+		Authorizer: proxy.NewAuthorizer([]string{"*"}, nil),
+		Redirects:  redirect.NewValidator(nil),
+		Now:        now,
 	})
 	if err != nil {
 		t.Fatal(err)

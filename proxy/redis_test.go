@@ -38,7 +38,7 @@ func redisPair(t *testing.T, idpOpts devidp.Options, redisTimeout time.Duration)
 			o.RedisTimeout = redisTimeout
 			o.PassAccessToken = true
 		},
-		Build: gateway.Deps{Now: clk.Now},
+		Deps: gateway.Deps{Now: clk.Now},
 	}
 	a = testutil.StartGateway(t, cfg)
 	b = testutil.StartGateway(t, cfg)

@@ -32,7 +32,7 @@ func SessionFrom(ctx context.Context) *session.Session {
 func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 	transport := h.d.UpstreamTransport
 	if transport == nil {
-		timeout := h.d.UpstreamTimeout
+		timeout := h.c.UpstreamTimeout
 		if timeout <= 0 {
 			timeout = 30 * time.Second
 		}
@@ -54,7 +54,7 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
 			pr.SetXForwarded()
-			if h.d.ReverseProxy {
+			if h.c.ReverseProxy {
 				// Keep the front proxy's view of the original request.
 				for _, name := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
 					if v := pr.In.Header.Get(name); v != "" {
@@ -67,11 +67,11 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			if s == nil {
 				return // unreachable: protected() always sets it.
 			}
-			for _, kv := range identityValues(s, h.d.PassAccessToken) {
+			for _, kv := range identityValues(s, h.c.PassAccessToken) {
 				pr.Out.Header.Set(upstreamHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
 			}
 			pr.Out.Header.Set(headerProvider, s.ProviderID)
-			if h.d.SetAuthorizationHeader {
+			if h.c.SetAuthorizationHeader {
 				// The upstream trusts this header to come from Gatehouse: a
 				// client's own never passes, even when there is no token.
 				pr.Out.Header.Del("Authorization")

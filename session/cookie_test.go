@@ -9,7 +9,7 @@ import (
 
 func TestCookieOptions(t *testing.T) {
 	t.Parallel()
-	o := CookieOptions{Name: "_gh", Domain: "example.com", Secure: true, SameSite: http.SameSiteLaxMode}
+	o := CookieConfig{Name: "_gh", Domain: "example.com", Secure: true, SameSite: http.SameSiteLaxMode}
 	tests := []struct {
 		name   string
 		cookie *http.Cookie
@@ -24,7 +24,7 @@ func TestCookieOptions(t *testing.T) {
 		{"expired", o.ExpiredCookie("_gh_1"),
 			"_gh_1=; Path=/; Domain=example.com; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Max-Age=0; HttpOnly; Secure; SameSite=Lax"},
 		{"custom path, host-only, strict",
-			CookieOptions{Path: "/app", SameSite: http.SameSiteStrictMode}.NewCookie("a", "b", time.Hour),
+			CookieConfig{Path: "/app", SameSite: http.SameSiteStrictMode}.NewCookie("a", "b", time.Hour),
 			"a=b; Path=/app; Max-Age=3600; HttpOnly; SameSite=Strict"},
 	}
 	for _, tt := range tests {

@@ -32,14 +32,14 @@ func CookieLineLen(c *http.Cookie) int { return len("Set-Cookie: ") + len(c.Stri
 // chunks the request still carries from a previous save.
 type CookieStore struct {
 	codec *Codec
-	opts  CookieOptions
+	opts  CookieConfig
 	now   func() time.Time
 }
 
 // NewCookieStore returns a store writing cookies named opts.Name with
 // opts' attributes, encoded by codec. The codec's max age should be at least
 // opts.Lifetime.
-func NewCookieStore(codec *Codec, opts CookieOptions) *CookieStore {
+func NewCookieStore(codec *Codec, opts CookieConfig) *CookieStore {
 	return &CookieStore{codec: codec, opts: opts, now: time.Now}
 }
 

@@ -20,8 +20,8 @@ const testCookie = "_gh"
 // testNow is the fixed clock of the cookie store tests.
 var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-func testOptions() CookieOptions {
-	return CookieOptions{Name: testCookie, Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: 24 * time.Hour}
+func testOptions() CookieConfig {
+	return CookieConfig{Name: testCookie, Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: 24 * time.Hour}
 }
 
 func newTestStore(t testing.TB, secrets ...[]byte) *CookieStore {

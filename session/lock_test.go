@@ -12,7 +12,8 @@ import (
 func TestRefresherWithLocker(t *testing.T) {
 	t.Parallel()
 	l := &lock.Local{}
-	e := newRefreshEnv(t, RefreshOptions{Locker: l, Timeout: 50 * time.Millisecond}, 0)
+	e := newRefreshEnv(t, RefreshConfig{}, 0)
+	e.r = e.withDeps(RefreshConfig{Timeout: 50 * time.Millisecond}, RefreshDeps{Locker: l})
 	e.srv.allow("rt-0")
 	b := e.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: e.clock.Now().Add(-time.Second)}, time.Hour)
 	s, err := e.store.Load(t.Context(), b.request())
@@ -40,7 +41,7 @@ func TestRefresherWithLocker(t *testing.T) {
 	unlock()
 	// Once released, a refresher (one with the default timeout, so that a
 	// slow test machine cannot fail this) refreshes normally.
-	e.r = NewRefresher(e.store, e.r.lookup, RefreshOptions{Locker: l, Now: e.clock.Now})
+	e.r = e.withDeps(RefreshConfig{}, RefreshDeps{Locker: l})
 	_, got, rec, err := e.ensure(t, b)
 	if err != nil || got.Tokens.AccessToken != "at-1" {
 		t.Fatalf("Ensure = %v, %v", got, err)

@@ -24,10 +24,10 @@ import (
 // DefaultRedisTimeout bounds every Redis call when no timeout is configured.
 const DefaultRedisTimeout = 2 * time.Second
 
-// RedisOptions say how to reach Redis. Exactly one mode must be chosen: URL
+// RedisConfig say how to reach Redis. Exactly one mode must be chosen: URL
 // (standalone), SentinelMaster with SentinelAddrs (Sentinel), or
 // ClusterAddrs (Cluster).
-type RedisOptions struct {
+type RedisConfig struct {
 	// URL is a redis:// or rediss:// URL of a standalone Redis, optionally
 	// with user:password and a database number ("redis://host:6379/0").
 	// Query parameters tune the client as go-redis documents, except that
@@ -59,7 +59,7 @@ type RedisOptions struct {
 // NewRedisClient returns a go-redis client for o: a plain client for a URL,
 // a failover client for Sentinel, a cluster client for Cluster. It does not
 // connect; use (*RedisStore).Ping to check reachability.
-func NewRedisClient(o RedisOptions) (redis.UniversalClient, error) {
+func NewRedisClient(o RedisConfig) (redis.UniversalClient, error) {
 	modes := 0
 	for _, set := range []bool{o.URL != "", o.SentinelMaster != "", len(o.ClusterAddrs) > 0} {
 		if set {
@@ -177,7 +177,7 @@ func tuned(timeout time.Duration) *redis.UniversalOptions {
 type RedisStore struct {
 	client  redis.UniversalClient
 	codec   *Codec
-	cookie  CookieOptions
+	cookie  CookieConfig
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
@@ -187,7 +187,7 @@ type RedisStore struct {
 // starting with keyPrefix, with ticket cookies named cookie.Name encoded by
 // codec. Every Redis call is bounded by timeout (DefaultRedisTimeout if
 // zero). The codec's max age should be at least cookie.Lifetime.
-func NewRedisStore(client redis.UniversalClient, codec *Codec, cookie CookieOptions, keyPrefix string, timeout time.Duration) *RedisStore {
+func NewRedisStore(client redis.UniversalClient, codec *Codec, cookie CookieConfig, keyPrefix string, timeout time.Duration) *RedisStore {
 	if timeout <= 0 {
 		timeout = DefaultRedisTimeout
 	}

@@ -40,8 +40,8 @@ func redisTestCodec(t testing.TB) *Codec {
 	return c
 }
 
-func redisTestCookieOptions() CookieOptions {
-	return CookieOptions{Name: redisTestCookie, Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
+func redisTestCookieOptions() CookieConfig {
+	return CookieConfig{Name: redisTestCookie, Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
 }
 
 // redisTestSession returns a fresh session whose secrets are unique, so
@@ -66,7 +66,7 @@ func redisTestSession() *Session {
 }
 
 // redisTestClient connects to r as production does.
-func redisTestClient(t testing.TB, o RedisOptions) redis.UniversalClient {
+func redisTestClient(t testing.TB, o RedisConfig) redis.UniversalClient {
 	t.Helper()
 	c, err := NewRedisClient(o)
 	if err != nil {
@@ -127,17 +127,17 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name    string
-		options func(t *testing.T) RedisOptions
+		options func(t *testing.T) RedisConfig
 	}{
-		{"standalone", func(t *testing.T) RedisOptions {
-			return RedisOptions{URL: redistest.StartRedis(t).URL()}
+		{"standalone", func(t *testing.T) RedisConfig {
+			return RedisConfig{URL: redistest.StartRedis(t).URL()}
 		}},
-		{"sentinel", func(t *testing.T) RedisOptions {
+		{"sentinel", func(t *testing.T) RedisConfig {
 			s := redistest.StartSentinel(t)
-			return RedisOptions{SentinelMaster: s.MasterName, SentinelAddrs: s.SentinelAddrs()}
+			return RedisConfig{SentinelMaster: s.MasterName, SentinelAddrs: s.SentinelAddrs()}
 		}},
-		{"cluster", func(t *testing.T) RedisOptions {
-			return RedisOptions{ClusterAddrs: redistest.StartCluster(t).Addrs()}
+		{"cluster", func(t *testing.T) RedisConfig {
+			return RedisConfig{ClusterAddrs: redistest.StartCluster(t).Addrs()}
 		}},
 	}
 	for _, tt := range tests {
@@ -220,7 +220,7 @@ func TestRedisStoreRoundTrip(t *testing.T) {
 func TestRedisStoreSentinelFailover(t *testing.T) {
 	t.Parallel()
 	sent := redistest.StartSentinel(t)
-	client := redisTestClient(t, RedisOptions{SentinelMaster: sent.MasterName, SentinelAddrs: sent.SentinelAddrs()})
+	client := redisTestClient(t, RedisConfig{SentinelMaster: sent.MasterName, SentinelAddrs: sent.SentinelAddrs()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 	ctx := t.Context()
 
@@ -281,7 +281,7 @@ func TestRedisStoreSentinelPasswords(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			rs := redisTestStore(t, redisTestClient(t, RedisOptions{
+			rs := redisTestStore(t, redisTestClient(t, RedisConfig{
 				SentinelMaster:   sent.MasterName,
 				SentinelAddrs:    sent.SentinelAddrs(),
 				Password:         tt.password,
@@ -297,8 +297,8 @@ func TestRedisStoreSignOutSeenByOtherReplica(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
 	codec := redisTestCodec(t) // replicas share the cookie secret
-	a := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), codec)
-	b := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), codec)
+	a := redisTestStore(t, redisTestClient(t, RedisConfig{URL: r.URL()}), codec)
+	b := redisTestStore(t, redisTestClient(t, RedisConfig{URL: r.URL()}), codec)
 	ctx := t.Context()
 
 	s := redisTestSession()
@@ -330,7 +330,7 @@ func TestRedisStoreSignOutSeenByOtherReplica(t *testing.T) {
 func TestRedisStoreUnavailable(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL(), Timeout: 500 * time.Millisecond})
+	client := redisTestClient(t, RedisConfig{URL: r.URL(), Timeout: 500 * time.Millisecond})
 	rs := NewRedisStore(client, redisTestCodec(t), redisTestCookieOptions(), "gh-test:", 500*time.Millisecond)
 	ctx := t.Context()
 	c := redisTicketCookie(t, redisSave(t, rs, redisTestSession()))
@@ -372,7 +372,7 @@ func TestRedisStoreUnavailable(t *testing.T) {
 func TestRedisStoreClearWhileUnavailableExpiresCookie(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	rs := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	rs := redisTestStore(t, redisTestClient(t, RedisConfig{URL: r.URL()}), redisTestCodec(t))
 	c := redisTicketCookie(t, redisSave(t, rs, redisTestSession()))
 	r.Stop()
 	rec := httptest.NewRecorder()
@@ -429,7 +429,7 @@ func secretForms(v string) []string {
 func TestRedisStoreDumpRevealsNothing(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL()})
+	client := redisTestClient(t, RedisConfig{URL: r.URL()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 
 	var sessions []*Session
@@ -459,7 +459,7 @@ func TestRedisStoreDumpRevealsNothing(t *testing.T) {
 func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL()})
+	client := redisTestClient(t, RedisConfig{URL: r.URL()})
 	codec := redisTestCodec(t)
 	rs := redisTestStore(t, client, codec)
 	ctx := t.Context()
@@ -571,7 +571,7 @@ func TestRedisStoreRejectsTamperedTickets(t *testing.T) {
 func TestRedisStoreCorruptValueIsNoSession(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL()})
+	client := redisTestClient(t, RedisConfig{URL: r.URL()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 	ctx := t.Context()
 	bystander := redisTestSession()
@@ -652,7 +652,7 @@ func mustSet(t *testing.T, c redis.UniversalClient, key string, v []byte) {
 func TestRedisStoreSaveRefusesTakenID(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	rs := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	rs := redisTestStore(t, redisTestClient(t, RedisConfig{URL: r.URL()}), redisTestCodec(t))
 	ctx := t.Context()
 	owner := redisTestSession()
 	oc := redisTicketCookie(t, redisSave(t, rs, owner))
@@ -677,7 +677,7 @@ func TestRedisStoreSaveRefusesTakenID(t *testing.T) {
 func TestRedisStoreNewLoginReplacesOldSession(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL()})
+	client := redisTestClient(t, RedisConfig{URL: r.URL()})
 	rs := redisTestStore(t, client, redisTestCodec(t))
 	ctx := t.Context()
 
@@ -702,7 +702,7 @@ func TestRedisStoreNewLoginReplacesOldSession(t *testing.T) {
 func TestRedisStoreSaveRejects(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	rs := redisTestStore(t, redisTestClient(t, RedisOptions{URL: r.URL()}), redisTestCodec(t))
+	rs := redisTestStore(t, redisTestClient(t, RedisConfig{URL: r.URL()}), redisTestCodec(t))
 	tests := []struct {
 		name   string
 		mutate func(s *Session)
@@ -756,7 +756,7 @@ func (h *commandCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) red
 func TestRedisStoreLoadIsOneRoundTrip(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL()})
+	client := redisTestClient(t, RedisConfig{URL: r.URL()})
 	counter := &commandCounter{}
 	client.AddHook(counter)
 	rs := redisTestStore(t, client, redisTestCodec(t))
@@ -777,7 +777,7 @@ func TestRedisStoreLoadIsOneRoundTrip(t *testing.T) {
 func TestRedisStoreLoadWithoutCookieSkipsRedis(t *testing.T) {
 	t.Parallel()
 	r := redistest.StartRedis(t)
-	client := redisTestClient(t, RedisOptions{URL: r.URL()})
+	client := redisTestClient(t, RedisConfig{URL: r.URL()})
 	counter := &commandCounter{}
 	client.AddHook(counter)
 	rs := redisTestStore(t, client, redisTestCodec(t))
@@ -807,26 +807,26 @@ func TestNewRedisClientOptions(t *testing.T) {
 	}
 	tests := []struct {
 		name    string
-		o       RedisOptions
+		o       RedisConfig
 		wantErr string
 	}{
-		{"nothing", RedisOptions{}, "no address"},
-		{"url and cluster", RedisOptions{URL: "redis://127.0.0.1:1", ClusterAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
-		{"url and sentinel", RedisOptions{URL: "redis://127.0.0.1:1", SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
-		{"sentinel without addrs", RedisOptions{SentinelMaster: "m"}, "redis-sentinel-addr"},
-		{"sentinel addrs without master", RedisOptions{URL: "redis://127.0.0.1:1", SentinelAddrs: []string{"127.0.0.1:2"}}, "redis-sentinel-master is not"},
-		{"bad scheme", RedisOptions{URL: "http://127.0.0.1:1"}, "redis-url"},
-		{"unix socket", RedisOptions{URL: "unix:///tmp/redis.sock"}, "redis-url must use"},
-		{"password not echoed", RedisOptions{URL: "redis://:hunter2@127.0.0.1:1/notadb"}, "not a valid"},
-		{"skip_verify", RedisOptions{URL: "rediss://127.0.0.1:1/0?skip_verify=true"}, "skip_verify"},
-		{"ca file not pem", RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: notPEM}, "holds no PEM"},
-		{"ca file with plain url", RedisOptions{URL: "redis://127.0.0.1:1", CAFile: caPEM}, "not rediss://"},
-		{"missing ca file", RedisOptions{URL: "rediss://127.0.0.1:1", CAFile: dir + "/missing.pem"}, "redis-ca-file"},
-		{"ok url", RedisOptions{URL: "redis://127.0.0.1:1/0"}, ""},
-		{"ok sentinel", RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}}, ""},
-		{"ok cluster", RedisOptions{ClusterAddrs: []string{"127.0.0.1:1"}}, ""},
-		{"ok rediss with ca", RedisOptions{URL: "rediss://127.0.0.1:1/0", CAFile: caPEM}, ""},
-		{"ok sentinel with ca", RedisOptions{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}, CAFile: caPEM}, ""},
+		{"nothing", RedisConfig{}, "no address"},
+		{"url and cluster", RedisConfig{URL: "redis://127.0.0.1:1", ClusterAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
+		{"url and sentinel", RedisConfig{URL: "redis://127.0.0.1:1", SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:2"}}, "exclusive"},
+		{"sentinel without addrs", RedisConfig{SentinelMaster: "m"}, "redis-sentinel-addr"},
+		{"sentinel addrs without master", RedisConfig{URL: "redis://127.0.0.1:1", SentinelAddrs: []string{"127.0.0.1:2"}}, "redis-sentinel-master is not"},
+		{"bad scheme", RedisConfig{URL: "http://127.0.0.1:1"}, "redis-url"},
+		{"unix socket", RedisConfig{URL: "unix:///tmp/redis.sock"}, "redis-url must use"},
+		{"password not echoed", RedisConfig{URL: "redis://:hunter2@127.0.0.1:1/notadb"}, "not a valid"},
+		{"skip_verify", RedisConfig{URL: "rediss://127.0.0.1:1/0?skip_verify=true"}, "skip_verify"},
+		{"ca file not pem", RedisConfig{URL: "rediss://127.0.0.1:1", CAFile: notPEM}, "holds no PEM"},
+		{"ca file with plain url", RedisConfig{URL: "redis://127.0.0.1:1", CAFile: caPEM}, "not rediss://"},
+		{"missing ca file", RedisConfig{URL: "rediss://127.0.0.1:1", CAFile: dir + "/missing.pem"}, "redis-ca-file"},
+		{"ok url", RedisConfig{URL: "redis://127.0.0.1:1/0"}, ""},
+		{"ok sentinel", RedisConfig{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}}, ""},
+		{"ok cluster", RedisConfig{ClusterAddrs: []string{"127.0.0.1:1"}}, ""},
+		{"ok rediss with ca", RedisConfig{URL: "rediss://127.0.0.1:1/0", CAFile: caPEM}, ""},
+		{"ok sentinel with ca", RedisConfig{SentinelMaster: "m", SentinelAddrs: []string{"127.0.0.1:1"}, CAFile: caPEM}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -882,13 +882,13 @@ func TestNewRedisClientPassword(t *testing.T) {
 	codec := redisTestCodec(t)
 	tests := []struct {
 		name   string
-		o      RedisOptions
+		o      RedisConfig
 		wantOK bool
 	}{
-		{"no password", RedisOptions{URL: r.URL()}, false},
-		{"password option", RedisOptions{URL: r.URL(), Password: "s3cret-pw"}, true},
-		{"password in url", RedisOptions{URL: "redis://:s3cret-pw@" + r.Addr() + "/0"}, true},
-		{"option overrides url", RedisOptions{URL: "redis://:wrong@" + r.Addr() + "/0", Password: "s3cret-pw"}, true},
+		{"no password", RedisConfig{URL: r.URL()}, false},
+		{"password option", RedisConfig{URL: r.URL(), Password: "s3cret-pw"}, true},
+		{"password in url", RedisConfig{URL: "redis://:s3cret-pw@" + r.Addr() + "/0"}, true},
+		{"option overrides url", RedisConfig{URL: "redis://:wrong@" + r.Addr() + "/0", Password: "s3cret-pw"}, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -912,7 +912,7 @@ func TestNewRedisClientPassword(t *testing.T) {
 func BenchmarkRedisStoreLoad(b *testing.B) {
 	b.Run("redis", func(b *testing.B) {
 		r := redistest.StartRedis(b)
-		client := redisTestClient(b, RedisOptions{URL: r.URL()})
+		client := redisTestClient(b, RedisConfig{URL: r.URL()})
 		counter := &commandCounter{}
 		client.AddHook(counter)
 		rs := redisTestStore(b, client, redisTestCodec(b))
@@ -950,13 +950,13 @@ func TestNewRedisClientTLS(t *testing.T) {
 	codec := redisTestCodec(t)
 	tests := []struct {
 		name   string
-		o      RedisOptions
+		o      RedisConfig
 		wantOK bool
 	}{
-		{"rediss with the CA", RedisOptions{URL: r.TLSURL(), CAFile: r.CAFile()}, true},
+		{"rediss with the CA", RedisConfig{URL: r.TLSURL(), CAFile: r.CAFile()}, true},
 		// The system roots do not know the test CA: fail closed.
-		{"rediss without the CA", RedisOptions{URL: r.TLSURL()}, false},
-		{"plain redis to the TLS port", RedisOptions{URL: "redis://" + r.TLSAddr() + "/0"}, false},
+		{"rediss without the CA", RedisConfig{URL: r.TLSURL()}, false},
+		{"plain redis to the TLS port", RedisConfig{URL: "redis://" + r.TLSAddr() + "/0"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

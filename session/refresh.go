@@ -31,7 +31,7 @@ type Locker interface {
 // answering: the session is kept, the caller answers 503.
 var ErrRefreshUnavailable = errors.New("token refresh unavailable")
 
-// DefaultRefreshTimeout is RefreshOptions.Timeout when zero.
+// DefaultRefreshTimeout is RefreshConfig.Timeout when zero.
 const DefaultRefreshTimeout = 10 * time.Second
 
 // Outcomes of a refresh are remembered per session ID for a while, so that
@@ -46,15 +46,26 @@ const (
 	retryAfter = 5 * time.Second
 )
 
-// RefreshOptions configure a Refresher. The zero value refreshes tokens when
-// they have expired, in-process coordination only.
-type RefreshOptions struct {
+// RefreshConfig says when a Refresher renews tokens. The zero value
+// refreshes tokens when they have expired.
+type RefreshConfig struct {
 	// Window refreshes access tokens that expire within this duration
 	// (refresh-window). Zero refreshes only tokens that have expired.
 	Window time.Duration
 	// Period refreshes tokens last refreshed longer ago than this
 	// (cookie-refresh), whatever their expiry. Zero disables.
 	Period time.Duration
+	// Timeout bounds one refresh (lock wait, store and provider calls) and
+	// how long requests wait for it. Zero means DefaultRefreshTimeout.
+	Timeout time.Duration
+}
+
+// RefreshDeps are what a Refresher works with.
+type RefreshDeps struct {
+	// Store loads, saves and clears the sessions being refreshed; required.
+	Store Store
+	// Provider finds a session's provider by id; required.
+	Provider func(id string) (providers.Provider, bool)
 	// Locker serializes refreshes of one session across replicas sharing a
 	// server-side store. Nil coordinates the goroutines of this process
 	// only, which is all a CookieStore can use.
@@ -63,9 +74,6 @@ type RefreshOptions struct {
 	Now func() time.Time
 	// Logger receives refresh failures; nil means slog.Default().
 	Logger *slog.Logger
-	// Timeout bounds one refresh (lock wait, store and provider calls) and
-	// how long requests wait for it. Zero means DefaultRefreshTimeout.
-	Timeout time.Duration
 }
 
 // Refresher renews a session's tokens before they expire, transparently to
@@ -88,10 +96,8 @@ type RefreshOptions struct {
 //
 // A Refresher is safe for concurrent use.
 type Refresher struct {
-	store  Store
-	lookup func(providerID string) (providers.Provider, bool)
-	o      RefreshOptions
-	log    *slog.Logger
+	c RefreshConfig
+	d RefreshDeps
 
 	flights singleflight.Group
 
@@ -115,20 +121,19 @@ type recentOutcome struct {
 	until                    time.Time
 }
 
-// NewRefresher returns a Refresher saving refreshed sessions to store and
-// finding each session's provider with lookup.
-func NewRefresher(store Store, lookup func(providerID string) (providers.Provider, bool), o RefreshOptions) *Refresher {
-	if o.Now == nil {
-		o.Now = time.Now
+// NewRefresher returns a Refresher renewing tokens as c says, saving
+// refreshed sessions to d.Store.
+func NewRefresher(c RefreshConfig, d RefreshDeps) *Refresher {
+	if d.Now == nil {
+		d.Now = time.Now
 	}
-	if o.Timeout <= 0 {
-		o.Timeout = DefaultRefreshTimeout
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultRefreshTimeout
 	}
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
+	if d.Logger == nil {
+		d.Logger = slog.Default()
 	}
-	return &Refresher{store: store, lookup: lookup, o: o, log: log}
+	return &Refresher{c: c, d: d}
 }
 
 // Ensure returns the session to use for req: s itself when nothing is due
@@ -149,11 +154,11 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 	if s == nil {
 		return nil, fmt.Errorf("%w: no session to refresh", ErrNotFound)
 	}
-	p, ok := r.lookup(s.ProviderID)
+	p, ok := r.d.Provider(s.ProviderID)
 	if !ok {
 		return nil, fmt.Errorf("%w: session provider %q is not configured", ErrNotFound, s.ProviderID)
 	}
-	now := r.o.Now()
+	now := r.d.Now()
 	if !r.refreshDue(s, now) && !validateDue(p, s, now) {
 		return s, nil
 	}
@@ -165,7 +170,7 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 	// The flight and its first waiter share one deadline, so that a flight
 	// nobody waits for any more cannot go on to spend a refresh token whose
 	// successor no response would carry.
-	deadline := time.Now().Add(r.o.Timeout)
+	deadline := time.Now().Add(r.c.Timeout)
 	wait, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	ch := r.flights.DoChan(s.ID, func() (any, error) {
@@ -187,11 +192,11 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 		}
 		// The refresh itself is bounded by the same timeout, so this is
 		// rare: treat it like an unreachable provider.
-		if tokenExpired(s, r.o.Now()) {
-			return nil, fmt.Errorf("%w: timed out after %v", ErrRefreshUnavailable, r.o.Timeout)
+		if tokenExpired(s, r.d.Now()) {
+			return nil, fmt.Errorf("%w: timed out after %v", ErrRefreshUnavailable, r.c.Timeout)
 		}
-		r.log.WarnContext(ctx, "token refresh timed out, using the current tokens while they last",
-			"provider", s.ProviderID, "user", s.Identity.User, "timeout", r.o.Timeout)
+		r.d.Logger.WarnContext(ctx, "token refresh timed out, using the current tokens while they last",
+			"provider", s.ProviderID, "user", s.Identity.User, "timeout", r.c.Timeout)
 		return s, nil
 	}
 }
@@ -204,32 +209,32 @@ func (r *Refresher) run(parent context.Context, deadline time.Time, req *http.Re
 	defer cancel()
 	// A refresh of this version may have finished between the caller's
 	// check and this flight.
-	if out, ok := r.cached(s, r.o.Now()); ok {
+	if out, ok := r.cached(s, r.d.Now()); ok {
 		return out, nil
 	}
 	req = req.WithContext(ctx)
 
-	if r.o.Locker != nil {
-		unlock, err := r.o.Locker.Lock(ctx, s.ID)
+	if r.d.Locker != nil {
+		unlock, err := r.d.Locker.Lock(ctx, s.ID)
 		if err != nil {
-			return r.failed(s, s, r.o.Now(), fmt.Errorf("lock: %w", err))
+			return r.failed(s, s, r.d.Now(), fmt.Errorf("lock: %w", err))
 		}
 		defer unlock()
 		// A lock won just as the deadline passed (its timer and ctx's race):
 		// the waiters have given up, so nobody would receive the result.
 		if !time.Now().Before(deadline) {
-			return r.failed(s, s, r.o.Now(), fmt.Errorf("lock: %w", context.DeadlineExceeded))
+			return r.failed(s, s, r.d.Now(), fmt.Errorf("lock: %w", context.DeadlineExceeded))
 		}
 	}
 	// Another replica may have refreshed the session while we waited.
-	cur, err := r.store.Load(ctx, req)
+	cur, err := r.d.Store.Load(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("session refresh: reload: %w", err)
 	}
 	if cur.ID != s.ID || cur.ProviderID != s.ProviderID {
 		return nil, fmt.Errorf("%w: session changed during refresh", ErrNotFound)
 	}
-	now := r.o.Now()
+	now := r.d.Now()
 	refresh, validate := r.refreshDue(cur, now), validateDue(p, cur, now)
 	// Renewed since the version this request carried: another flight did
 	// the work. Use it even if it looks due again (clock skew between
@@ -276,12 +281,12 @@ func (r *Refresher) run(parent context.Context, deadline time.Time, req *http.Re
 	}
 
 	rec := newHeaderRecorder()
-	if err := r.store.Save(ctx, rec, req, next); err != nil {
+	if err := r.d.Store.Save(ctx, rec, req, next); err != nil {
 		return nil, fmt.Errorf("session refresh: save: %w", err)
 	}
 	out := &outcome{s: next, cookies: rec.Header().Values("Set-Cookie")}
 	r.remember(s, out, false, now)
-	r.log.DebugContext(ctx, "session tokens renewed", "provider", next.ProviderID, "user", next.Identity.User, "refreshed", refresh)
+	r.d.Logger.DebugContext(ctx, "session tokens renewed", "provider", next.ProviderID, "user", next.Identity.User, "refreshed", refresh)
 	return out, nil
 }
 
@@ -291,7 +296,7 @@ func (r *Refresher) failed(from, cur *Session, now time.Time, cause error) (*out
 	if tokenExpired(cur, now) {
 		return nil, fmt.Errorf("%w: %w", ErrRefreshUnavailable, cause)
 	}
-	r.log.Warn("token refresh failed, using the current tokens while they last",
+	r.d.Logger.Warn("token refresh failed, using the current tokens while they last",
 		"provider", cur.ProviderID, "user", cur.Identity.User, "error", cause)
 	out := &outcome{s: cur}
 	r.remember(from, out, true, now)
@@ -300,11 +305,11 @@ func (r *Refresher) failed(from, cur *Session, now time.Time, cause error) (*out
 
 // end clears a session the provider no longer honours.
 func (r *Refresher) end(ctx context.Context, req *http.Request, cur *Session, cause error) (*outcome, error) {
-	r.log.InfoContext(ctx, "session ended by provider", "provider", cur.ProviderID, "user", cur.Identity.User, "error", cause)
+	r.d.Logger.InfoContext(ctx, "session ended by provider", "provider", cur.ProviderID, "user", cur.Identity.User, "error", cause)
 	rec := newHeaderRecorder()
-	if err := r.store.Clear(ctx, rec, req); err != nil {
+	if err := r.d.Store.Clear(ctx, rec, req); err != nil {
 		// The session is unusable either way; the next request retries.
-		r.log.WarnContext(ctx, "clearing ended session failed", "provider", cur.ProviderID, "error", err)
+		r.d.Logger.WarnContext(ctx, "clearing ended session failed", "provider", cur.ProviderID, "error", err)
 	}
 	return &outcome{cookies: rec.Header().Values("Set-Cookie")},
 		fmt.Errorf("%w: session ended by provider: %w", ErrNotFound, cause)
@@ -336,10 +341,10 @@ func merge(cur *Session, g providers.Grant, now time.Time) (*Session, error) {
 
 // refreshDue reports whether s's tokens should be refreshed at now.
 func (r *Refresher) refreshDue(s *Session, now time.Time) bool {
-	if !s.Tokens.Expiry.IsZero() && !now.Before(s.Tokens.Expiry.Add(-r.o.Window)) {
+	if !s.Tokens.Expiry.IsZero() && !now.Before(s.Tokens.Expiry.Add(-r.c.Window)) {
 		return true
 	}
-	return r.o.Period > 0 && now.Sub(s.RefreshedAt) >= r.o.Period
+	return r.c.Period > 0 && now.Sub(s.RefreshedAt) >= r.c.Period
 }
 
 // validateDue reports whether p wants s's grant re-checked at now. A refresh

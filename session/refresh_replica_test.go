@@ -29,7 +29,7 @@ func TestRefresherAcrossReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cookie := CookieOptions{Name: "_gh_replica", Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
+	cookie := CookieConfig{Name: "_gh_replica", Secure: true, SameSite: http.SameSiteLaxMode, Lifetime: time.Hour}
 	lookup := func(id string) (providers.Provider, bool) { return p, id == "test" }
 
 	type replica struct {
@@ -38,15 +38,16 @@ func TestRefresherAcrossReplicas(t *testing.T) {
 	}
 	var replicas [2]replica
 	for i := range replicas {
-		client, err := NewRedisClient(RedisOptions{URL: rds.URL()})
+		client, err := NewRedisClient(RedisConfig{URL: rds.URL()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { _ = client.Close() })
 		store := NewRedisStore(client, codec, cookie, "gh-replica:", time.Second)
-		replicas[i] = replica{store, NewRefresher(store, lookup, RefreshOptions{
-			Window: time.Minute,
-			Locker: lock.NewRedis(client, "gh-replica:lock:", 0, nil),
+		replicas[i] = replica{store, NewRefresher(RefreshConfig{Window: time.Minute}, RefreshDeps{
+			Store:    store,
+			Provider: lookup,
+			Locker:   lock.NewRedis(client, "gh-replica:lock:", 0, nil),
 		})}
 	}
 

@@ -233,7 +233,7 @@ type refreshEnv struct {
 	r     *Refresher
 }
 
-func newRefreshEnv(t testing.TB, o RefreshOptions, validateEvery time.Duration) *refreshEnv {
+func newRefreshEnv(t testing.TB, c RefreshConfig, validateEvery time.Duration) *refreshEnv {
 	t.Helper()
 	e := &refreshEnv{srv: newTokenServer(t), clock: &clock{}}
 	e.store = NewCookieStore(mustCodec(t, newSecret(t)), testOptions())
@@ -242,14 +242,23 @@ func newRefreshEnv(t testing.TB, o RefreshOptions, validateEvery time.Duration) 
 	if validateEvery > 0 {
 		p = &validatingProvider{testProvider: newTestProvider(e.srv), verifyURL: e.srv.URL + "/verify", every: validateEvery}
 	}
-	o.Now = e.clock.Now
-	e.r = NewRefresher(e.store, func(id string) (providers.Provider, bool) {
+	e.r = NewRefresher(c, RefreshDeps{Store: e.store, Now: e.clock.Now, Provider: func(id string) (providers.Provider, bool) {
 		if id == "test" {
 			return p, true
 		}
 		return nil, false
-	}, o)
+	}})
 	return e
+}
+
+// withDeps returns a Refresher like e.r with c, and d's Locker and Now
+// (the env's clock when d.Now is nil).
+func (e *refreshEnv) withDeps(c RefreshConfig, d RefreshDeps) *Refresher {
+	d.Store, d.Provider = e.store, e.r.d.Provider
+	if d.Now == nil {
+		d.Now = e.clock.Now
+	}
+	return NewRefresher(c, d)
 }
 
 // login stores a session with tokens, logged in (and last refreshed) age
@@ -288,7 +297,7 @@ func (e *refreshEnv) loadFrom(t testing.TB, b browser, rec *httptest.ResponseRec
 
 func TestRefresherConcurrentSingleRefresh(t *testing.T) {
 	t.Parallel()
-	e := newRefreshEnv(t, RefreshOptions{Window: time.Minute}, 0)
+	e := newRefreshEnv(t, RefreshConfig{Window: time.Minute}, 0)
 	e.srv.allow("rt-0")
 	b := e.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", IDToken: "id-0", Expiry: e.clock.Now().Add(-time.Minute)}, time.Hour)
 
@@ -376,7 +385,7 @@ func TestRefresherOutcomes(t *testing.T) {
 	)
 	tests := []struct {
 		name   string
-		o      RefreshOptions
+		o      RefreshConfig
 		tokens func(now time.Time) providers.Tokens
 		age    time.Duration // since login
 		setup  func(*tokenServer)
@@ -387,7 +396,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		{
 			name:   "not due: no store or provider call",
 			steady: true,
-			o:      RefreshOptions{Window: time.Minute},
+			o:      RefreshConfig{Window: time.Minute},
 			tokens: func(now time.Time) providers.Tokens {
 				return providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: now.Add(time.Hour)}
 			},
@@ -395,7 +404,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		},
 		{
 			name: "within window",
-			o:    RefreshOptions{Window: time.Minute},
+			o:    RefreshConfig{Window: time.Minute},
 			tokens: func(now time.Time) providers.Tokens {
 				return providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: now.Add(30 * time.Second)}
 			},
@@ -403,7 +412,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		},
 		{
 			name:   "period elapsed, token without expiry",
-			o:      RefreshOptions{Period: time.Hour},
+			o:      RefreshConfig{Period: time.Hour},
 			tokens: func(time.Time) providers.Tokens { return providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0"} },
 			age:    2 * time.Hour,
 			want:   refreshed, calls: 1,
@@ -411,7 +420,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		{
 			name:   "period not elapsed",
 			steady: true,
-			o:      RefreshOptions{Period: time.Hour},
+			o:      RefreshConfig{Period: time.Hour},
 			tokens: func(time.Time) providers.Tokens { return providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0"} },
 			age:    30 * time.Minute,
 			want:   unchanged, calls: 0,
@@ -425,7 +434,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		},
 		{
 			name: "invalid_grant ends the session even with a valid access token",
-			o:    RefreshOptions{Window: time.Minute},
+			o:    RefreshConfig{Window: time.Minute},
 			tokens: func(now time.Time) providers.Tokens {
 				return providers.Tokens{AccessToken: "at-0", RefreshToken: "revoked", Expiry: now.Add(time.Second)}
 			},
@@ -440,7 +449,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		},
 		{
 			name: "no refresh token but still valid",
-			o:    RefreshOptions{Window: time.Minute},
+			o:    RefreshConfig{Window: time.Minute},
 			tokens: func(now time.Time) providers.Tokens {
 				return providers.Tokens{AccessToken: "at-0", Expiry: now.Add(time.Second)}
 			},
@@ -448,7 +457,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		},
 		{
 			name: "provider down, token still valid",
-			o:    RefreshOptions{Window: time.Minute},
+			o:    RefreshConfig{Window: time.Minute},
 			tokens: func(now time.Time) providers.Tokens {
 				return providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: now.Add(30 * time.Second)}
 			},
@@ -457,7 +466,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		},
 		{
 			name: "provider down, token expired",
-			o:    RefreshOptions{Window: time.Minute},
+			o:    RefreshConfig{Window: time.Minute},
 			tokens: func(now time.Time) providers.Tokens {
 				return providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: now.Add(-time.Second)}
 			},
@@ -536,7 +545,7 @@ func TestRefresherOutcomes(t *testing.T) {
 
 func TestRefresherBacksOffAfterTransientFailure(t *testing.T) {
 	t.Parallel()
-	e := newRefreshEnv(t, RefreshOptions{Window: 10 * time.Minute}, 0)
+	e := newRefreshEnv(t, RefreshConfig{Window: 10 * time.Minute}, 0)
 	e.srv.allow("rt-0")
 	e.srv.unavailable.Store(true)
 	b := e.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: e.clock.Now().Add(5 * time.Minute)}, time.Hour)
@@ -561,7 +570,7 @@ func TestRefresherBacksOffAfterTransientFailure(t *testing.T) {
 	}
 
 	// Once the old token has expired, the back-off no longer applies.
-	e2 := newRefreshEnv(t, RefreshOptions{Window: 10 * time.Minute}, 0)
+	e2 := newRefreshEnv(t, RefreshConfig{Window: 10 * time.Minute}, 0)
 	e2.srv.allow("rt-0")
 	e2.srv.unavailable.Store(true)
 	b2 := e2.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: e2.clock.Now().Add(time.Second)}, time.Hour)
@@ -595,7 +604,7 @@ func TestRefresherValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newRefreshEnv(t, RefreshOptions{}, time.Minute)
+			e := newRefreshEnv(t, RefreshConfig{}, time.Minute)
 			b := e.login(t, providers.Tokens{AccessToken: "at-0", TokenType: "Bearer"}, tt.age)
 			if tt.setup != nil {
 				tt.setup(e.srv)
@@ -632,7 +641,7 @@ func TestRefresherValidation(t *testing.T) {
 
 func TestRefresherSurvivesLeaderCancellation(t *testing.T) {
 	t.Parallel()
-	e := newRefreshEnv(t, RefreshOptions{}, 0)
+	e := newRefreshEnv(t, RefreshConfig{}, 0)
 	e.srv.allow("rt-0")
 	arrived, release := e.srv.hold()
 	defer release()
@@ -672,7 +681,7 @@ func TestRefresherSurvivesLeaderCancellation(t *testing.T) {
 
 func TestRefresherUnknownProvider(t *testing.T) {
 	t.Parallel()
-	e := newRefreshEnv(t, RefreshOptions{}, 0)
+	e := newRefreshEnv(t, RefreshConfig{}, 0)
 	s := testSession(0) // provider "oidc", not configured here
 	_, err := e.r.Ensure(t.Context(), httptest.NewRecorder(), httptest.NewRequest(http.MethodGet, "/", nil), s)
 	if !errors.Is(err, ErrNotFound) {
@@ -753,7 +762,7 @@ func TestMerge(t *testing.T) {
 
 func TestRefresherUsesSessionRenewedElsewhere(t *testing.T) {
 	t.Parallel()
-	e := newRefreshEnv(t, RefreshOptions{Window: time.Minute}, 0)
+	e := newRefreshEnv(t, RefreshConfig{Window: time.Minute}, 0)
 	e.srv.allow("rt-0")
 	b := e.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: e.clock.Now().Add(-time.Second)}, time.Hour)
 	old, got, rec, err := e.ensure(t, b)
@@ -768,7 +777,7 @@ func TestRefresherUsesSessionRenewedElsewhere(t *testing.T) {
 	// must use the renewed session, not refresh again.
 	skewed := &clock{}
 	skewed.Advance(2 * time.Hour)
-	other := NewRefresher(e.store, e.r.lookup, RefreshOptions{Window: time.Minute, Now: skewed.Now})
+	other := e.withDeps(RefreshConfig{Window: time.Minute}, RefreshDeps{Now: skewed.Now})
 	rec = httptest.NewRecorder()
 	got, err = other.Ensure(t.Context(), rec, b.request(), old)
 	if err != nil || got.Tokens.AccessToken != "at-1" {

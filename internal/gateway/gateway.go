@@ -92,7 +92,7 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(fmt.Errorf("cookie secret: %w", err))
 	}
-	cookie := session.CookieOptions{
+	cookie := session.CookieConfig{
 		Name:     cfg.CookieName,
 		Domain:   cfg.CookieDomain,
 		Path:     cfg.CookiePath,
@@ -119,12 +119,12 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 
 // newStores makes the session store the configuration asks for; with
 // Redis, g keeps the client.
-func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie session.CookieOptions, log *slog.Logger) (stores, error) {
+func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie session.CookieConfig, log *slog.Logger) (stores, error) {
 	if cfg.SessionStore != "redis" {
 		return stores{store: session.NewCookieStore(codec, cookie)}, nil
 	}
 	var err error
-	g.redis, err = session.NewRedisClient(session.RedisOptions{
+	g.redis, err = session.NewRedisClient(session.RedisConfig{
 		URL:              cfg.RedisURL,
 		Password:         cfg.RedisPassword,
 		SentinelMaster:   cfg.RedisSentinelMaster,
@@ -168,40 +168,44 @@ func newProviders(ctx context.Context, cfg *config.Config, res resources) (confi
 }
 
 // newHandler builds the HTTP handler and the refresher it uses.
-func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieOptions) (*proxy.Handler, error) {
+func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieConfig) (*proxy.Handler, error) {
 	byID := make(map[string]providers.Provider, len(provs.list))
 	for _, p := range provs.list {
 		byID[p.Info().ID] = p
 	}
-	refresher := session.NewRefresher(st.store, func(id string) (providers.Provider, bool) {
-		p, ok := byID[id]
-		return p, ok
-	}, session.RefreshOptions{
+	refresher := session.NewRefresher(session.RefreshConfig{
 		Window: cfg.RefreshWindow,
 		Period: cfg.CookieRefresh,
+	}, session.RefreshDeps{
+		Store: st.store,
+		Provider: func(id string) (providers.Provider, bool) {
+			p, ok := byID[id]
+			return p, ok
+		},
 		Locker: st.locker,
 		Now:    d.Now,
 		Logger: d.Logger,
 	})
-	return proxy.New(proxy.Deps{
-		Providers:              provs.list,
-		RedirectURLs:           provs.redirects,
-		Store:                  st.store,
-		Refresher:              refresher,
-		Codec:                  flowCodec,
+	return proxy.New(proxy.Config{
 		Cookie:                 cookie,
 		SessionLifetime:        cfg.CookieExpire,
+		RedirectURLs:           provs.redirects,
 		Upstream:               cfg.Upstream,
-		UpstreamTransport:      d.UpstreamTransport,
 		UpstreamTimeout:        cfg.UpstreamTimeout,
 		PassAccessToken:        cfg.PassAccessToken,
 		SetAuthorizationHeader: cfg.SetAuthorizationHeader,
 		ProviderSignOut:        cfg.ProviderSignOut,
 		ReverseProxy:           cfg.ReverseProxy,
-		Authorizer:             proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
-		Redirects:              redirect.NewValidator(cfg.WhitelistDomains),
-		Ready:                  st.ready,
-		Logger:                 d.Logger,
-		Now:                    d.Now,
+	}, proxy.Deps{
+		Providers:         provs.list,
+		Store:             st.store,
+		Refresher:         refresher,
+		Codec:             flowCodec,
+		Authorizer:        proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
+		Redirects:         redirect.NewValidator(cfg.WhitelistDomains),
+		Ready:             st.ready,
+		UpstreamTransport: d.UpstreamTransport,
+		Logger:            d.Logger,
+		Now:               d.Now,
 	})
 }

@@ -28,8 +28,8 @@ type GatewayConfig struct {
 	Options func(o *config.Options)
 	// Upstream replaces the default echo upstream.
 	Upstream http.Handler
-	// Build adjusts proxy.Build's non-config inputs (clock, transports).
-	Build gateway.Deps
+	// Deps are gateway.New's non-config inputs (clock, transports, logger).
+	Deps gateway.Deps
 	// IdPServer reuses an already running provider (several gateways
 	// sharing one IdP); IdP options are then ignored.
 	IdPServer *IdPServer
@@ -129,9 +129,9 @@ func StartGateway(t testing.TB, c GatewayConfig) *Gateway {
 		t.Fatalf("gateway config: %v", err)
 	}
 	g.Options, g.Config = o, cfg
-	gw, err := gateway.New(t.Context(), cfg, c.Build)
+	gw, err := gateway.New(t.Context(), cfg, c.Deps)
 	if err != nil {
-		t.Fatalf("proxy.Build: %v", err)
+		t.Fatalf("gateway.New: %v", err)
 	}
 	t.Cleanup(func() { _ = gw.Close() })
 	g.Gateway = gw

@@ -58,6 +58,9 @@ func displayKey(key string) string {
 	if o.yamlKey != "" {
 		alt = append(alt, o.yamlKey)
 	}
+	for _, a := range o.aliases {
+		alt = append(alt, "--"+a.name, a.env, a.yamlKey)
+	}
 	if len(alt) == 0 {
 		return "--" + o.name
 	}

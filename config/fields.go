@@ -26,6 +26,30 @@ type option struct {
 	help       string
 	group      string
 	typ        reflect.Type
+	// aliases are older spellings still accepted, each as a flag, an
+	// environment variable and a YAML key (the alias tag, comma-separated
+	// flag names).
+	aliases []spelling
+}
+
+// spelling is one way to write an option: its flag name, environment
+// variable and YAML key.
+type spelling struct {
+	name, env, yamlKey string
+}
+
+// spellings returns the option's own spelling first, then its aliases.
+func (o option) spellings() []spelling {
+	return append([]spelling{{o.name, o.env, o.yamlKey}}, o.aliases...)
+}
+
+// spellingOf derives the environment variable and YAML key of a flag name.
+func spellingOf(flagName string) spelling {
+	return spelling{
+		name:    flagName,
+		env:     envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_")),
+		yamlKey: strings.ReplaceAll(flagName, "-", "_"),
+	}
 }
 
 // key is how errors name the option: its flag name, or its YAML key for
@@ -60,11 +84,16 @@ var optionList = sync.OnceValue(func() []option {
 		o := option{index: i, help: f.Tag.Get("help"), group: group, typ: f.Type}
 		o.def, o.hasDefault = f.Tag.Lookup("default")
 		if flagName != "-" {
-			o.name = flagName
-			if f.Tag.Get("env") != "-" {
-				o.env = envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+			sp := spellingOf(flagName)
+			o.name, o.env, o.yamlKey = sp.name, sp.env, sp.yamlKey
+			if f.Tag.Get("env") == "-" {
+				o.env = ""
 			}
-			o.yamlKey = strings.ReplaceAll(flagName, "-", "_")
+			for a := range strings.SplitSeq(f.Tag.Get("alias"), ",") {
+				if a = strings.TrimSpace(a); a != "" {
+					o.aliases = append(o.aliases, spellingOf(a))
+				}
+			}
 		}
 		if y, ok := f.Tag.Lookup("yaml"); ok {
 			o.yamlKey = y

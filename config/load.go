@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -62,8 +63,18 @@ func Load(args []string, lookupEnv func(string) (string, bool), stdout io.Writer
 		if o.env == "" {
 			continue
 		}
-		raw, ok := lookupEnv(o.env)
-		if !ok || raw == "" {
+		var set []string // the variables spelling o that are set
+		raw := ""
+		for _, sp := range o.spellings() {
+			if v, ok := lookupEnv(sp.env); ok && v != "" {
+				set, raw = append(set, sp.env), v
+			}
+		}
+		if len(set) == 0 {
+			continue
+		}
+		if len(set) > 1 {
+			errs = append(errs, bothSpellings(o, set))
 			continue
 		}
 		vals := []string{raw}
@@ -87,12 +98,21 @@ func Load(args []string, lookupEnv func(string) (string, bool), stdout io.Writer
 	return opts, nil
 }
 
+// bothSpellings is the error for an option given under two of its
+// spellings in one place (set lists them as written).
+func bothSpellings(o option, set []string) *Error {
+	return &Error{Key: o.key(), Problem: fmt.Sprintf("is given as both %s; they are spellings of one option", strings.Join(set, " and ")),
+		Fix: "keep only " + set[0]}
+}
+
 // flagValue records the raw values of one flag; values are applied after the
 // file and the environment so that flags win.
 type flagValue struct {
-	opt     option
-	values  map[int][]string
-	problem **Error
+	opt      option
+	spelling string // the flag name this value was registered under
+	values   map[int][]string
+	used     map[int][]string // option index → flag names given
+	problem  **Error
 }
 
 func (v *flagValue) String() string { return "" }
@@ -109,12 +129,15 @@ func (v *flagValue) Set(raw string) error {
 		}
 	}
 	v.values[v.opt.index] = append(v.values[v.opt.index], raw)
+	if !slices.Contains(v.used[v.opt.index], "--"+v.spelling) {
+		v.used[v.opt.index] = append(v.used[v.opt.index], "--"+v.spelling)
+	}
 	return nil
 }
 
-// newFlagSet returns a FlagSet over every option that has a flag, recording
-// into values.
-func newFlagSet(values map[int][]string, problem **Error) *flag.FlagSet {
+// newFlagSet returns a FlagSet over every spelling of every option that
+// has a flag, recording into values and used.
+func newFlagSet(values, used map[int][]string, problem **Error) *flag.FlagSet {
 	fs := flag.NewFlagSet("gatehouse", flag.ContinueOnError)
 	fs.SetOutput(&bytes.Buffer{})
 	fs.Usage = func() {}
@@ -122,16 +145,18 @@ func newFlagSet(values map[int][]string, problem **Error) *flag.FlagSet {
 		if o.name == "" {
 			continue
 		}
-		fs.Var(&flagValue{opt: o, values: values, problem: problem}, o.name, o.help)
+		for _, sp := range o.spellings() {
+			fs.Var(&flagValue{opt: o, spelling: sp.name, values: values, used: used, problem: problem}, sp.name, o.help)
+		}
 	}
 	return fs
 }
 
 // parseFlags parses args into raw values by option index.
 func parseFlags(args []string) (map[int][]string, error) {
-	values := map[int][]string{}
+	values, used := map[int][]string{}, map[int][]string{}
 	var problem *Error
-	fs := newFlagSet(values, &problem)
+	fs := newFlagSet(values, used, &problem)
 	err := fs.Parse(args)
 	switch {
 	case errors.Is(err, flag.ErrHelp):
@@ -140,6 +165,11 @@ func parseFlags(args []string) (map[int][]string, error) {
 		return nil, problem
 	case err != nil:
 		return nil, flagError(err)
+	}
+	for _, o := range optionList() {
+		if len(used[o.index]) > 1 {
+			return nil, bothSpellings(o, used[o.index])
+		}
 	}
 	if rest := fs.Args(); len(rest) > 0 {
 		e := &Error{Key: "command line", Problem: fmt.Sprintf("unexpected argument #%d after the flags", len(args)-len(rest)+1),
@@ -273,9 +303,16 @@ func (d *yamlDecoder) options(opts *Options, root *yaml.Node) {
 		}
 	}
 	rv := reflect.ValueOf(opts).Elem()
+	seen := map[int]string{} // option index → YAML key it was given under
 	for _, kv := range d.mappingPairs(root, "") {
 		k, v := kv[0], kv[1]
 		o, ok := lookupYAMLOption(k.Value)
+		if first, dup := seen[o.index]; ok && dup {
+			e := bothSpellings(o, []string{first, k.Value})
+			d.fail(e.Key, e.Problem, e.Fix, k)
+			continue
+		}
+		seen[o.index] = k.Value
 		if !ok {
 			if o, ok := lookupOption(strings.ReplaceAll(k.Value, "_", "-")); ok && o.yamlKey == "" && o.name != "" {
 				d.fail(k.Value, "cannot be set in the configuration file", fmt.Sprintf("use --%s", o.name), k)
@@ -288,11 +325,16 @@ func (d *yamlDecoder) options(opts *Options, root *yaml.Node) {
 	}
 }
 
-// lookupYAMLOption finds the option whose YAML key is key.
+// lookupYAMLOption finds the option whose YAML key (or an alias's) is key.
 func lookupYAMLOption(key string) (option, bool) {
 	for _, o := range optionList() {
-		if o.yamlKey != "" && o.yamlKey == key {
-			return o, true
+		if o.yamlKey == "" {
+			continue
+		}
+		for _, sp := range o.spellings() {
+			if sp.yamlKey == key {
+				return o, true
+			}
 		}
 	}
 	return option{}, false

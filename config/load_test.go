@@ -416,3 +416,46 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+// TestAliases: --profile-url is the older spelling of --userinfo-url and
+// works as a flag, a variable and a YAML key; both spellings in one place
+// are an error naming both; across places the usual precedence applies.
+func TestAliases(t *testing.T) {
+	t.Parallel()
+	const u = "https://idp.example/me"
+	for _, tt := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		yaml string
+		want string // UserinfoURL; "" when an error is expected
+		both string // with want "": the two spellings the error names
+	}{
+		{name: "flag", args: []string{"--profile-url=" + u}, want: u},
+		{name: "env", env: map[string]string{"GATEHOUSE_PROFILE_URL": u}, want: u},
+		{name: "yaml", yaml: "profile_url: " + u + "\n", want: u},
+		{name: "new flag over old variable", args: []string{"--userinfo-url=" + u}, env: map[string]string{"GATEHOUSE_PROFILE_URL": "https://old/me"}, want: u},
+		{name: "both flags", args: []string{"--userinfo-url=" + u, "--profile-url=" + u}, both: "--userinfo-url and --profile-url"},
+		{name: "both variables", env: map[string]string{"GATEHOUSE_USERINFO_URL": u, "GATEHOUSE_PROFILE_URL": u}, both: "GATEHOUSE_USERINFO_URL and GATEHOUSE_PROFILE_URL"},
+		{name: "both keys", yaml: "userinfo_url: " + u + "\nprofile_url: " + u + "\n", both: "userinfo_url and profile_url"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			args := tt.args
+			if tt.yaml != "" {
+				args = append(args, "--config="+writeFile(t, "gatehouse.yaml", tt.yaml))
+			}
+			o, err := Load(args, env(tt.env), nil)
+			if tt.want != "" {
+				if err != nil || o.UserinfoURL != tt.want {
+					t.Fatalf("UserinfoURL = %v, %v; want %q", o, err, tt.want)
+				}
+				return
+			}
+			e := findError(t, err, "userinfo-url")
+			if !strings.Contains(e.Error(), tt.both) || !strings.Contains(e.Error(), "--profile-url") {
+				t.Errorf("error %q does not name %s (and the alias)", e, tt.both)
+			}
+		})
+	}
+}

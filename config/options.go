@@ -19,6 +19,9 @@ import (
 //   - env:     env:"-" means not settable from the environment.
 //   - default: the default value, as it would be typed on the command line.
 //   - help:    one sentence for --help and docs/configuration.md.
+//   - alias:   older flag names still accepted (comma-separated), each with
+//     its environment variable and YAML key; giving two spellings of one
+//     option in one place (command line, environment or file) is an error.
 //   - group:   starts a new section of --help and docs/configuration.md.
 //
 // Repeatable flags ([]string) are given several times on the command line,
@@ -62,7 +65,7 @@ type Options struct {
 	LoginURL                 string            `flag:"login-url" help:"authorization endpoint (with --skip-oidc-discovery, for --provider oauth2, or to override a built-in provider's)"`
 	RedeemURL                string            `flag:"redeem-url" help:"token endpoint (with --skip-oidc-discovery, for --provider oauth2, or to override a built-in provider's)"`
 	OIDCJWKSURL              string            `flag:"oidc-jwks-url" help:"JWKS endpoint (with --skip-oidc-discovery)"`
-	ProfileURL               string            `flag:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery, or for --provider oauth2)"`
+	UserinfoURL              string            `flag:"userinfo-url" alias:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery, or for --provider oauth2)"`
 	MastodonAllowedInstances []string          `flag:"mastodon-allowed-instance" help:"with --provider mastodon: instance users may sign in with, exact host or '*.suffix'; '*' allows all (repeatable)"`
 	ProviderSignOut          bool              `flag:"provider-sign-out" default:"true" help:"on sign-out, also send the browser to the provider's end_session_endpoint when it has one"`
 	Providers                []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once; replaces the single provider given by flags"`

@@ -57,6 +57,9 @@ func Usage(w io.Writer) {
 		if len(where) > 0 {
 			b.WriteString("        [" + strings.Join(where, ", ") + "]\n")
 		}
+		for _, a := range o.aliases {
+			fmt.Fprintf(&b, "        also accepted, an older spelling: --%s [env %s, yaml %s]\n", a.name, a.env, a.yamlKey)
+		}
 	}
 	io.WriteString(w, b.String())
 }
@@ -198,6 +201,10 @@ Every option can be given three ways:
 **flags > environment > file > defaults.** A list given at a higher level replaces the lower
 one; it is never merged. ` + "`gatehouse --help`" + ` prints this reference too.
 
+A few options keep an older spelling as an alias (shown as "also ..." below): it works as a flag, a
+variable and a YAML key like the current one. Giving both spellings in one place (the command line,
+the environment or the file) is an error.
+
 Secrets (` + "`client_secret`" + `, ` + "`cookie_secret`" + `, Redis passwords) are best kept in files
 (` + "`*_file`" + ` options) so they appear neither in ` + "`ps`" + ` nor in the environment. A file holding a
 secret may end with a newline. Gatehouse checks the whole configuration at start-up and reports every
@@ -223,6 +230,11 @@ problem at once, naming the option and the fix; it never prints a secret.
 		}
 		if o.yamlKey != "" {
 			yamlCell = "`" + o.yamlKey + "`"
+		}
+		for _, a := range o.aliases {
+			flagCell += "<br>(also `--" + a.name + "`)"
+			envCell += "<br>(also `" + a.env + "`)"
+			yamlCell += "<br>(also `" + a.yamlKey + "`)"
 		}
 		def := ""
 		if d := defaultText(o); d != "" {

@@ -63,7 +63,7 @@ var flatProviderKeys = map[string]string{
 	"allow_unverified_email": "insecure-oidc-allow-unverified-email",
 	"auth_url":               "login-url",
 	"token_url":              "redeem-url",
-	"userinfo_url":           "profile-url",
+	"userinfo_url":           "userinfo-url",
 	"allowed_instances":      "mastodon-allowed-instance",
 }
 
@@ -73,7 +73,7 @@ var flatProviderOptions = []string{
 	"provider", "provider-display-name", "oidc-issuer-url", "client-id", "client-secret",
 	"client-secret-file", "scope", "oidc-groups-claim", "oidc-extra-audience",
 	"insecure-oidc-allow-unverified-email", "skip-oidc-discovery", "login-url", "redeem-url",
-	"oidc-jwks-url", "profile-url", "mastodon-allowed-instance",
+	"oidc-jwks-url", "userinfo-url", "mastodon-allowed-instance",
 }
 
 func (v *validator) providers(o *Options) []ProviderOptions {
@@ -94,7 +94,7 @@ func (v *validator) providers(o *Options) []ProviderOptions {
 			AllowUnverifiedEmail: o.AllowUnverifiedEmail,
 			AuthURL:              o.LoginURL,
 			TokenURL:             o.RedeemURL,
-			UserinfoURL:          o.ProfileURL,
+			UserinfoURL:          o.UserinfoURL,
 			AllowedInstances:     slices.Clone(o.MastodonAllowedInstances),
 		}
 		key := func(field string) string {

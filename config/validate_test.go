@@ -57,7 +57,7 @@ func TestValidateOK(t *testing.T) {
 		{"osu", func(o *Options) { o.Provider = "OSU" }},
 		{"oauth2", func(o *Options) {
 			o.Provider = "oauth2"
-			o.LoginURL, o.RedeemURL, o.ProfileURL = "https://idp/auth", "https://idp/token", "https://idp/me"
+			o.LoginURL, o.RedeemURL, o.UserinfoURL = "https://idp/auth", "https://idp/token", "https://idp/me"
 		}},
 		{"upstream and redirect", func(o *Options) {
 			o.Upstream = "http://127.0.0.1:8080"
@@ -155,7 +155,7 @@ func TestValidateErrors(t *testing.T) {
 		{"skip discovery without login url", func(o *Options) { o.SkipOIDCDiscovery = true }, "login-url", "required when discovery is skipped"},
 		{"skip discovery without redeem url", func(o *Options) { o.SkipOIDCDiscovery = true }, "redeem-url", "required when discovery is skipped"},
 		{"skip discovery without jwks url", func(o *Options) { o.SkipOIDCDiscovery = true }, "oidc-jwks-url", "required when discovery is skipped"},
-		{"relative profile url", func(o *Options) { o.ProfileURL = "/userinfo" }, "profile-url", "has no scheme"},
+		{"relative userinfo url", func(o *Options) { o.UserinfoURL = "/userinfo" }, "userinfo-url", "has no scheme"},
 		{"no client id", func(o *Options) { o.ClientID = "" }, "client-id", "is required for provider type oidc"},
 		{"osu without client id", func(o *Options) { o.Provider, o.ClientID = "osu", "" }, "client-id", "is required"},
 		{"quaily without client id", func(o *Options) { o.Provider, o.ClientID = "quaily", "" }, "client-id", "is required"},
@@ -165,7 +165,7 @@ func TestValidateErrors(t *testing.T) {
 		{"oauth2 without secret", func(o *Options) { o.Provider, o.ClientSecret = "oauth2", "" }, "client-secret", "client_auth: none"},
 		{"oauth2 without login url", func(o *Options) { o.Provider = "oauth2" }, "login-url", "is required for provider type oauth2"},
 		{"oauth2 without redeem url", func(o *Options) { o.Provider = "oauth2" }, "redeem-url", "is required for provider type oauth2"},
-		{"oauth2 without profile url", func(o *Options) { o.Provider = "oauth2" }, "profile-url", "is required for provider type oauth2"},
+		{"oauth2 without userinfo url", func(o *Options) { o.Provider = "oauth2" }, "userinfo-url", "is required for provider type oauth2"},
 		{"secret and secret file", func(o *Options) { o.ClientSecretFile = empty }, "client-secret-file", "is set together with --client-secret"},
 		{"secret file missing", func(o *Options) { o.ClientSecret, o.ClientSecretFile = "", missing }, "client-secret-file", `cannot read "` + missing + `"`},
 		{"secret file empty", func(o *Options) { o.ClientSecret, o.ClientSecretFile = "", empty }, "client-secret-file", "is empty"},
@@ -429,7 +429,7 @@ func TestProviderListFromFlags(t *testing.T) {
 			t.Parallel()
 			o := validOptions()
 			o.Provider = tt.provider
-			o.LoginURL, o.RedeemURL, o.ProfileURL = "https://idp/auth", "https://idp/token", "https://idp/me"
+			o.LoginURL, o.RedeemURL, o.UserinfoURL = "https://idp/auth", "https://idp/token", "https://idp/me"
 			o.MastodonAllowedInstances = []string{"Mastodon.Social"}
 			o.Scope = "  openid  email profile "
 			o.RedirectURL = "https://app.example.com/oauth2/callback"
@@ -446,7 +446,7 @@ func TestProviderListFromFlags(t *testing.T) {
 			if p.ID != tt.provider || p.Type != tt.provider || p.DisplayName != tt.name {
 				t.Errorf("id %q type %q name %q", p.ID, p.Type, p.DisplayName)
 			}
-			if p.AuthURL != o.LoginURL || p.TokenURL != o.RedeemURL || p.UserinfoURL != o.ProfileURL {
+			if p.AuthURL != o.LoginURL || p.TokenURL != o.RedeemURL || p.UserinfoURL != o.UserinfoURL {
 				t.Errorf("endpoints %q %q %q", p.AuthURL, p.TokenURL, p.UserinfoURL)
 			}
 			if !slices.Equal(p.Scopes, []string{"openid", "email", "profile"}) {

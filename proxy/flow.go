@@ -197,35 +197,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, h.c.Cookie.ExpiredCookie(h.flowCookieName(state)))
 	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect.String())
 
-	// RFC 9207: a response naming another issuer (a mix-up attack through
-	// another configured provider) is refused before anything in it is
-	// used, error responses included.
-	if c, ok := h.byID[f.ProviderID].(providers.ResponseIssuerChecker); ok {
-		iss, present := q["iss"]
-		err := c.CheckResponseIssuer(q.Get("iss"), present)
-		if err == nil && len(iss) > 1 {
-			err = fmt.Errorf("%w: iss repeated", providers.ErrIssuerMismatch)
-		}
-		if err != nil {
-			h.log.WarnContext(ctx, "authorization response from another issuer refused", "provider", f.ProviderID, "err", err)
-			h.fail(w, r, http.StatusBadRequest, "invalid_issuer",
-				"The sign-in response did not come from the expected provider. Please try again.", retry)
-			return
-		}
-	}
-
-	if e := q.Get("error"); e != "" {
-		// The code is shown to the user and logged: keep only what an
-		// OAuth2 error code may contain (RFC 6749 §4.1.2.1), bounded.
-		e = oauthErrorCode(e)
-		h.log.InfoContext(ctx, "provider returned an error", "provider", f.ProviderID, "error", e)
-		msg := "The sign-in was not completed."
-		status := http.StatusBadGateway
-		if e == "access_denied" {
-			msg = "You declined the request to sign in."
-			status = http.StatusForbidden
-		}
-		h.fail(w, r, status, e, msg, retry)
+	if h.refusedResponse(w, r, f, q, retry) {
 		return
 	}
 	code := q.Get("code")
@@ -244,26 +216,79 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := session.New(f.ProviderID, grant, h.now(), h.c.SessionLifetime)
-	if err := h.d.Authorizer.Allow(s); err != nil {
-		h.log.InfoContext(ctx, "login refused", "provider", f.ProviderID, "user", s.Identity.User, "reason", err)
-		h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
+	if !h.keep(w, r, s, retry) {
 		return
 	}
+	h.sendBack(w, r, f.Redirect)
+}
+
+// refusedResponse answers, and reports true for, an authorization response
+// the login cannot use: one from another issuer than the flow's provider
+// (RFC 9207: a mix-up attack through another configured provider, refused
+// before anything in it is used, error responses included), or one
+// carrying an error.
+func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow, q url.Values, retry string) bool {
+	ctx := r.Context()
+	if c, ok := h.byID[f.ProviderID].(providers.ResponseIssuerChecker); ok {
+		iss, present := q["iss"]
+		err := c.CheckResponseIssuer(q.Get("iss"), present)
+		if err == nil && len(iss) > 1 {
+			err = fmt.Errorf("%w: iss repeated", providers.ErrIssuerMismatch)
+		}
+		if err != nil {
+			h.log.WarnContext(ctx, "authorization response from another issuer refused", "provider", f.ProviderID, "err", err)
+			h.fail(w, r, http.StatusBadRequest, "invalid_issuer",
+				"The sign-in response did not come from the expected provider. Please try again.", retry)
+			return true
+		}
+	}
+
+	if e := q.Get("error"); e != "" {
+		// The code is shown to the user and logged: keep only what an
+		// OAuth2 error code may contain (RFC 6749 §4.1.2.1), bounded.
+		e = oauthErrorCode(e)
+		h.log.InfoContext(ctx, "provider returned an error", "provider", f.ProviderID, "error", e)
+		msg := "The sign-in was not completed."
+		status := http.StatusBadGateway
+		if e == "access_denied" {
+			msg = "You declined the request to sign in."
+			status = http.StatusForbidden
+		}
+		h.fail(w, r, status, e, msg, retry)
+		return true
+	}
+	return false
+}
+
+// keep authorizes the new session s and saves it; when either fails it
+// answers and returns false.
+func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry string) bool {
+	ctx := r.Context()
+	if err := h.d.Authorizer.Allow(s); err != nil {
+		h.log.InfoContext(ctx, "login refused", "provider", s.ProviderID, "user", s.Identity.User, "reason", err)
+		h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
+		return false
+	}
 	if err := h.d.Store.Save(ctx, w, r, s); err != nil {
-		h.log.ErrorContext(ctx, "saving session", "provider", f.ProviderID, "user", s.Identity.User, "err", err)
+		h.log.ErrorContext(ctx, "saving session", "provider", s.ProviderID, "user", s.Identity.User, "err", err)
 		if errors.Is(err, session.ErrTooLarge) {
 			// Retrying cannot help: the administrator must act.
 			h.fail(w, r, http.StatusInternalServerError, "session_too_large",
 				"You signed in, but your account's details (for example a very long list of groups) are too large to keep in browser cookies. Ask the administrator to switch Gatehouse to the Redis session store.", "")
-			return
+			return false
 		}
 		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", denyMessage(http.StatusServiceUnavailable), retry)
-		return
+		return false
 	}
-	h.log.InfoContext(ctx, "login", "provider", f.ProviderID, "user", s.Identity.User)
-	// Validated at /oauth2/start, where the browser named it; the flow
-	// cookie that carried it here is authenticated.
-	target := f.Redirect.String()
+	h.log.InfoContext(ctx, "login", "provider", s.ProviderID, "user", s.Identity.User)
+	return true
+}
+
+// sendBack ends a login at its return address. It was validated at
+// /oauth2/start, where the browser named it; the flow cookie that carried
+// it here is authenticated.
+func (h *Handler) sendBack(w http.ResponseWriter, r *http.Request, to redirect.Target) {
+	target := to.String()
 	if h.c.Cookie.SameSite == http.SameSiteStrictMode {
 		// This response ends a redirect chain that began on the provider's
 		// site, so a redirect would reach the application without the new

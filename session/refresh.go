@@ -247,6 +247,13 @@ func (r *Refresher) run(parent context.Context, deadline time.Time, req *http.Re
 		return out, nil
 	}
 
+	return r.renew(ctx, req, s, cur, p, refresh, now)
+}
+
+// renew refreshes (refresh) or re-validates cur, the stored version of s,
+// and saves the result; a grant the provider no longer honours ends the
+// session.
+func (r *Refresher) renew(ctx context.Context, req *http.Request, s, cur *Session, p providers.Provider, refresh bool, now time.Time) (*outcome, error) {
 	var next *Session
 	if refresh {
 		g, err := p.Refresh(ctx, cur.Grant())

@@ -97,8 +97,17 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	defer gw.Close()
 
 	log.Warn("DEVELOPMENT MODE: built-in test identity provider, anyone can sign in; never expose this")
-	url := "http://" + gwLn.Addr().String() + "/"
-	fmt.Fprintf(stdout, `
+	printDevBanner(stdout, "http://"+gwLn.Addr().String()+"/", idp.Issuer(), "http://"+appLn.Addr().String())
+	if err := serve(ctx, gwLn, gw, log, 5*time.Second); err != nil {
+		log.Error("server failed", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// printDevBanner tells the developer where everything runs.
+func printDevBanner(w io.Writer, url, issuer, upstream string) {
+	fmt.Fprintf(w, `
   ┌──────────────────────────────────────────────────────────────────┐
   │  GATEHOUSE DEVELOPMENT MODE — NOT FOR PRODUCTION                 │
   │  Built-in test identity provider, random secrets, plain HTTP,    │
@@ -108,14 +117,9 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) int {
   Open:      %s
   Users:     alice (admins, engineering), bob (engineering), or any name
   Provider:  %s
-  Upstream:  http://%s (demo page showing the identity headers)
+  Upstream:  %s (demo page showing the identity headers)
 
-`, url, idp.Issuer(), appLn.Addr().String())
-	if err := serve(ctx, gwLn, gw, log, 5*time.Second); err != nil {
-		log.Error("server failed", "err", err)
-		return 1
-	}
-	return 0
+`, url, issuer, upstream)
 }
 
 // devOptions is the configuration of the development gateway.

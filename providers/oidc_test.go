@@ -16,6 +16,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
+	"github.com/gatehouse-proxy/gatehouse/internal/devidp/devidptest"
 )
 
 const (
@@ -27,14 +28,16 @@ const (
 var oidcAlice = devidp.User{Username: "alice", Name: "Alice Liddell", Email: "alice@example.test", EmailVerified: true, Groups: []string{"admins", "staff"}}
 
 type oidcEnv struct {
-	idp  *devidp.IdP
+	idp  *devidptest.IdP
 	srv  *httptest.Server
 	prov *OIDC
 }
 
 // newOIDCEnv starts a devidp (AutoLogin alice unless o says otherwise) and
 // an OIDC provider discovering it; c's zero fields are filled in.
-func newOIDCEnv(t *testing.T, o devidp.Options, c OIDCConfig) *oidcEnv {
+// newOIDCEnv starts a development IdP with o (mutate, when given, tampers
+// every ID token it signs) and an OIDC provider for it configured by c.
+func newOIDCEnv(t *testing.T, o devidp.Options, c OIDCConfig, mutate ...func(claims map[string]any)) *oidcEnv {
 	t.Helper()
 	if o.ClientID == "" {
 		o.ClientID, o.ClientSecret = oidcClientID, oidcSecret
@@ -45,9 +48,12 @@ func newOIDCEnv(t *testing.T, o devidp.Options, c OIDCConfig) *oidcEnv {
 	if o.AutoLogin == "" {
 		o.AutoLogin = "alice"
 	}
-	idp, err := devidp.New(o)
+	idp, err := devidptest.New(o)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range mutate {
+		idp.SetMutateIDToken(f)
 	}
 	srv := httptest.NewServer(idp.Handler())
 	t.Cleanup(srv.Close)
@@ -81,7 +87,7 @@ func (e *oidcEnv) login(t *testing.T, p AuthParams) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	loc, err := devidp.Login(t.Context(), e.srv.Client(), authURL, "alice")
+	loc, err := devidptest.Login(t.Context(), e.srv.Client(), authURL, "alice")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,7 +210,7 @@ func TestOIDCRejectsBadIDTokens(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newOIDCEnv(t, devidp.Options{MutateIDToken: tt.mutate}, tt.cfg)
+			e := newOIDCEnv(t, devidp.Options{}, tt.cfg, tt.mutate)
 			g, err := e.redeem(t)
 			if err == nil {
 				t.Fatalf("Redeem accepted the token: %+v", g.Identity)
@@ -269,10 +275,10 @@ func TestOIDCClock(t *testing.T) {
 
 func TestOIDCExtraAudience(t *testing.T) {
 	t.Parallel()
-	e := newOIDCEnv(t, devidp.Options{MutateIDToken: func(c map[string]any) {
+	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{ExtraAudiences: []string{"other-app"}}, func(c map[string]any) {
 		c["aud"] = []string{"other-app", "unrelated"}
 		c["azp"] = "other-app"
-	}}, OIDCConfig{ExtraAudiences: []string{"other-app"}})
+	})
 	g, err := e.redeem(t)
 	if err != nil {
 		t.Fatal(err)
@@ -328,7 +334,7 @@ func TestOIDCEmailVerification(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newOIDCEnv(t, devidp.Options{Users: []devidp.User{bob}, AutoLogin: "bob", MutateIDToken: tt.mutate}, OIDCConfig{Common: Common{AllowUnverifiedEmail: tt.allow}})
+			e := newOIDCEnv(t, devidp.Options{Users: []devidp.User{bob}, AutoLogin: "bob"}, OIDCConfig{Common: Common{AllowUnverifiedEmail: tt.allow}}, tt.mutate)
 			g, err := e.redeem(t)
 			if err != nil {
 				t.Fatal(err)
@@ -359,7 +365,7 @@ func TestOIDCUserinfoFallback(t *testing.T) {
 	}
 
 	// A userinfo answer about someone else is refused.
-	e2 := newOIDCEnv(t, devidp.Options{OmitUserinfoClaims: true, MutateIDToken: func(c map[string]any) { c["sub"] = "someone-else" }}, OIDCConfig{})
+	e2 := newOIDCEnv(t, devidp.Options{OmitUserinfoClaims: true}, OIDCConfig{}, func(c map[string]any) { c["sub"] = "someone-else" })
 	_, err = e2.redeem(t)
 	wantCode(t, err, CodeBadResponse)
 }
@@ -427,7 +433,7 @@ func TestOIDCGroupsClaim(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newOIDCEnv(t, devidp.Options{MutateIDToken: tt.mutate}, OIDCConfig{GroupsClaim: tt.claim})
+			e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{GroupsClaim: tt.claim}, tt.mutate)
 			g, err := e.redeem(t)
 			if err != nil {
 				t.Fatal(err)
@@ -543,7 +549,7 @@ func TestOIDCSignOutURL(t *testing.T) {
 		t.Errorf("sign-out URL %s", u.Redacted())
 	}
 	// The IdP accepts it and sends the browser back.
-	loc, err := devidp.Login(t.Context(), e.srv.Client(), raw, "")
+	loc, err := devidptest.Login(t.Context(), e.srv.Client(), raw, "")
 	if err != nil || loc.String() != "http://127.0.0.1:4180/" {
 		t.Errorf("end_session answered %v, %v", loc, err)
 	}
@@ -556,7 +562,7 @@ func TestOIDCSignOutURL(t *testing.T) {
 
 func TestOIDCDiscoveryErrors(t *testing.T) {
 	t.Parallel()
-	idp, err := devidp.New(devidp.Options{ClientID: oidcClientID})
+	idp, err := devidptest.New(devidp.Options{ClientID: oidcClientID})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -587,7 +593,7 @@ func TestOIDCDiscoveryErrors(t *testing.T) {
 
 func TestOIDCSkipDiscoveryAndUnavailable(t *testing.T) {
 	t.Parallel()
-	idp, err := devidp.New(devidp.Options{ClientID: oidcClientID, ClientSecret: oidcSecret, Users: []devidp.User{oidcAlice}, AutoLogin: "alice"})
+	idp, err := devidptest.New(devidp.Options{ClientID: oidcClientID, ClientSecret: oidcSecret, Users: []devidp.User{oidcAlice}, AutoLogin: "alice"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,16 +1,14 @@
 // Package devidp is a small but real OpenID Connect provider for development
 // (`gatehouse dev`) and for tests: discovery, JWKS, an HTML login form, the
-// authorization-code flow with mandatory PKCE S256, refresh tokens, userinfo
-// and RP-initiated logout, with knobs that let tests break each step.
+// authorization-code flow with mandatory PKCE S256, refresh tokens (rotating
+// with RefreshTokenRotation), userinfo, RP-initiated logout, key rotation
+// (RotateKey) and a changing user directory (SetUser).
 //
-// In tests, mount Handler on an httptest.Server and call SetIssuer with its
-// URL; set Options.AutoLogin and drive the browser's part with Login. Knobs:
-// Options.MutateIDToken / SetMutateIDToken (tamper claims),
-// OmitUserinfoClaims (force the userinfo fallback), RefreshTokenRotation,
-// NoEndSession, NoUserinfo, SetUser (change groups between refreshes),
-// SetDown (token endpoint 503), SetUserinfoFailure, RevokeAllRefreshTokens,
-// RevokeAllAccessTokens, RotateKey, SignWithUnknownKey; counters TokenCalls,
-// RefreshCalls, UserinfoCalls, EndSessionCalls; LastAuthorizeQuery.
+// The knobs tests use to break each step (an unavailable token endpoint,
+// revoked tokens, tampered or foreign-key-signed ID tokens, request
+// counters) and the browser driver Login live in package devidptest, so
+// that the gatehouse binary carries none of them. Mount Handler on an
+// httptest.Server and call SetIssuer with its URL.
 //
 // Subjects are Subject(username), deliberately not the username. It keeps
 // everything in memory and is not meant to guard anything real.
@@ -24,12 +22,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -83,9 +79,6 @@ type Options struct {
 	AutoLogin string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
-	// MutateIDToken, when set, is called with every ID token's claims just
-	// before signing (test hook: tamper nonce, aud, exp, iss...).
-	MutateIDToken func(claims map[string]any)
 	// OmitUserinfoClaims makes ID tokens carry only the protocol claims
 	// (iss, sub, aud, exp, iat, nonce, at_hash), forcing clients to fetch
 	// email, name and groups from the userinfo endpoint.
@@ -117,21 +110,11 @@ type IdP struct {
 	mu            sync.Mutex
 	issuer        string
 	keys          []signingKey // keys[0] signs; all are published
-	rogue         *signingKey  // when set, signs instead of keys[0] but is never published
 	users         map[string]User
-	mutate        func(map[string]any)
 	codes         map[string]*authCode
 	accessTokens  map[string]*accessToken
 	refreshTokens map[string]*refreshToken
 	revokedFamily map[string]bool
-	lastAuthorize url.Values
-
-	down         atomic.Bool
-	userinfoFail atomic.Int32
-	tokenCalls   atomic.Int64
-	refreshCalls atomic.Int64
-	userinfoCall atomic.Int64
-	endSessions  atomic.Int64
 }
 
 type signingKey struct {
@@ -199,7 +182,6 @@ func New(o Options) (*IdP, error) {
 		issuer:        strings.TrimSuffix(o.Issuer, "/"),
 		keys:          []signingKey{k},
 		users:         users,
-		mutate:        o.MutateIDToken,
 		codes:         map[string]*authCode{},
 		accessTokens:  map[string]*accessToken{},
 		refreshTokens: map[string]*refreshToken{},
@@ -252,61 +234,6 @@ func (p *IdP) SetUser(u User) error {
 	return nil
 }
 
-// SetMutateIDToken replaces Options.MutateIDToken; nil removes the hook.
-func (p *IdP) SetMutateIDToken(f func(claims map[string]any)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.mutate = f
-}
-
-// SetDown makes the token endpoint answer 503 temporarily_unavailable while
-// down is true.
-func (p *IdP) SetDown(down bool) { p.down.Store(down) }
-
-// SetUserinfoFailure makes the userinfo endpoint answer status (e.g. 401 or
-// 503) to every request; 0 restores normal answers.
-func (p *IdP) SetUserinfoFailure(status int) { p.userinfoFail.Store(int32(status)) }
-
-// TokenCalls is how many requests reached the token endpoint.
-func (p *IdP) TokenCalls() int { return int(p.tokenCalls.Load()) }
-
-// RefreshCalls is how many refresh_token grant requests reached the token
-// endpoint.
-func (p *IdP) RefreshCalls() int { return int(p.refreshCalls.Load()) }
-
-// UserinfoCalls is how many requests reached the userinfo endpoint.
-func (p *IdP) UserinfoCalls() int { return int(p.userinfoCall.Load()) }
-
-// EndSessionCalls is how many requests reached the end_session endpoint.
-func (p *IdP) EndSessionCalls() int { return int(p.endSessions.Load()) }
-
-// LastAuthorizeQuery returns a copy of the query of the most recent
-// authorization request (GET or POST), or nil.
-func (p *IdP) LastAuthorizeQuery() url.Values {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.lastAuthorize == nil {
-		return nil
-	}
-	return cloneValues(p.lastAuthorize)
-}
-
-// RevokeAllRefreshTokens invalidates every refresh token issued so far;
-// refreshing with one then fails with invalid_grant.
-func (p *IdP) RevokeAllRefreshTokens() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	clear(p.refreshTokens)
-}
-
-// RevokeAllAccessTokens invalidates every access token issued so far; the
-// userinfo endpoint then answers 401 for them.
-func (p *IdP) RevokeAllAccessTokens() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	clear(p.accessTokens)
-}
-
 // RotateKey makes a new signing key current. The old keys stay published
 // in the JWKS, so tokens they signed still verify; clients that cached the
 // JWKS must refetch it to verify new tokens.
@@ -318,36 +245,6 @@ func (p *IdP) RotateKey() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.keys = append([]signingKey{k}, p.keys...)
-	return nil
-}
-
-// SignWithUnknownKey, while on, signs ID tokens with a key that is never
-// published but claims the current key's kid: every such token must fail
-// signature verification.
-func (p *IdP) SignWithUnknownKey(on bool) error {
-	if !on {
-		p.mu.Lock()
-		p.rogue = nil
-		p.mu.Unlock()
-		return nil
-	}
-	p.mu.Lock()
-	kid := p.keys[0].kid
-	p.mu.Unlock()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		return fmt.Errorf("devidp: generate key: %w", err)
-	}
-	signer, err := jose.NewSigner(
-		jose.SigningKey{Algorithm: jose.RS256, Key: jose.JSONWebKey{Key: key, KeyID: kid, Algorithm: string(jose.RS256), Use: "sig"}},
-		(&jose.SignerOptions{}).WithType("JWT"),
-	)
-	if err != nil {
-		return fmt.Errorf("devidp: signer: %w", err)
-	}
-	p.mu.Lock()
-	p.rogue = &signingKey{kid: kid, key: key, signer: signer}
-	p.mu.Unlock()
 	return nil
 }
 
@@ -398,12 +295,4 @@ func randomString(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go 1.24+)
 	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func cloneValues(v url.Values) url.Values {
-	c := make(url.Values, len(v))
-	for k, vs := range v {
-		c[k] = slices.Clone(vs)
-	}
-	return c
 }

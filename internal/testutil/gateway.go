@@ -13,6 +13,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
+	"github.com/gatehouse-proxy/gatehouse/internal/devidp/devidptest"
 	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 )
 
@@ -35,9 +36,9 @@ type GatewayConfig struct {
 	IdPServer *IdPServer
 }
 
-// IdPServer is a running development OpenID provider.
+// IdPServer is a running development OpenID provider with its test knobs.
 type IdPServer struct {
-	*devidp.IdP
+	*devidptest.IdP
 	Server       *httptest.Server
 	ClientID     string
 	ClientSecret string
@@ -58,7 +59,7 @@ func StartIdP(t testing.TB, o devidp.Options) *IdPServer {
 			{Username: "bob", Name: "Bob Builder", Email: "bob@other.org", EmailVerified: true, Groups: []string{"engineering"}},
 		}
 	}
-	idp, err := devidp.New(o)
+	idp, err := devidptest.New(o)
 	if err != nil {
 		t.Fatalf("devidp: %v", err)
 	}

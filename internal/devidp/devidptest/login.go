@@ -1,4 +1,4 @@
-package devidp
+package devidptest
 
 import (
 	"context"

@@ -150,7 +150,7 @@ func (p *IdP) issuedResponse(body []byte) []byte {
 // with the published key of this package, or, with unknown, with a key
 // never published that claims the token's kid.
 func (p *IdP) resignIDToken(raw string, mutate func(map[string]any), unknown bool) (string, error) {
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil || len(jws.Signatures) != 1 {
 		return "", err
 	}

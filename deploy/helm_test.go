@@ -604,3 +604,17 @@ func TestHelmLint(t *testing.T) {
 		t.Fatalf("helm lint: %v\n%s", err, out)
 	}
 }
+
+// TestHelmPinned checks that scripts/test.sh installs the helm version the
+// skip message names.
+func TestHelmPinned(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../scripts/test.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, version, _ := strings.Cut(helmInstall, "@")
+	if !strings.Contains(string(b), "HELM_VERSION="+version+"\n") || !strings.Contains(string(b), "helm.sh/helm/v3/cmd/helm@$HELM_VERSION") {
+		t.Errorf("scripts/test.sh does not install helm %s as %q says", version, helmInstall)
+	}
+}

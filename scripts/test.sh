@@ -30,6 +30,18 @@ if [ ! -d internal/testutil/oidcprovider/node_modules ]; then
 fi
 # ---- end node ----
 
+# ---- helm: deploy/helm_test.go renders deploy/helm/gatehouse with it ----
+# Built once from source at a pinned version (a few minutes) into
+# $(go env GOPATH)/bin, where the test looks besides PATH.
+HELM_VERSION=v3.22.0
+if ! command -v helm >/dev/null 2>&1 && [ ! -x "$(go env GOPATH | cut -d: -f1)/bin/helm" ]; then
+  echo "installing: helm $HELM_VERSION (go install helm.sh/helm/v3/cmd/helm)"
+  go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+fi
+# A test whose tool is missing fails here instead of skipping.
+export GATEHOUSE_TEST_STRICT=1
+# ---- end helm ----
+
 echo "== go vet"
 go vet ./...
 echo "== gofmt"

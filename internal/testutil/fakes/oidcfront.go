@@ -88,14 +88,14 @@ type oidcFront struct {
 	fmu        sync.Mutex
 	codes      map[string]codeInfo
 	grants     map[string]*oidcGrant // access token → grant
-	refreshers map[string]string     // refresh token → user
+	refreshers map[string]oidcGrant  // refresh token → who and what for
 	mutate     func(map[string]any)
 }
 
 func newOIDCFront(t testing.TB, spec oidcSpec, clientID, secret, callback string, users []devidp.User) *oidcFront {
 	t.Helper()
 	f := &oidcFront{Service: newService(t, spec.name), ClientID: clientID, ClientSecret: secret, Callback: callback, spec: spec,
-		codes: map[string]codeInfo{}, grants: map[string]*oidcGrant{}, refreshers: map[string]string{}}
+		codes: map[string]codeInfo{}, grants: map[string]*oidcGrant{}, refreshers: map[string]oidcGrant{}}
 	f.User.Store(users[0].Username)
 	idp, err := devidp.New(devidp.Options{ClientID: clientID, ClientSecret: secret, RedirectURIs: []string{callback}, Users: users,
 		AutoLogin: "*", RefreshTokenRotation: spec.rotate, AccessTokenTTL: spec.accessTTL, IDTokenTTL: time.Hour, MutateIDToken: f.mutateIDToken})
@@ -287,29 +287,29 @@ func (f *oidcFront) token(w http.ResponseWriter, r *http.Request) {
 // refresh token as the service does.
 func (f *oidcFront) record(resp map[string]any, form url.Values) *oidcGrant {
 	rt, _ := resp["refresh_token"].(string)
+	ttl, _ := resp["expires_in"].(float64)
+	scope, _ := resp["scope"].(string)
+	g := &oidcGrant{scopes: strings.Fields(scope), expiry: time.Now().Add(time.Duration(ttl) * time.Second)}
 	f.fmu.Lock()
 	defer f.fmu.Unlock()
-	var user string
 	if form.Get("grant_type") == "authorization_code" {
 		ci := f.codes[form.Get("code")]
 		delete(f.codes, form.Get("code"))
-		user = ci.user
+		g.user = ci.user
 		if f.spec.offline != nil && !f.spec.offline(ci.query) {
 			delete(resp, "refresh_token")
 			rt = ""
 		}
 	} else {
-		user = f.refreshers[form.Get("refresh_token")]
+		g.user = f.refreshers[form.Get("refresh_token")].user
 		if rt == "" && f.spec.echoRefresh {
 			resp["refresh_token"] = form.Get("refresh_token")
 		}
 	}
 	if rt != "" {
-		f.refreshers[rt] = user
+		f.refreshers[rt] = *g
 	}
-	ttl, _ := resp["expires_in"].(float64)
-	scope, _ := resp["scope"].(string)
-	return &oidcGrant{user: user, scopes: strings.Fields(scope), expiry: time.Now().Add(time.Duration(ttl) * time.Second)}
+	return g
 }
 
 // grantAccess remembers the (possibly replaced) access token of resp.
@@ -369,4 +369,17 @@ func (f *oidcFront) userinfoWith(w http.ResponseWriter, r *http.Request, doc fun
 // hasScope reports whether any of want is among g's scopes.
 func (g *oidcGrant) hasScope(want ...string) bool {
 	return slices.ContainsFunc(want, func(s string) bool { return slices.Contains(g.scopes, s) })
+}
+
+// requestGrant is who a token request is for, with which scopes, before
+// the IdP answers it.
+func (f *oidcFront) requestGrant(form url.Values) (oidcGrant, bool) {
+	f.fmu.Lock()
+	defer f.fmu.Unlock()
+	if form.Get("grant_type") == "authorization_code" {
+		ci, ok := f.codes[form.Get("code")]
+		return oidcGrant{user: ci.user, scopes: strings.Fields(ci.query.Get("scope"))}, ok
+	}
+	g, ok := f.refreshers[form.Get("refresh_token")]
+	return g, ok
 }

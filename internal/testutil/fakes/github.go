@@ -169,10 +169,12 @@ var githubScopes = []string{"repo", "repo:status", "repo_deployment", "public_re
 func (f *GitHub) authorize(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	if !f.checkParams(w, r, q, []string{"client_id", "redirect_uri", "state"},
-		[]string{"scope", "login", "allow_signup", "prompt", "code_challenge", "code_challenge_method"}) {
+		[]string{"scope", "login", "allow_signup", "prompt", "code_challenge", "code_challenge_method", "response_type"}) {
 		return
 	}
-	if q.Get("client_id") != f.ClientID || q.Get("redirect_uri") != f.Callback {
+	// response_type is not documented, but every RFC 6749 client sends it
+	// and GitHub accepts response_type=code.
+	if q.Get("client_id") != f.ClientID || q.Get("redirect_uri") != f.Callback || (q.Has("response_type") && q.Get("response_type") != "code") {
 		f.violation(w, r, "client_id %q redirect_uri %q", q.Get("client_id"), q.Get("redirect_uri"))
 		return
 	}

@@ -79,6 +79,7 @@ func TestGitHubOAuthRejects(t *testing.T) {
 			{name: "authorize, PKCE plain", url: authz + "&code_challenge_method=plain&code_challenge=" + verifier, status: 400, violation: true},
 			{name: "authorize, challenge without method", url: authz + "&code_challenge=" + s256(verifier), status: 400, violation: true},
 			{name: "authorize by POST", url: authz, form: url.Values{}, status: 400, violation: true},
+			{name: "authorize, implicit grant", url: authz + "&response_type=token", status: 400, violation: true},
 			{name: "token in HTTP Basic", url: token, form: with(good(), "client_secret", ""), edit: basic(f.ClientID, f.ClientSecret), status: 400, violation: true},
 			{name: "token as JSON", url: token, form: good(), edit: func(r *http.Request) { r.Header.Set("Content-Type", "application/json") }, status: 400, violation: true},
 			{name: "token fields in the query", url: token + "?client_id=" + f.ClientID, form: good(), status: 400, violation: true},

@@ -7,6 +7,7 @@ package fakes
 import (
 	"context"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -98,4 +99,51 @@ func (acceptJSON) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Accept", "application/json")
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+func TestDenyAndIssued(t *testing.T) {
+	t.Parallel()
+	const cb = "https://gate.example/oauth2/callback"
+	google := NewGoogle(t, GoogleOptions{Callback: cb})
+	entra := NewEntra(t, EntraOptions{Callback: cb})
+	gitlab := NewGitLab(t, GitLabOptions{Callback: cb})
+	keycloak := NewKeycloak(t, KeycloakOptions{Callback: cb})
+	for _, c := range []struct {
+		f              *oidcFront
+		authorize, iss string
+		token          string
+	}{
+		{google.oidcFront, google.Issuer + "/o/oauth2/v2/auth", google.Issuer, google.APIs.URL + "/token"},
+		{entra.oidcFront, entra.BaseURL + "/common/oauth2/v2.0/authorize", "", entra.BaseURL + "/common/oauth2/v2.0/token"},
+		{gitlab.oidcFront, gitlab.BaseURL + "/oauth/authorize", "", gitlab.BaseURL + "/oauth/token"},
+		{keycloak.oidcFront, keycloak.Issuer + "/protocol/openid-connect/auth", keycloak.Issuer, keycloak.Issuer + "/protocol/openid-connect/token"},
+	} {
+		var authz string
+		switch c.f {
+		case google.oidcFront:
+			authz = oidcAuthURL(c.authorize, c.f.ClientID, cb, "openid", "access_type", "offline")
+		case gitlab.oidcFront:
+			authz = oidcAuthURL(c.authorize, c.f.ClientID, cb, "openid")
+		default:
+			authz = oidcAuthURL(c.authorize, c.f.ClientID, cb, "openid offline_access")
+		}
+		tok := oidcLogin(t, c.f, authz, c.token)
+		issued := strings.Join(c.f.Issued(), " ")
+		for _, k := range []string{"access_token", "refresh_token", "id_token"} {
+			if s, _ := tok[k].(string); s == "" || !strings.Contains(issued, s) {
+				t.Errorf("%s: %s %q not among the issued secrets", c.f.name, k, s)
+			}
+		}
+		c.f.Deny.Store(true)
+		_, loc := call(t, http.MethodGet, authz, nil, nil)
+		u, _ := url.Parse(loc)
+		if q := u.Query(); q.Get("error") != "access_denied" || q.Get("state") != "st" || q.Get("iss") != c.iss || q.Has("code") {
+			t.Errorf("%s: denied consent: %s", c.f.name, loc)
+		}
+	}
+	gh := NewGitHub(t, GitHubOptions{Callback: cb})
+	gh.Deny.Store(true)
+	if _, loc := call(t, http.MethodGet, gh.BaseURL+"/login/oauth/authorize?"+url.Values{"client_id": {gh.ClientID}, "redirect_uri": {cb}, "state": {"s"}}.Encode(), nil, nil); !strings.Contains(loc, "error=access_denied") || !strings.Contains(loc, "state=s") {
+		t.Errorf("github: denied consent: %s", loc)
+	}
 }

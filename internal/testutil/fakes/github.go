@@ -99,10 +99,9 @@ type GitHub struct {
 }
 
 type githubGrant struct {
-	user     string
-	scopes   []string
-	redirect string
-	expiry   time.Time // zero: never expires
+	user   string
+	scopes []string
+	expiry time.Time // zero: never expires
 }
 
 // NewGitHub starts a GitHub fake (see GitHubOptions).

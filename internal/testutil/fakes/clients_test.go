@@ -147,3 +147,29 @@ func TestDenyAndIssued(t *testing.T) {
 		t.Errorf("github: denied consent: %s", loc)
 	}
 }
+
+func TestEndSession(t *testing.T) {
+	t.Parallel()
+	const cb = "http://127.0.0.1:4180/oauth2/callback"
+	rec := &recorder{TB: t}
+	keycloak := NewKeycloak(rec, KeycloakOptions{Callback: cb})
+	entra := NewEntra(rec, EntraOptions{Callback: cb})
+	for _, c := range []struct {
+		f      *oidcFront
+		issuer string
+	}{{keycloak.oidcFront, keycloak.Issuer}, {entra.oidcFront, entra.BaseURL + "/" + entra.TenantID + "/v2.0"}} {
+		_, doc := getJSON(t, c.issuer+"/.well-known/openid-configuration", nil)
+		end, _ := doc["end_session_endpoint"].(string)
+		tok := oidcLogin(t, c.f, oidcAuthURL(doc["authorization_endpoint"].(string), c.f.ClientID, cb, "openid"), doc["token_endpoint"].(string))
+		hint := tok["id_token"].(string)
+		for _, r := range []rejection{
+			{name: "logout with an unknown parameter", url: end + "?foo=bar", status: 400, violation: true},
+			{name: "logout, forged hint", url: end + "?id_token_hint=" + hint[:len(hint)-4] + "AAAA", status: 400},
+			{name: "logout, foreign redirect", url: end + "?post_logout_redirect_uri=https%3A%2F%2Fevil.example%2F", status: 400},
+			{name: "control: logout", url: end + "?" + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"http://127.0.0.1:4180/bye"}, "state": {"s"}}.Encode(), status: 302},
+		} {
+			r.name = c.f.name + ": " + r.name
+			r.check(t, rec)
+		}
+	}
+}

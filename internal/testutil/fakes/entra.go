@@ -174,6 +174,7 @@ func NewEntra(t testing.TB, o EntraOptions) *Entra {
 	f.handle(login, "", "GET /{tenant}/v2.0/.well-known/openid-configuration", f.tenant(f.discovery))
 	f.handle(login, "", "GET /{tenant}/oauth2/v2.0/authorize", f.tenant(f.authorizeTenant))
 	f.handle(login, "", "POST /{tenant}/oauth2/v2.0/token", f.tenant(f.token))
+	f.handle(login, "", "GET /{tenant}/oauth2/v2.0/logout", f.tenant(f.endSession))
 	f.handle(login, "", "GET /{tenant}/discovery/v2.0/keys", f.tenant(func(w http.ResponseWriter, r *http.Request) { f.jwks(w, r) }))
 	f.routeGraph(graph)
 	f.Login, f.Graph = f.serve(login), f.serve(graph)

@@ -129,6 +129,7 @@ func NewKeycloak(t testing.TB, o KeycloakOptions) *Keycloak {
 	f.handle(mux, issuerPath, "GET /.well-known/openid-configuration", f.discovery)
 	f.handle(mux, oc, "GET /auth", f.authorize)
 	f.handle(mux, oc, "POST /token", f.tokenEndpoint)
+	f.handle(mux, oc, "GET /logout", f.endSession)
 	f.handle(mux, oc, "GET /userinfo", func(w http.ResponseWriter, r *http.Request) { f.userinfoWith(w, r, f.userinfoDoc) })
 	f.handle(mux, oc, "GET /certs", func(w http.ResponseWriter, r *http.Request) {
 		f.jwks(w, r, jose.JSONWebKey{Key: &f.key.PublicKey, KeyID: f.kid, Algorithm: "RS256", Use: "sig"})

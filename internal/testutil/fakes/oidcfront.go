@@ -383,3 +383,20 @@ func (f *oidcFront) requestGrant(form url.Values) (oidcGrant, bool) {
 	g, ok := f.refreshers[form.Get("refresh_token")]
 	return g, ok
 }
+
+// endSession is RP-initiated logout, checked by the IdP: an
+// id_token_hint it signed, a loopback post_logout_redirect_uri.
+func (f *oidcFront) endSession(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	if !f.checkParams(w, r, q, nil, []string{"id_token_hint", "post_logout_redirect_uri", "state", "client_id", "logout_hint", "ui_locales"}) {
+		return
+	}
+	rec := f.forward(r.Context(), http.MethodGet, "/end_session?"+q.Encode(), nil, "")
+	if loc := rec.Header().Get("Location"); loc != "" {
+		http.Redirect(w, r, loc, http.StatusFound)
+		return
+	}
+	w.Header().Set("Content-Type", rec.Header().Get("Content-Type"))
+	w.WriteHeader(rec.Code)
+	_, _ = w.Write(rec.Body.Bytes())
+}

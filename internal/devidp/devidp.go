@@ -6,7 +6,8 @@
 // In tests, mount Handler on an httptest.Server and call SetIssuer with its
 // URL; set Options.AutoLogin and drive the browser's part with Login. Knobs:
 // Options.MutateIDToken / SetMutateIDToken (tamper claims),
-// OmitUserinfoClaims (force the userinfo fallback), RefreshTokenRotation,
+// OmitUserinfoClaims (force the userinfo fallback), User.Claims (extra
+// claims per user), RefreshTokenRotation,
 // NoEndSession, NoUserinfo, SetUser (change groups between refreshes),
 // SetDown (token endpoint 503), SetUserinfoFailure, RevokeAllRefreshTokens,
 // RevokeAllAccessTokens, RotateKey, SignWithUnknownKey; counters TokenCalls,
@@ -47,6 +48,12 @@ type User struct {
 	EmailVerified bool
 	// Groups is the groups claim.
 	Groups []string
+	// Claims are extra claims (e.g. hd, tid, roles, realm_access) merged,
+	// whatever the scopes, into the userinfo response and (unless
+	// OmitUserinfoClaims) the ID token, after the standard ones: a key
+	// here replaces an ID-token claim of the same name, protocol claims
+	// such as iss included (a test hook; userinfo's sub stays).
+	Claims map[string]any
 }
 
 // Options configure an IdP. The zero value is not usable: ClientID is

@@ -562,6 +562,7 @@ func (p *IdP) issueTokensLocked(now time.Time, gi grantInfo, nonce string, withR
 	}
 	if !p.opts.OmitUserinfoClaims {
 		maps.Copy(claims, userClaims(gi.user, gi.scopes))
+		withUserExtras(claims, gi.user)
 	}
 	if p.mutate != nil {
 		p.mutate(claims)
@@ -621,6 +622,12 @@ func userClaims(u User, scopes []string) map[string]any {
 	return c
 }
 
+// withUserExtras merges u.Claims into claims, last.
+func withUserExtras(claims map[string]any, u User) map[string]any {
+	maps.Copy(claims, u.Claims)
+	return claims
+}
+
 func atHash(accessToken string) string {
 	sum := sha256.Sum256([]byte(accessToken))
 	return base64.RawURLEncoding.EncodeToString(sum[:len(sum)/2])
@@ -658,7 +665,7 @@ func (p *IdP) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "the access token is unknown, expired or revoked"})
 		return
 	}
-	claims := userClaims(u, at.scopes)
+	claims := withUserExtras(userClaims(u, at.scopes), u)
 	claims["sub"] = at.sub
 	writeJSON(w, http.StatusOK, claims)
 }

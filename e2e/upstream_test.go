@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-		"strings"
+	"strings"
 	"sync"
 	"testing"
 )

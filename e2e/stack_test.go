@@ -21,8 +21,18 @@ const (
 	ssoName = "Example SSO"
 )
 
-// startProvider runs panva/oidc-provider with the default accounts
-// (alice, bob, mallory) and one confidential client whose redirect URIs
+// accounts are the provider's users: the default ones (alice, in groups
+// admins and engineering; bob and mallory, outside example.com) and two
+// more example.com users so that tests running in parallel sign in as
+// different people and can count each one's logins exactly.
+func accounts() []oidcprovider.Account {
+	return append(oidcprovider.DefaultAccounts(),
+		oidcprovider.Account{Sub: "248289761004", Username: "carol", Password: "carol-password", Email: "carol@example.com", EmailVerified: true, Name: "Carol Cole", Groups: []string{"engineering"}},
+		oidcprovider.Account{Sub: "248289761005", Username: "dave", Password: "dave-password", Email: "dave@example.com", EmailVerified: true, Name: "Dave Dale", Groups: []string{"support"}},
+	)
+}
+
+// startProvider runs panva/oidc-provider with accounts() and one confidential client whose redirect URIs
 // are the callbacks of the given gateway base URLs. accessTokenTTL 0 means
 // an hour.
 func startProvider(t testing.TB, accessTokenTTL time.Duration, gatewayURLs ...string) *oidcprovider.Provider {
@@ -37,6 +47,7 @@ func startProvider(t testing.TB, accessTokenTTL time.Duration, gatewayURLs ...st
 		ClientSecret:   e2eClientSecret,
 		RedirectURIs:   redirects,
 		AccessTokenTTL: accessTokenTTL,
+		Accounts:       accounts(),
 	})
 }
 

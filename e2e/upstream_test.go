@@ -122,6 +122,17 @@ func (u *upstream) Received(t testing.TB, uri string) upstreamRequest {
 	return upstreamRequest{}
 }
 
+// CountPrefix returns how many requests for paths under prefix arrived.
+func (u *upstream) CountPrefix(prefix string) int {
+	n := 0
+	for _, r := range u.Requests() {
+		if strings.HasPrefix(r.URI, prefix) {
+			n++
+		}
+	}
+	return n
+}
+
 // CountOf returns how many requests for uri arrived.
 func (u *upstream) CountOf(uri string) int {
 	n := 0

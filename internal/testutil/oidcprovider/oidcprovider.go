@@ -82,15 +82,32 @@ type Stats struct {
 	RefreshTokenGrants int `json:"refresh_token_grants"`
 }
 
-// Stats asks the provider (GET /test/stats) what it did so far.
+// Stats asks the provider (GET /test/stats) what it did so far, in total.
 func (p *Provider) Stats(t testing.TB) Stats {
+	t.Helper()
+	return p.stats(t).Total
+}
+
+// AccountStats asks the provider what it did so far for one user, so
+// tests running in parallel with other users can count exactly.
+func (p *Provider) AccountStats(t testing.TB, username string) Stats {
+	t.Helper()
+	return p.stats(t).Accounts[username]
+}
+
+type allStats struct {
+	Total    Stats            `json:"total"`
+	Accounts map[string]Stats `json:"accounts"`
+}
+
+func (p *Provider) stats(t testing.TB) allStats {
 	t.Helper()
 	resp, err := http.Get(p.issuer + "/test/stats")
 	if err != nil {
 		t.Fatalf("oidcprovider: stats: %v", err)
 	}
 	defer resp.Body.Close()
-	var s Stats
+	var s allStats
 	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("oidcprovider: stats: status %d: %v", resp.StatusCode, err)
 	}

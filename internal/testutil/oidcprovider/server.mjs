@@ -20,7 +20,8 @@
 // password, POST /interaction/:uid/confirm grants what was asked.
 //
 // GET /test/stats answers what the provider did so far, as JSON:
-// {"logins": n, "consents": n, "authorization_code_grants": n,
+// {"total": COUNTS, "accounts": {"<username>": COUNTS, ...}} where COUNTS
+// is {"logins": n, "consents": n, "authorization_code_grants": n,
 // "refresh_token_grants": n}: end-to-end tests check that a user was not
 // asked to sign in again, or that a session was refreshed exactly once.
 //
@@ -141,14 +142,23 @@ const configuration = {
 
 const provider = new Provider(issuer, configuration);
 
-// Counters for GET /test/stats.
-const stats = { logins: 0, consents: 0, authorization_code_grants: 0, refresh_token_grants: 0 };
+// Counters for GET /test/stats, in total and per username.
+const newCounters = () => ({ logins: 0, consents: 0, authorization_code_grants: 0, refresh_token_grants: 0 });
+const stats = { total: newCounters(), accounts: {} };
+function count(sub, what) {
+  stats.total[what] += 1;
+  const username = bySub.get(sub)?.username;
+  if (username) {
+    stats.accounts[username] ??= newCounters();
+    stats.accounts[username][what] += 1;
+  }
+}
 provider.on('grant.success', (ctx) => {
+  const e = ctx.oidc.entities;
+  const sub = (e.Grant || e.Account || e.AuthorizationCode || e.RefreshToken || {}).accountId;
   const grantType = ctx.oidc.params.grant_type;
-  if (grantType === 'authorization_code') {
-    stats.authorization_code_grants += 1;
-  } else if (grantType === 'refresh_token') {
-    stats.refresh_token_grants += 1;
+  if (grantType === 'authorization_code' || grantType === 'refresh_token') {
+    count(sub, `${grantType}_grants`);
   }
 });
 provider.use(async (ctx, next) => {
@@ -229,7 +239,7 @@ provider.use(async (ctx, next) => {
       ctx.body = loginForm(uid, 'Invalid username or password.');
       return undefined;
     }
-    stats.logins += 1;
+    count(account.sub, 'logins');
     ctx.respond = false;
     return provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
   }
@@ -251,7 +261,7 @@ provider.use(async (ctx, next) => {
       grant.addResourceScope(indicator, scope.join(' '));
     }
   }
-  stats.consents += 1;
+  count(session.accountId, 'consents');
   ctx.respond = false;
   return provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
 });

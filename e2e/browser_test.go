@@ -280,7 +280,7 @@ func (b *tab) focused() string {
 	return eval[string](b, `(() => { const e = document.activeElement;
 	  if (!e || e === document.body) return 'body';
 	  const label = e.labels && e.labels.length ? ' label=' + e.labels[0].innerText.trim() : '';
-	  return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + label + ' ' + (e.innerText || e.value || '').trim(); })()`)
+	  return (e.tagName.toLowerCase() + (e.id ? '#' + e.id : '') + label + ' ' + (e.innerText || e.value || '').trim()).trim(); })()`)
 }
 
 // cookies returns the browser's cookies for url.

@@ -33,9 +33,11 @@ type gatehouse struct {
 	name   string
 	port   int
 	config string
-	// caPool trusts the certificate of the TLS listener, when there is one.
+	// publicURL is where browsers reach it when that is not its plain
+	// HTTP address: its own TLS listener, or a proxy in front.
+	publicURL string
+	// caPool trusts the certificate of publicURL, when it is https.
 	caPool *x509.CertPool
-	tls    bool
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -53,6 +55,15 @@ func startGatehouse(t testing.TB, name string, port int, cfg gatehouseConfig) *g
 	bin := gatehouseBinary(t)
 	g := &gatehouse{t: t, name: name, port: port, log: &lockedBuffer{}}
 	cfg["http_address"] = g.Addr()
+	if a, ok := cfg["https_address"].(string); ok {
+		// Its own TLS listener (with the test CA's certificate): browsers
+		// and the readiness check go there.
+		pki, err := testPKI()
+		if err != nil {
+			t.Fatal(err)
+		}
+		g.publicURL, g.caPool = "https://"+a, pki.Pool
+	}
 	b, err := yaml.Marshal(map[string]any(cfg))
 	if err != nil {
 		t.Fatal(err)
@@ -77,8 +88,13 @@ func startGatehouse(t testing.TB, name string, port int, cfg gatehouseConfig) *g
 // Addr is the host:port gatehouse listens on.
 func (g *gatehouse) Addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(g.port)) }
 
-// URL is gatehouse's base URL.
-func (g *gatehouse) URL() string { return "http://" + g.Addr() }
+// URL is gatehouse's base URL as browsers use it.
+func (g *gatehouse) URL() string {
+	if g.publicURL != "" {
+		return g.publicURL
+	}
+	return "http://" + g.Addr()
+}
 
 // Log returns what gatehouse wrote to stderr so far.
 func (g *gatehouse) Log() string { return g.log.String() }

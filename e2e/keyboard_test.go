@@ -137,6 +137,17 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 		t.Errorf("Enter in the Mastodon field started %s, want provider=mastodon&instance=elsewhere.example", p.URL)
 	}
 
+	// Mastodon without an instance (a browser that skipped the required
+	// field): the sign-in page again, the error next to the field.
+	p = b.open(s.gw.URL() + "/oauth2/start?provider=mastodon&rd=%2Fs8%2Fpage%3Fk%3D1")
+	if p.Status != 400 || p.H1 != "Sign in" || !strings.Contains(p.Text, "Enter the server you want to sign in with.") {
+		t.Errorf("Mastodon without an instance shows %s, want the sign-in page with the error", p)
+	}
+	if d := eval[string](b, `document.getElementById('instance-mastodon').getAttribute('aria-describedby') || ''`); d != "error-mastodon" {
+		t.Errorf("the instance field is described by %q, want the error (error-mastodon)", d)
+	}
+	checkPage(b, "sign-in-error")
+
 	// The OpenID provider, all the way through with the keyboard.
 	b.open(signInURL)
 	b.key(kb.Tab)

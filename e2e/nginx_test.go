@@ -82,7 +82,7 @@ func TestBrowserNginxAuthRequest(t *testing.T) {
 	cfg["reverse_proxy"] = true
 	s.gw = startGatehouse(t, "gatehouse", port, cfg)
 	// The browser talks to nginx only.
-	front := &stack{app: app, op: s.op, gw: &gatehouse{t: t, name: "nginx", port: n.Port()}}
+	front := &stack{app: app, op: s.op, gw: &gatehouse{publicURL: n.URL()}}
 
 	for _, tc := range []struct {
 		user  string

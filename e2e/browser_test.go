@@ -136,11 +136,6 @@ func (b *tab) newTab(name string) *tab {
 	return &tab{t: b.t, name: name, ctx: ctx}
 }
 
-// browserContextID is the id of the tab's browser context (its cookie jar).
-func (b *tab) browserContextID() cdp.BrowserContextID {
-	return chromedp.FromContext(b.ctx).BrowserContextID
-}
-
 // do runs actions, failing the test with what was being done.
 func (b *tab) do(what string, actions ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
@@ -293,17 +288,6 @@ func (b *tab) cookies(url string) []*network.Cookie {
 		b.t.Fatalf("%s: reading cookies: %v", b.name, err)
 	}
 	return res.Cookies
-}
-
-// cookie returns the cookie named name for url, or nil.
-func (b *tab) cookie(url, name string) *network.Cookie {
-	b.t.Helper()
-	for _, c := range b.cookies(url) {
-		if c.Name == name {
-			return c
-		}
-	}
-	return nil
 }
 
 // setCookie stores c in the browser as it was, for url.

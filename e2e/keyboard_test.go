@@ -39,7 +39,7 @@ func authorizeStub(t testing.TB) *httptest.Server {
 // endpoint replaced by authorizeStub) and Mastodon (one allowed instance).
 func startProvidersStack(t testing.TB) (*stack, *httptest.Server) {
 	t.Helper()
-	require(t, needChromium, needNode)
+	require(t, needChromium, needNode, needAxe)
 	stub := authorizeStub(t)
 	s := &stack{app: startUpstream(t)}
 	port := freePort(t)

@@ -1,12 +1,14 @@
 package e2e
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +33,18 @@ func TestMain(m *testing.M) {
 	os.Exit(runMain(m))
 }
 
+// e2eParallel is how many tests run at once unless -parallel says
+// otherwise. The tests mostly wait for a browser, a provider or a token's
+// expiry, so more of them than CPUs (go test's default) fit.
+const e2eParallel = 4
+
 func runMain(m *testing.M) int {
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit && runtime.GOMAXPROCS(0) < e2eParallel {
+		_ = flag.Set("test.parallel", strconv.Itoa(e2eParallel))
+	}
 	tmp, err := os.MkdirTemp("", "gatehouse-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)
@@ -110,7 +123,8 @@ func gatehouseBinary(t testing.TB) string {
 	suite.buildOnce.Do(func() {
 		goBin, err := exec.LookPath("go")
 		if err != nil {
-			goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+			suite.buildErr = fmt.Errorf("the go command is not in PATH: %w", err)
+			return
 		}
 		out := filepath.Join(suite.tmp, "gatehouse")
 		args := []string{"build", "-o", out}

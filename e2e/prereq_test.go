@@ -78,6 +78,9 @@ func (n prerequisite) check() error {
 // GATEHOUSE_E2E_CHROMIUM.
 func chromiumPath() (string, error) {
 	if p := os.Getenv("GATEHOUSE_E2E_CHROMIUM"); p != "" {
+		if _, err := os.Stat(p); err != nil {
+			return "", fmt.Errorf("chromium (GATEHOUSE_E2E_CHROMIUM=%s: %v)", p, err)
+		}
 		return p, nil
 	}
 	for _, name := range []string{"chromium", "chromium-browser"} {

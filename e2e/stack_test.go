@@ -75,7 +75,7 @@ type stackOptions struct {
 // gateway, configured as an operator would: YAML, secrets in files.
 func startStack(t testing.TB, name string, o stackOptions) *stack {
 	t.Helper()
-	need := []prerequisite{needChromium, needNode}
+	need := []prerequisite{needChromium, needNode, needAxe}
 	if o.redis {
 		need = append(need, needRedis)
 	}

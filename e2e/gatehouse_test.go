@@ -105,6 +105,7 @@ func (g *gatehouse) start(bin string) {
 	cmd := exec.Command(bin, "--config", g.config)
 	cmd.Stdout, cmd.Stderr = g.log, g.log
 	cmd.Env = gatehouseEnv()
+	dieWithTest(cmd)
 	if err := cmd.Start(); err != nil {
 		g.mu.Unlock()
 		g.t.Fatalf("%s: starting %s: %v", g.name, bin, err)

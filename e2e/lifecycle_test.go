@@ -20,7 +20,7 @@ func TestBrowserTokenRefresh(t *testing.T) {
 	// exactly one refresh is expected as long as signing in took less than
 	// ttl - 2w - 1s.
 	const (
-		ttl    = 15 * time.Second
+		ttl    = 20 * time.Second
 		window = 2 * time.Second
 	)
 	s := startStack(t, "gatehouse", stackOptions{

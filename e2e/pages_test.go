@@ -26,6 +26,7 @@ func startDev(t testing.TB) *devServer {
 	port := freePort(t)
 	cmd := exec.Command(gatehouseBinary(t), "dev", "--http-address", "127.0.0.1:"+strconv.Itoa(port))
 	cmd.Env = gatehouseEnv()
+	dieWithTest(cmd)
 	log := &lockedBuffer{}
 	cmd.Stderr = log
 	stdout, err := cmd.StdoutPipe()

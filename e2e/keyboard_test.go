@@ -85,8 +85,18 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 	if os.Getenv("GATEHOUSE_E2E_UPDATE_DOCS") == "1" {
 		docsScreenshot(t, b, filepath.Join(repoRoot(t), "docs", "sign-in.png"))
 	}
+	wantTabOrder(t, b)
+	osuByKeyboard(t, b, s, stub)
+	b.open(signInURL)
+	mastodonByKeyboard(t, b, s)
+	b.open(signInURL)
+	openIDByKeyboard(t, b, s, page)
+}
 
-	// Tab order: each provider's control, top to bottom.
+// wantTabOrder presses Tab from the top of the sign-in page and checks
+// that each provider's control gets the focus in order, visibly.
+func wantTabOrder(t *testing.T, b *tab) {
+	t.Helper()
 	var order []string
 	for range 4 {
 		b.key(kb.Tab)
@@ -95,32 +105,40 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 			t.Errorf("%s has no visible focus indicator", order[len(order)-1])
 		}
 	}
-	wantOrder := []string{
+	want := []string{
 		"button Sign in with " + ssoName,
 		"button Sign in with osu!",
 		"input#instance-mastodon label=Your Mastodon server",
 		"button Sign in with Mastodon",
 	}
-	if strings.Join(order, " | ") != strings.Join(wantOrder, " | ") {
-		t.Fatalf("Tab visits\n  %s\nwant\n  %s", strings.Join(order, "\n  "), strings.Join(wantOrder, "\n  "))
+	if strings.Join(order, " | ") != strings.Join(want, " | ") {
+		t.Fatalf("Tab visits\n  %s\nwant\n  %s", strings.Join(order, "\n  "), strings.Join(want, "\n  "))
 	}
+}
 
-	// Shift+Tab back to osu!, Enter: osu!'s authorization endpoint.
+// osuByKeyboard goes back from the last control to osu!'s button with
+// Shift+Tab; Enter must lead to osu!'s authorization endpoint.
+func osuByKeyboard(t *testing.T, b *tab, s *stack, stub *httptest.Server) {
+	t.Helper()
 	b.key(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift))
 	b.key(kb.Tab, chromedp.KeyModifiers(chromedp.ModifierShift))
 	if f := b.focused(); f != "button Sign in with osu!" {
 		t.Fatalf("after Shift+Tab twice the focus is on %q, want the osu! button", f)
 	}
 	b.key(kb.Enter)
-	p = b.waitURL(stub.URL + "/oauth/authorize?")
+	p := b.waitURL(stub.URL + "/oauth/authorize?")
 	q, _ := url.ParseQuery(strings.SplitN(p.URL, "?", 2)[1])
 	if p.H1 != "osu! test authorization" || q.Get("client_id") != "4242" || q.Get("response_type") != "code" ||
 		q.Get("redirect_uri") != s.gw.URL()+"/oauth2/callback" || q.Get("state") == "" {
 		t.Errorf("Enter on the osu! button led to %s, want osu!'s authorization request for client 4242", p)
 	}
+}
 
-	// Mastodon: Tab to the instance field, type, Enter submits that form.
-	b.open(signInURL)
+// mastodonByKeyboard tabs to the instance field, types an instance and
+// presses Enter, which must submit Mastodon's form with it; then checks
+// the sign-in page that a start without an instance gets.
+func mastodonByKeyboard(t *testing.T, b *tab, s *stack) {
+	t.Helper()
 	for range 3 {
 		b.key(kb.Tab)
 	}
@@ -129,7 +147,7 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 	}
 	b.do("type the instance", chromedp.KeyEvent("elsewhere.example"))
 	b.key(kb.Enter)
-	p = b.waitURL(s.gw.URL() + "/oauth2/start?")
+	p := b.waitURL(s.gw.URL() + "/oauth2/start?")
 	if p.Status != 403 || !strings.Contains(p.Text, "Logging in with elsewhere.example is not allowed here.") {
 		t.Errorf("Enter in the Mastodon field led to %s, want Mastodon's refusal of an instance not on the list", p)
 	}
@@ -147,9 +165,12 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 		t.Errorf("the instance field is described by %q, want the error (error-mastodon)", d)
 	}
 	checkPage(b, "sign-in-error")
+}
 
-	// The OpenID provider, all the way through with the keyboard.
-	b.open(signInURL)
+// openIDByKeyboard signs in at the OpenID provider with the keyboard only,
+// from the sign-in page to the page asked for.
+func openIDByKeyboard(t *testing.T, b *tab, s *stack, page string) {
+	t.Helper()
 	b.key(kb.Tab)
 	b.key(kb.Enter)
 	b.waitPage("the provider's sign-in page", func(p pageState) bool {
@@ -164,7 +185,7 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 	b.waitPage("the provider's consent page", func(p pageState) bool { return p.H1 == "Authorize" })
 	b.key(kb.Tab)
 	b.key(kb.Enter)
-	p = b.waitPage("the page the user asked for", func(p pageState) bool { return p.URL == s.gw.URL()+page })
+	p := b.waitPage("the page the user asked for", func(p pageState) bool { return p.URL == s.gw.URL()+page })
 	if got := wantUpstreamPage(t, s, p, page, alice.Email); got.Header.Get("X-Forwarded-Provider") != "corp" {
 		t.Errorf("upstream received X-Forwarded-Provider %q, want corp", got.Header.Get("X-Forwarded-Provider"))
 	}

@@ -212,10 +212,17 @@ var (
 	helpText string
 )
 
-// hasOption reports whether the binary under test knows the flag.
+// hasOption reports whether the binary under test knows the flag, from
+// its --help.
 func hasOption(t testing.TB, flag string) bool {
 	t.Helper()
-	return strings.Contains(gatehouseHelp(t), flag+" ") || strings.Contains(gatehouseHelp(t), flag+"\n") || strings.Contains(gatehouseHelp(t), flag+"=")
+	help := gatehouseHelp(t)
+	for _, after := range []string{" ", "\n", "="} {
+		if strings.Contains(help, flag+after) {
+			return true
+		}
+	}
+	return false
 }
 
 // freePort returns a loopback port nothing listens on, above the kernel's

@@ -7,93 +7,91 @@ import (
 	"encoding/base64"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
-
-	"gopkg.in/yaml.v3"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 )
 
-// container is the part of a Kubernetes container spec these tests read.
-type container struct {
-	Name string   `yaml:"name"`
-	Args []string `yaml:"args"`
-}
+// testCookieSecret is a valid cookie secret for tests: the base64 of 32
+// bytes, as 'openssl rand -base64 32' prints it.
+var testCookieSecret = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
 
-// podSpecDoc is the part of a Deployment these tests read.
-type podSpecDoc struct {
-	Kind string `yaml:"kind"`
-	Spec struct {
-		Template struct {
-			Spec struct {
-				Containers []container `yaml:"containers"`
-			} `yaml:"spec"`
-		} `yaml:"template"`
-	} `yaml:"spec"`
-}
-
-// gatehouseArgs returns the args of the "gatehouse" container of the first
-// Deployment in path.
-func gatehouseArgs(t *testing.T, path string) []string {
+// loadInPod runs Gatehouse's own configuration loader and validator on a
+// container's args as the container would see them: every file of files is
+// written under a temporary root, and each in-container path in args and
+// in the files' content (a --config file naming *_file paths) is rewritten
+// to point there. A Load error fails the test (an unknown option or
+// key); Validate's error is returned.
+func loadInPod(t *testing.T, args []string, env map[string]string, files podFiles) (*loaded, error) {
 	t.Helper()
-	f, err := os.Open(path)
+	root := t.TempDir()
+	paths := make([]string, 0, len(files))
+	for p := range files {
+		paths = append(paths, p)
+	}
+	// Longest first, so /a/b-c is not rewritten as /a/b plus "-c".
+	slices.SortFunc(paths, func(a, b string) int { return len(b) - len(a) })
+	var pairs []string
+	for _, p := range paths {
+		pairs = append(pairs, p, filepath.Join(root, p))
+	}
+	rewrite := strings.NewReplacer(pairs...)
+	for _, p := range paths {
+		local := filepath.Join(root, p)
+		if err := os.MkdirAll(filepath.Dir(local), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(local, []byte(rewrite.Replace(files[p])), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	local := make([]string, len(args))
+	for i, a := range args {
+		local[i] = rewrite.Replace(a)
+	}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	o, err := config.Load(local, lookup, nil)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("config.Load(%q): %v", local, err)
 	}
-	defer f.Close()
-	dec := yaml.NewDecoder(f)
-	for {
-		var d podSpecDoc
-		if err := dec.Decode(&d); err != nil {
-			t.Fatalf("%s: no Deployment with a gatehouse container (%v)", path, err)
-		}
-		if d.Kind != "Deployment" {
-			continue
-		}
-		for _, c := range d.Spec.Template.Spec.Containers {
-			if c.Name == "gatehouse" {
-				return c.Args
-			}
-		}
-	}
+	cfg, err := o.Validate()
+	return &loaded{Options: o, cfg: cfg}, err
 }
 
-// localize rewrites the in-pod paths of args to files under dir holding
-// valid test values, and returns the rewritten args.
-func localize(t *testing.T, args []string, dir string) []string {
-	t.Helper()
-	files := map[string]string{
-		"/etc/gatehouse/secrets/client-secret": "test-client-secret\n",
-		"/etc/gatehouse/secrets/cookie-secret": base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef")) + "\n",
-	}
-	var cm struct {
-		Data map[string]string `yaml:"data"`
-	}
-	b, err := os.ReadFile(filepath.Join("kubernetes", "configmap.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := yaml.Unmarshal(b, &cm); err != nil {
-		t.Fatalf("configmap.yaml: %v", err)
-	}
-	files["/etc/gatehouse/gatehouse.yaml"] = cm.Data["gatehouse.yaml"]
+// loaded is a configuration as a pod loads it: the options as given and,
+// when they validate, what Validate resolved from them.
+type loaded struct {
+	*config.Options
+	cfg *config.Config
+}
 
-	out := make([]string, 0, len(args))
-	for _, a := range args {
-		for inPod, content := range files {
-			if !strings.HasSuffix(a, "="+inPod) {
-				continue
+// ProviderList is the effective provider list, secrets read.
+func (l *loaded) ProviderList() []config.ProviderOptions { return l.cfg.Providers }
+
+// CookieSecretKeys are the decoded cookie secrets.
+func (l *loaded) CookieSecretKeys() [][]byte { return l.cfg.CookieSecretKeys }
+
+// RedisPassword is the password read from --redis-password-file.
+func (l *loaded) RedisPassword() string { return l.cfg.RedisPassword }
+
+// RedisSentinelPassword is the password read from
+// --redis-sentinel-password-file.
+func (l *loaded) RedisSentinelPassword() string { return l.cfg.RedisSentinelPassword }
+
+// withTestSecrets replaces the values of every Secret in m (the shipped
+// examples hold placeholders, which Gatehouse refuses) with valid test
+// values under the same keys.
+func withTestSecrets(m *manifests) {
+	for _, s := range m.Secrets {
+		for k := range s.StringData {
+			s.StringData[k] = "test-" + k + "\n"
+			if strings.Contains(k, "cookie") {
+				s.StringData[k] = testCookieSecret + "\n"
 			}
-			local := filepath.Join(dir, filepath.Base(inPod))
-			if err := os.WriteFile(local, []byte(content), 0o600); err != nil {
-				t.Fatal(err)
-			}
-			a = strings.TrimSuffix(a, inPod) + local
 		}
-		out = append(out, a)
 	}
-	return out
 }
 
 func TestKubernetesExamplesLoad(t *testing.T) {
@@ -109,12 +107,18 @@ func TestKubernetesExamplesLoad(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
 			t.Parallel()
-			args := localize(t, gatehouseArgs(t, tt.file), t.TempDir())
-			o, err := config.Load(args, nil, nil)
-			if err != nil {
-				t.Fatalf("config.Load(%q): %v", args, err)
+			m := readManifests(t, "kubernetes", "configmap.yaml", "secret.example.yaml", filepath.Base(tt.file))
+			d := m.Deployments[0]
+			c := container(t, d, "gatehouse")
+
+			// As shipped, the example Secret's placeholders are refused.
+			_, err := loadInPod(t, c.Args, nil, mountedFiles(t, d, c, m))
+			if err == nil || !strings.Contains(err.Error(), "cookie-secret") {
+				t.Errorf("with the example Secret's placeholders, Validate = %v; want the cookie secret refused", err)
 			}
-			cfg, err := o.Validate()
+
+			withTestSecrets(m)
+			o, err := loadInPod(t, c.Args, nil, mountedFiles(t, d, c, m))
 			if err != nil {
 				t.Fatalf("Validate: %v", err)
 			}
@@ -136,7 +140,7 @@ func TestKubernetesExamplesLoad(t *testing.T) {
 			if o.ClientSecret != "" || o.CookieSecret != "" {
 				t.Error("a secret is given inline; the examples must read them from files")
 			}
-			if keys := cfg.CookieSecretKeys; len(keys) != 1 {
+			if keys := o.CookieSecretKeys(); len(keys) != 1 {
 				t.Errorf("cookie secret file gave %d keys, want 1", len(keys))
 			}
 		})

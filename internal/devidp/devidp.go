@@ -2,7 +2,8 @@
 // (`gatehouse dev`) and for tests: discovery, JWKS, an HTML login form, the
 // authorization-code flow with mandatory PKCE S256, refresh tokens (rotating
 // with RefreshTokenRotation), userinfo, RP-initiated logout, key rotation
-// (RotateKey) and a changing user directory (SetUser).
+// (RotateKey), a changing user directory (SetUser) and extra claims per
+// user (User.Claims).
 //
 // The knobs tests use to break each step (an unavailable token endpoint,
 // revoked tokens, tampered or foreign-key-signed ID tokens, request
@@ -43,6 +44,12 @@ type User struct {
 	EmailVerified bool
 	// Groups is the groups claim.
 	Groups []string
+	// Claims are extra claims (e.g. hd, tid, roles, realm_access) merged,
+	// whatever the scopes, into the userinfo response and (unless
+	// OmitUserinfoClaims) the ID token, after the standard ones: a key
+	// here replaces an ID-token claim of the same name, protocol claims
+	// such as iss included (a test hook; userinfo's sub stays).
+	Claims map[string]any
 }
 
 // Options configure an IdP. The zero value is not usable: ClientID is

@@ -2,6 +2,7 @@ package devidp_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -525,5 +526,47 @@ func TestEndSession(t *testing.T) {
 	}
 	if p.EndSessionCalls() != 4 {
 		t.Errorf("EndSessionCalls = %d", p.EndSessionCalls())
+	}
+}
+
+// idTokenClaims decodes an ID token's payload without verifying it (the
+// signature is checked by the tests that are about it).
+func idTokenClaims(t *testing.T, idt string) map[string]any {
+	t.Helper()
+	jws, err := jose.ParseSignedCompact(idt, []jose.SignatureAlgorithm{jose.RS256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestUserClaims(t *testing.T) {
+	t.Parallel()
+	u := alice
+	u.Claims = map[string]any{"hd": "example.test", "realm_access": map[string]any{"roles": []string{"admin"}}}
+	p, _ := start(t, devidp.Options{AutoLogin: "alice", Users: []devidp.User{u}})
+	v := oauth2.GenerateVerifier()
+	_, tok := tokenReq(t, p, codeForm(login(t, p, authQuery(v), ""), v), true)
+	c := idTokenClaims(t, tok["id_token"].(string))
+	if c["hd"] != "example.test" || fmt.Sprint(c["realm_access"]) != "map[roles:[admin]]" || c["email"] != alice.Email {
+		t.Errorf("ID token claims: %v", c)
+	}
+	if s, m := userinfoStatus(t, p, tok["access_token"].(string)); s != http.StatusOK || m["hd"] != "example.test" || m["sub"] != devidp.Subject("alice") {
+		t.Errorf("userinfo: %d %v", s, m)
+	}
+
+	// Claims replace standard ones, and a refresh sees the user's new claims.
+	u.Claims = map[string]any{"hd": "other.test", "iss": "https://elsewhere.test", "email": "a@other.test"}
+	if err := p.SetUser(u); err != nil {
+		t.Fatal(err)
+	}
+	_, tok = tokenReq(t, p, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok["refresh_token"].(string)}}, true)
+	c = idTokenClaims(t, tok["id_token"].(string))
+	if c["hd"] != "other.test" || c["iss"] != "https://elsewhere.test" || c["email"] != "a@other.test" || c["realm_access"] != nil {
+		t.Errorf("refreshed ID token claims: %v", c)
 	}
 }

@@ -149,7 +149,7 @@ func (p *IdP) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_token", "error_description": "the access token is unknown, expired or revoked"})
 		return
 	}
-	claims := userClaims(u, at.scopes)
+	claims := withUserExtras(userClaims(u, at.scopes), u)
 	claims["sub"] = at.sub
 	writeJSON(w, http.StatusOK, claims)
 }

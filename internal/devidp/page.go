@@ -19,17 +19,18 @@ var pages = template.Must(template.New("layout").Funcs(template.FuncMap{"join": 
 <meta name="referrer" content="no-referrer">
 <title>{{.Title}} · Gatehouse dev IdP</title>
 <style>
-:root { color-scheme: light dark; --accent: #2856c9; }
+:root { color-scheme: light dark; --accent: #2856c9; --muted: #595959; }
+@media (prefers-color-scheme: dark) { :root { --muted: #a8a8a8; } }
 body { font: 16px/1.5 system-ui, sans-serif; margin: 0; display: grid; place-items: center; min-height: 100vh; background: Canvas; color: CanvasText; }
-main { width: min(28rem, 92vw); padding: 2rem; border: 1px solid GrayText; border-radius: .75rem; }
+main { box-sizing: border-box; width: min(28rem, 92vw); padding: 2rem; border: 1px solid GrayText; border-radius: .75rem; }
 h1 { font-size: 1.4rem; margin: 0 0 .25rem; }
-p.note { color: GrayText; margin: 0 0 1.25rem; font-size: .9rem; }
+p.note { color: var(--muted); margin: 0 0 1.25rem; font-size: .9rem; }
 label { display: block; font-weight: 600; margin-bottom: .25rem; }
 input[type=text] { width: 100%; box-sizing: border-box; padding: .6rem; font: inherit; border: 1px solid GrayText; border-radius: .4rem; }
 button { font: inherit; padding: .6rem 1rem; border-radius: .4rem; border: 1px solid var(--accent); cursor: pointer; }
 button.primary { background: var(--accent); color: #fff; }
 button.user { width: 100%; text-align: left; background: transparent; color: inherit; border-color: GrayText; margin-bottom: .5rem; }
-button.user span { display: block; font-size: .85rem; color: GrayText; }
+button.user span { display: block; font-size: .85rem; color: var(--muted); }
 button.cancel { background: transparent; color: inherit; border-color: GrayText; }
 :focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 .row { display: flex; gap: .5rem; margin-top: .75rem; }

@@ -194,6 +194,7 @@ func (p *IdP) issueTokensLocked(now time.Time, gi grantInfo, nonce string, withR
 	}
 	if !p.opts.OmitUserinfoClaims {
 		maps.Copy(claims, userClaims(gi.user, gi.scopes))
+		withUserExtras(claims, gi.user)
 	}
 	idToken, err := p.signLocked(claims)
 	if err != nil {
@@ -244,6 +245,12 @@ func userClaims(u User, scopes []string) map[string]any {
 		c["groups"] = slices.Clone(u.Groups)
 	}
 	return c
+}
+
+// withUserExtras merges u.Claims into claims, last.
+func withUserExtras(claims map[string]any, u User) map[string]any {
+	maps.Copy(claims, u.Claims)
+	return claims
 }
 
 func atHash(accessToken string) string {

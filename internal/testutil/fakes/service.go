@@ -1,9 +1,12 @@
 // Package fakes runs in-test servers that speak the documented OAuth APIs
-// of the services Gatehouse supports (OSDN, Quaily, osu!, Mastodon and a
+// of the services Gatehouse supports (OSDN, Quaily, osu!, Mastodon,
+// GitHub, GitLab, Google, Microsoft Entra ID with Graph, Keycloak and a
 // generic RFC 6749 server). Each rejects, with HTTP 400 and a test failure,
 // any request a correct client would not send: wrong path or method,
 // missing or extra parameters, the wrong client-authentication method, a
-// bad PKCE verifier. See /work/shared/providers.md for the APIs.
+// bad PKCE verifier. See /work/shared/providers.md for the APIs. The
+// OpenID Connect ones put the service's strict endpoints in front of a
+// real internal/devidp provider, which signs their ID tokens.
 package fakes
 
 import (

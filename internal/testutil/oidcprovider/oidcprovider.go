@@ -48,13 +48,72 @@ type Account struct {
 }
 
 // DefaultAccounts are the accounts Start registers: alice (groups admins
-// and engineering) and bob (engineering, an email on another domain).
-// Passwords are the usernames followed by "-password".
+// and engineering), bob (engineering, an email on another domain) and
+// mallory (no groups, an email on a third domain, for tests of users a
+// gateway must turn away). Passwords are the usernames followed by
+// "-password".
 func DefaultAccounts() []Account {
 	return []Account{
 		{Sub: "248289761001", Username: "alice", Password: "alice-password", Email: "alice@example.com", EmailVerified: true, Name: "Alice Admin", Groups: []string{"admins", "engineering"}},
 		{Sub: "248289761002", Username: "bob", Password: "bob-password", Email: "bob@other.org", EmailVerified: true, Name: "Bob Builder", Groups: []string{"engineering"}},
+		{Sub: "248289761003", Username: "mallory", Password: "mallory-password", Email: "mallory@outside.test", EmailVerified: true, Name: "Mallory Outsider", Groups: []string{}},
 	}
+}
+
+// Account returns the account with the given username, or fails the test.
+func (p *Provider) Account(t testing.TB, username string) Account {
+	t.Helper()
+	for _, a := range p.Accounts {
+		if a.Username == username {
+			return a
+		}
+	}
+	t.Fatalf("oidcprovider: no account %q", username)
+	return Account{}
+}
+
+// Stats counts what the provider did since it started.
+type Stats struct {
+	// Logins counts passwords accepted on the sign-in page.
+	Logins int `json:"logins"`
+	// Consents counts consent forms confirmed.
+	Consents int `json:"consents"`
+	// AuthorizationCodeGrants counts codes redeemed at the token endpoint.
+	AuthorizationCodeGrants int `json:"authorization_code_grants"`
+	// RefreshTokenGrants counts successful refresh_token grants.
+	RefreshTokenGrants int `json:"refresh_token_grants"`
+}
+
+// Stats asks the provider (GET /test/stats) what it did so far, in total.
+func (p *Provider) Stats(t testing.TB) Stats {
+	t.Helper()
+	return p.stats(t).Total
+}
+
+// AccountStats asks the provider what it did so far for one user, so
+// tests running in parallel with other users can count exactly.
+func (p *Provider) AccountStats(t testing.TB, username string) Stats {
+	t.Helper()
+	return p.stats(t).Accounts[username]
+}
+
+type allStats struct {
+	Total    Stats            `json:"total"`
+	Accounts map[string]Stats `json:"accounts"`
+}
+
+func (p *Provider) stats(t testing.TB) allStats {
+	t.Helper()
+	resp, err := http.Get(p.issuer + "/test/stats")
+	if err != nil {
+		t.Fatalf("oidcprovider: stats: %v", err)
+	}
+	defer resp.Body.Close()
+	var s allStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("oidcprovider: stats: status %d: %v", resp.StatusCode, err)
+	}
+	return s
 }
 
 // Options configures StartWithOptions.

@@ -19,6 +19,12 @@
 // renders a plain HTML form, POST /interaction/:uid/login checks the
 // password, POST /interaction/:uid/confirm grants what was asked.
 //
+// GET /test/stats answers what the provider did so far, as JSON:
+// {"total": COUNTS, "accounts": {"<username>": COUNTS, ...}} where COUNTS
+// is {"logins": n, "consents": n, "authorization_code_grants": n,
+// "refresh_token_grants": n}: end-to-end tests check that a user was not
+// asked to sign in again, or that a session was refreshed exactly once.
+//
 // When ready it prints "READY <issuer>" on stdout. It exits when its stdin
 // closes, so a test binary that dies does not leave it running.
 import { generateKeyPairSync, randomBytes, timingSafeEqual } from 'node:crypto';
@@ -136,6 +142,38 @@ const configuration = {
 
 const provider = new Provider(issuer, configuration);
 
+// Counters for GET /test/stats, in total and per username.
+const newCounters = () => ({ logins: 0, consents: 0, authorization_code_grants: 0, refresh_token_grants: 0 });
+const stats = { total: newCounters(), accounts: {} };
+function count(sub, what) {
+  stats.total[what] += 1;
+  const username = bySub.get(sub)?.username;
+  if (username) {
+    stats.accounts[username] ??= newCounters();
+    stats.accounts[username][what] += 1;
+  }
+}
+provider.on('grant.success', (ctx) => {
+  const e = ctx.oidc.entities;
+  const sub = (e.Grant || e.Account || e.AuthorizationCode || e.RefreshToken || {}).accountId;
+  const grantType = ctx.oidc.params.grant_type;
+  if (grantType === 'authorization_code' || grantType === 'refresh_token') {
+    count(sub, `${grantType}_grants`);
+  }
+});
+provider.use(async (ctx, next) => {
+  if (ctx.path !== '/test/stats') {
+    return next();
+  }
+  if (ctx.method !== 'GET') {
+    ctx.throw(405);
+  }
+  ctx.set('Cache-Control', 'no-store');
+  ctx.type = 'json';
+  ctx.body = JSON.stringify(stats);
+  return undefined;
+});
+
 async function readForm(req) {
   const chunks = [];
   let size = 0;
@@ -152,8 +190,8 @@ async function readForm(req) {
 function loginForm(uid, error) {
   return page('Sign in', `${error ? `<p class="error">${html(error)}</p>` : ''}
 <form method="post" action="/interaction/${html(uid)}/login">
-<input type="text" name="login" autocomplete="username" required>
-<input type="password" name="password" autocomplete="current-password" required>
+<label>Username <input type="text" name="login" autocomplete="username" required></label>
+<label>Password <input type="password" name="password" autocomplete="current-password" required></label>
 <button type="submit">Sign in</button>
 </form>`);
 }
@@ -201,6 +239,7 @@ provider.use(async (ctx, next) => {
       ctx.body = loginForm(uid, 'Invalid username or password.');
       return undefined;
     }
+    count(account.sub, 'logins');
     ctx.respond = false;
     return provider.interactionFinished(ctx.req, ctx.res, { login: { accountId: account.sub } }, { mergeWithLastSubmission: false });
   }
@@ -222,6 +261,7 @@ provider.use(async (ctx, next) => {
       grant.addResourceScope(indicator, scope.join(' '));
     }
   }
+  count(session.accountId, 'consents');
   ctx.respond = false;
   return provider.interactionFinished(ctx.req, ctx.res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
 });

@@ -232,3 +232,24 @@ func TestNewSignerRefuses(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkSign is the cost of one assertion alone, per algorithm.
+func BenchmarkSign(b *testing.B) {
+	testKeys(b)
+	for _, tc := range []struct {
+		name string
+		key  *assertion.Key
+	}{{"ES256", mustKey(b, sec1(b, ecKey))}, {"RS256", mustKey(b, pkcs8(b, rsaKey))}} {
+		s := newSigner(b, nil, tc.key)
+		c := assertion.Claims{Audience: "app.example.com", Subject: "248289761001", User: "248289761001",
+			Email: "alice@example.com", Groups: []string{"admins", "engineering"}, Name: "Alice Admin", Provider: "corp"}
+		b.Run(tc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := s.Sign(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -65,6 +65,9 @@ type OIDC struct {
 	endSessionURL  string // from discovery, or c.EndSessionURL
 	responseIssuer bool   // discovery promised iss on authorization responses
 	log            *slog.Logger
+
+	logoutVerifier *oidc.IDTokenVerifier // back-channel logout tokens
+	logoutSupport  logoutSupport         // what discovery says about them
 }
 
 var (
@@ -147,6 +150,7 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 		SkipClientIDCheck: len(c.ExtraAudiences) > 0,
 		Now:               c.Now,
 	})
+	o.initLogout(provider)
 	return o, nil
 }
 

@@ -142,7 +142,7 @@ func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie ses
 	if err != nil {
 		return stores{}, fmt.Errorf("redis: %w", err)
 	}
-	rs := session.NewRedisStore(g.redis, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout)
+	rs := session.NewRedisStore(g.redis, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys))
 	return stores{store: rs, ready: rs.Ping, locker: lock.NewRedis(g.redis, cfg.RedisKeyPrefix+"lock:", 0, log)}, nil
 }
 

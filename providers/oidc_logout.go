@@ -114,7 +114,7 @@ func (o *OIDC) VerifyLogoutToken(ctx context.Context, raw string) (LogoutClaims,
 		return LogoutClaims{}, fmt.Errorf("logout token: %w", err)
 	}
 	var extra struct {
-		IssuedAt *json.Number              `json:"iat"`
+		IssuedAt *json.Number               `json:"iat"`
 		Events   map[string]json.RawMessage `json:"events"`
 	}
 	if err := tok.Claims(&extra); err != nil {

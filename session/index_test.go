@@ -10,7 +10,8 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest")
+	"github.com/gatehouse-proxy/gatehouse/internal/testutil/redistest"
+)
 
 // indexTestSecret is the cookie secret the index key derives from.
 var indexTestSecret = []byte("0123456789abcdef0123456789abcdef")

@@ -63,6 +63,9 @@ type Deps struct {
 	// (X-Auth-Request-Assertion on /oauth2/auth) and serves its JWKS at
 	// JWKSPath; nil sends no assertion.
 	Assertions *assertion.Signer
+	// BackchannelLogout serves POST /oauth2/backchannel_logout
+	// (backchannel.Handler); nil does not serve it.
+	BackchannelLogout http.Handler
 	// Ready reports readiness (e.g. Redis reachable); nil is always ready.
 	Ready func(ctx context.Context) error
 	// UpstreamTransport is used to reach Config.Upstream; nil uses a
@@ -155,6 +158,7 @@ func New(c Config, d Deps) (*Handler, error) {
 	mux.HandleFunc("/oauth2/auth/", h.auth)
 	mux.HandleFunc("GET /oauth2/userinfo", h.userinfo)
 	h.routeAssertions(mux)
+	h.routeBackchannel(mux)
 	// Gatehouse's own routes answer other methods 405 with Allow, rather
 	// than a 404 or, for /ping and /ready, passing them to the upstream.
 	for path, allow := range map[string]string{

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
+	"github.com/gatehouse-proxy/gatehouse/proxy/backchannel"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -78,4 +79,13 @@ func audience(hostport string) string {
 		host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	}
 	return strings.TrimSuffix(strings.ToLower(host), ".")
+}
+
+// routeBackchannel serves back-channel logout when a provider accepts it.
+func (h *Handler) routeBackchannel(mux *http.ServeMux) {
+	if h.d.BackchannelLogout == nil {
+		return
+	}
+	mux.Handle("POST "+backchannel.Path, h.d.BackchannelLogout)
+	mux.HandleFunc(backchannel.Path, h.methodNotAllowed("POST"))
 }

@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -111,6 +112,23 @@ func (p *IdP) LogoutUser(ctx context.Context, client *http.Client, username stri
 		sent++
 	}
 	return sent, nil
+}
+
+// SessionIDs returns the sid of every login of username whose tokens
+// still work, sorted.
+func (p *IdP) SessionIDs(username string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, gi := range p.liveGrantsLocked() {
+		if sid := sessionID(gi.family); gi.user.Username == username && !seen[sid] {
+			seen[sid] = true
+			out = append(out, sid)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // liveGrantsLocked lists the grants of the access and refresh tokens that

@@ -19,7 +19,6 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/internal/lock"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/proxy"
-	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -114,7 +113,11 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
-	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, signer)
+	logout, err := newBackchannel(cfg, provs, st, g.redis, d.Logger)
+	if err != nil {
+		return fail(err)
+	}
+	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout})
 	if err != nil {
 		return fail(err)
 	}
@@ -173,7 +176,7 @@ func newProviders(ctx context.Context, cfg *config.Config, res resources) (confi
 }
 
 // newHandler builds the HTTP handler and the refresher it uses.
-func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieConfig, signer *assertion.Signer) (*proxy.Handler, error) {
+func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieConfig, lc lifecycle) (*proxy.Handler, error) {
 	byID := make(map[string]providers.Provider, len(provs.list))
 	for _, p := range provs.list {
 		byID[p.Info().ID] = p
@@ -209,7 +212,8 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Authorizer:        proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
 		Redirects:         redirect.NewValidator(cfg.WhitelistDomains),
 		Ready:             st.ready,
-		Assertions:        signer,
+		Assertions:        lc.signer,
+		BackchannelLogout: lc.backchannel,
 		UpstreamTransport: d.UpstreamTransport,
 		Logger:            d.Logger,
 		Now:               d.Now,

@@ -155,7 +155,6 @@ func TestBackchannelLogoutBySubjectOrSID(t *testing.T) {
 	}
 }
 
-
 // TestBackchannelLogoutRefusals: tokens the specification rejects are
 // answered 400 {"error":"invalid_request"}, never cached, and end nothing;
 // a token is used once across replicas.

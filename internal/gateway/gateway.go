@@ -132,16 +132,7 @@ func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie ses
 		return stores{store: session.NewCookieStore(codec, cookie)}, nil
 	}
 	var err error
-	g.redis, err = session.NewRedisClient(session.RedisConfig{
-		URL:              cfg.RedisURL,
-		Password:         cfg.RedisPassword,
-		SentinelMaster:   cfg.RedisSentinelMaster,
-		SentinelAddrs:    cfg.RedisSentinelAddrs,
-		SentinelPassword: cfg.RedisSentinelPassword,
-		ClusterAddrs:     cfg.RedisClusterAddrs,
-		CAFile:           cfg.RedisCAFile,
-		Timeout:          cfg.RedisTimeout,
-	})
+	g.redis, err = session.NewRedisClient(redisConfig(cfg))
 	if err != nil {
 		return stores{}, fmt.Errorf("redis: %w", err)
 	}

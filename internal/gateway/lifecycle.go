@@ -101,3 +101,42 @@ func describe(b *bool) string {
 	}
 	return strconv.FormatBool(*b)
 }
+
+// redisConfig is how cfg reaches Redis.
+func redisConfig(cfg *config.Config) session.RedisConfig {
+	return session.RedisConfig{
+		URL:              cfg.RedisURL,
+		Password:         cfg.RedisPassword,
+		SentinelMaster:   cfg.RedisSentinelMaster,
+		SentinelAddrs:    cfg.RedisSentinelAddrs,
+		SentinelPassword: cfg.RedisSentinelPassword,
+		ClusterAddrs:     cfg.RedisClusterAddrs,
+		CAFile:           cfg.RedisCAFile,
+		Timeout:          cfg.RedisTimeout,
+	}
+}
+
+// ErrNotRedis means an operation needs the Redis session store.
+var ErrNotRedis = errors.New("sessions are kept in cookies (--session-store cookie), which no server can list or revoke; this needs --session-store redis")
+
+// OpenSessions returns the Redis session store cfg describes, with its
+// index, as serve builds it (without providers or a handler), for tools
+// that list and revoke sessions; close releases its connections.
+func OpenSessions(cfg *config.Config) (store *session.RedisStore, close func() error, err error) {
+	if !cfg.Validated() {
+		return nil, nil, errors.New("gateway: the configuration was not made by config.Options.Validate")
+	}
+	if cfg.SessionStore != "redis" {
+		return nil, nil, ErrNotRedis
+	}
+	codec, err := session.NewCodec(cfg.CookieSecretKeys, session.WithMaxAge(cfg.CookieExpire))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cookie secret: %w", err)
+	}
+	client, err := session.NewRedisClient(redisConfig(cfg))
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	cookie := session.CookieConfig{Name: cfg.CookieName, Lifetime: cfg.CookieExpire}
+	return session.NewRedisStore(client, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys)), client.Close, nil
+}

@@ -150,7 +150,7 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 		SkipClientIDCheck: len(c.ExtraAudiences) > 0,
 		Now:               c.Now,
 	})
-	o.initLogout(provider)
+	o.initLifecycle(provider)
 	return o, nil
 }
 

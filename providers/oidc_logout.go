@@ -75,13 +75,17 @@ type logoutSupport struct {
 	SessionSupported *bool `json:"backchannel_logout_session_supported"`
 }
 
-// initLogout prepares logout token verification with the provider's keys
-// and reads what discovery says about back-channel logout.
-func (o *OIDC) initLogout(provider *oidc.Provider) {
+// initLifecycle prepares logout token verification with the provider's
+// keys, reads what discovery says about back-channel logout, and warns
+// when re-validation is asked for but there is nothing to ask.
+func (o *OIDC) initLifecycle(provider *oidc.Provider) {
 	// The provider's verifier: its key set (shared with ID tokens) and the
 	// asymmetric algorithms it advertises, never none or HMAC.
 	o.logoutVerifier = provider.Verifier(&oidc.Config{ClientID: o.c.ClientID, Now: o.c.Now})
 	_ = provider.Claims(&o.logoutSupport) // absent without discovery
+	if o.c.Revalidate.Every > 0 && o.ValidateEvery() == 0 {
+		o.log.Warn("session re-validation is on, but the provider has no userinfo endpoint and no introspection_url is set; sessions are not re-checked")
+	}
 }
 
 // BackchannelLogoutSupport reports what discovery said:

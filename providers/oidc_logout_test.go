@@ -1,6 +1,8 @@
 package providers
 
 import (
+	"errors"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +119,35 @@ func TestOIDCVerifyLogoutToken(t *testing.T) {
 		if _, err := e.prov.VerifyLogoutToken(t.Context(), junk); err == nil {
 			t.Errorf("junk %.20q accepted", junk)
 		}
+	}
+}
+
+// TestOIDCValidate: userinfo says whether the access token still works.
+func TestOIDCValidate(t *testing.T) {
+	t.Parallel()
+	e := newOIDCEnv(t, devidp.Options{}, OIDCConfig{Common: Common{Revalidate: Revalidation{Every: time.Minute}}})
+	g, err := e.redeem(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.prov.ValidateEvery() != time.Minute {
+		t.Errorf("ValidateEvery = %v", e.prov.ValidateEvery())
+	}
+	if err := e.prov.Validate(t.Context(), g); err != nil {
+		t.Fatalf("valid: %v", err)
+	}
+	e.idp.SetUserinfoFailure(http.StatusServiceUnavailable)
+	if err := e.prov.Validate(t.Context(), g); err == nil || errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("userinfo down: %v, want transient", err)
+	}
+	e.idp.SetUserinfoFailure(0)
+	e.idp.RevokeAllAccessTokens()
+	if err := e.prov.Validate(t.Context(), g); !errors.Is(err, ErrInvalidGrant) {
+		t.Errorf("revoked: %v, want ErrInvalidGrant", err)
+	}
+	// Nothing to ask: no re-validation.
+	none := newOIDCEnv(t, devidp.Options{NoUserinfo: true}, OIDCConfig{Common: Common{Revalidate: Revalidation{Every: time.Minute}}})
+	if none.prov.ValidateEvery() != 0 {
+		t.Error("re-validation on without a userinfo or introspection endpoint")
 	}
 }

@@ -152,7 +152,7 @@ func checkLogoutHeader(raw string) error {
 	if len(raw) > 16<<10 {
 		return errors.New("logout token: too large")
 	}
-	jws, err := jose.ParseSigned(raw, asymmetricJOSEAlgs)
+	jws, err := jose.ParseSignedCompact(raw, asymmetricJOSEAlgs)
 	if err != nil {
 		return fmt.Errorf("logout token: %w", err)
 	}

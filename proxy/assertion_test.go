@@ -145,7 +145,7 @@ func TestAssertionOnAuthRequest(t *testing.T) {
 	if c.Sub != devidp.Subject("bob") || c.Email != "bob@other.org" {
 		t.Errorf("claims = %+v", c)
 	}
-	jws, _ := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	jws, _ := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if jws.Signatures[0].Header.Algorithm != "RS256" {
 		t.Errorf("alg %s, want RS256 for an RSA key", jws.Signatures[0].Header.Algorithm)
 	}
@@ -172,7 +172,7 @@ func TestAssertionKeyRotation(t *testing.T) {
 	for name, g := range map[string]*testutil.Gateway{"old key": old, "new key": rotated} {
 		raw := testutil.DecodeEcho(t, g.Login(t, "alice", "/")).Header.Get("X-Gatehouse-Assertion")
 		verifyAssertion(t, v, raw)
-		jws, _ := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+		jws, _ := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 		if alg := jws.Signatures[0].Header.Algorithm; (name == "new key") != (alg == "ES256") {
 			t.Errorf("%s: signed with %s", name, alg)
 		}

@@ -99,7 +99,7 @@ func TestSignedAssertionVerifiesWithGoOIDC(t *testing.T) {
 				assertion.Lifetime > 5*time.Minute || len(c.Jti) < 16 {
 				t.Errorf("times/jti = iat %d nbf %d exp %d jti %q (now %d)", c.Iat, c.Nbf, c.Exp, c.Jti, now.Unix())
 			}
-			jws, _ := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
+			jws, _ := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256, jose.RS256})
 			if h := jws.Signatures[0].Header; h.KeyID != tc.key.KeyID() || h.Algorithm != tc.name {
 				t.Errorf("header kid %q alg %q, want %q %s", h.KeyID, h.Algorithm, tc.key.KeyID(), tc.name)
 			}
@@ -125,7 +125,7 @@ func TestSignOmitsEmptyClaimsAndUsesFreshJTI(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		jws, _ := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.ES256})
+		jws, _ := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.ES256})
 		var m map[string]any
 		_ = json.Unmarshal(jws.UnsafePayloadWithoutVerification(), &m)
 		for _, k := range []string{"email", "groups", "name", "provider"} {

@@ -30,7 +30,9 @@ var (
 )
 
 func testKeys(t testing.TB) {
-	t.Helper()
+	if t != nil {
+		t.Helper()
+	}
 	keysOnce.Do(func() {
 		ecKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 		ec384Key, _ = ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
@@ -39,8 +41,7 @@ func testKeys(t testing.TB) {
 	})
 }
 
-func pemOf(t testing.TB, typ string, der []byte) []byte {
-	t.Helper()
+func pemOf(_ testing.TB, typ string, der []byte) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der})
 }
 
@@ -54,12 +55,17 @@ func pkcs8(t testing.TB, k any) []byte {
 }
 
 func sec1(t testing.TB, k *ecdsa.PrivateKey) []byte {
-	t.Helper()
 	der, err := x509.MarshalECPrivateKey(k)
 	if err != nil {
-		t.Fatal(err)
+		panic(err)
 	}
 	return pemOf(t, "EC PRIVATE KEY", der)
+}
+
+// exampleKey is the EC key examples sign with.
+func exampleKey() *ecdsa.PrivateKey {
+	testKeys(nil)
+	return ecKey
 }
 
 // writeKey writes data to a fresh file with mode perm and returns its path.

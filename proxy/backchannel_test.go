@@ -273,3 +273,33 @@ func TestBackchannelLogoutEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestBackchannelLogoutRedisDown: with Redis unreachable the endpoint
+// answers 503 and remembers nothing, so the provider's retry works once
+// Redis is back.
+func TestBackchannelLogoutRedisDown(t *testing.T) {
+	t.Parallel()
+	r := redistest.StartRedis(t)
+	idp := testutil.StartIdP(t, devidp.Options{})
+	g := testutil.StartGateway(t, testutil.GatewayConfig{IdPServer: idp, Options: func(o *config.Options) {
+		o.SessionStore, o.RedisURL, o.RedisTimeout = "redis", r.URL(), time.Second
+	}})
+	loginWith(t, g, testutil.NewBrowser(t), "alice")
+	tok, err := idp.LogoutToken(devidp.Subject("alice"), "") // names the user: every session of hers
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	resp, e := postLogout(t, g.Server.URL, tok)
+	if resp.StatusCode != http.StatusServiceUnavailable || e["error"] != "temporarily_unavailable" {
+		t.Fatalf("Redis down: status %d %v, want 503 temporarily_unavailable", resp.StatusCode, e)
+	}
+	r.Restart() // empty: sign in again
+	alice := loginWith(t, g, testutil.NewBrowser(t), "alice")
+	if resp, e := postLogout(t, g.Server.URL, tok); resp.StatusCode != http.StatusOK {
+		t.Fatalf("retry after Redis came back: status %d %v, want 200", resp.StatusCode, e)
+	}
+	if signedIn(t, g, alice) {
+		t.Error("the retried logout did not end the session")
+	}
+}

@@ -21,6 +21,9 @@ func (v *validator) assertions(o *Options) ([]*assertion.Key, string) {
 	}
 	issuer := o.AssertionIssuer
 	switch {
+	case issuer != "" && len(o.SigningKeyFiles) == 0:
+		v.add("assertion-issuer", "is set without --signing-key-file, so nothing would be signed",
+			"add --signing-key-file, or remove --assertion-issuer")
 	case issuer != "":
 		if p, fix := checkURL(issuer, false); p != "" {
 			v.add("assertion-issuer", p, fix)

@@ -63,6 +63,7 @@ func TestValidateSigningKeys(t *testing.T) {
 		{"bad issuer", "assertion-issuer", "scheme", func(o *Options) {
 			o.SigningKeyFiles, o.AssertionIssuer = []string{good}, "auth.example.com"
 		}},
+		{"issuer without keys", "assertion-issuer", "--signing-key-file", func(o *Options) { o.AssertionIssuer = "https://id.example.com" }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := validOptions()

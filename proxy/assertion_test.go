@@ -8,10 +8,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -19,6 +22,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/devidp"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
 )
 
@@ -217,4 +221,46 @@ func TestNoAssertionWithoutKeys(t *testing.T) {
 	if echo.Path != "/.well-known/jwks.json" {
 		t.Errorf("JWKS path not proxied: %q", echo.Path)
 	}
+}
+
+// TestSigningKeyReadableByOthersWarned: a key file its group or other
+// users can read is used, with a warning naming it.
+func TestSigningKeyReadableByOthersWarned(t *testing.T) {
+	t.Parallel()
+	for _, perm := range []os.FileMode{0o600, 0o644} {
+		key := writeSigningKey(t, true)
+		if err := os.Chmod(key, perm); err != nil {
+			t.Fatal(err)
+		}
+		var logs safeLog
+		g := testutil.StartGateway(t, testutil.GatewayConfig{
+			Options: func(o *config.Options) { o.SigningKeyFiles, o.AssertionIssuer = []string{key}, assertionIssuer },
+			Deps:    gateway.Deps{Logger: slog.New(slog.NewTextHandler(&logs, nil))},
+		})
+		warned := strings.Contains(logs.String(), "readable by its group or other users") && strings.Contains(logs.String(), key)
+		if warned != (perm == 0o644) {
+			t.Errorf("mode %v: warned %v; logs:\n%s", perm, warned, logs.String())
+		}
+		if echo := testutil.DecodeEcho(t, g.Login(t, "alice", "/")); echo.Header.Get("X-Gatehouse-Assertion") == "" {
+			t.Errorf("mode %v: no assertion", perm)
+		}
+	}
+}
+
+// safeLog collects log output written from several goroutines.
+type safeLog struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *safeLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *safeLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -74,7 +74,9 @@ func (k keycloakRoles) identity(ctx context.Context, in presetInput, id *Identit
 }
 
 // isKeycloakRole reports whether g is a group this preset made of a role.
-func isKeycloakRole(g string) bool { return strings.HasPrefix(g, "role:") || strings.Contains(g, ":role:") }
+func isKeycloakRole(g string) bool {
+	return strings.HasPrefix(g, "role:") || strings.Contains(g, ":role:")
+}
 
 func hasKeycloakRoles(doc map[string]any) bool {
 	_, realm := doc["realm_access"]

@@ -78,7 +78,10 @@ func TestValidatePresetErrors(t *testing.T) {
 	if err := os.WriteFile(notKey, []byte(`{"type":"authorized_user","client_id":"x"}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gh := func(p ProviderOptions) ProviderOptions { p.Type, p.ClientID, p.ClientSecret = "github", "c", "s"; return p }
+	gh := func(p ProviderOptions) ProviderOptions {
+		p.Type, p.ClientID, p.ClientSecret = "github", "c", "s"
+		return p
+	}
 	for _, c := range []struct {
 		name     string
 		p        ProviderOptions

@@ -133,6 +133,27 @@ func githubAPIURL(base string) string {
 	return base + "/api/v3"
 }
 
+// Refresh implements Provider. A GitHub App's expiring token is renewed
+// with its refresh token. An OAuth app's token never expires and has no
+// refresh token: its identity is read again instead (memberships and
+// rules included), so a periodic refresh (cookie_refresh) updates the
+// groups; a refused account ends the session.
+func (g *GitHub) Refresh(ctx context.Context, gr Grant) (Grant, error) {
+	if gr.Tokens.RefreshToken != "" || !gr.Tokens.Expiry.IsZero() || gr.Tokens.AccessToken == "" {
+		return g.OAuth2.Refresh(ctx, gr)
+	}
+	id, err := g.identity(ctx, gr.Tokens.AccessToken)
+	switch {
+	case errors.Is(err, ErrUnauthorized):
+		return Grant{}, fmt.Errorf("%w: %w", ErrInvalidGrant, err)
+	case err != nil:
+		return Grant{}, err
+	case id.Subject != gr.Identity.Subject:
+		return Grant{}, fmt.Errorf("%s: token now belongs to another account: %w", g.c.ID, ErrInvalidGrant)
+	}
+	return Grant{Identity: id, Tokens: gr.Tokens}, nil
+}
+
 // ValidateEvery implements Validator.
 func (g *GitHub) ValidateEvery() time.Duration { return g.every }
 

@@ -228,8 +228,9 @@ func TestGitHubValidate(t *testing.T) {
 	if err := p.Validate(t.Context(), g); err != nil {
 		t.Fatalf("unchanged account: %v", err)
 	}
-	if _, err := p.Refresh(t.Context(), g); !errors.Is(err, providers.ErrNoRefreshToken) {
-		t.Errorf("OAuth app refresh: %v, want ErrNoRefreshToken (its tokens do not expire)", err)
+	// An OAuth app's token does not expire: a refresh reads the identity again.
+	if g2, err := p.Refresh(t.Context(), g); err != nil || g2.Tokens.AccessToken != g.Tokens.AccessToken || !slices.Equal(g2.Identity.Groups, g.Identity.Groups) {
+		t.Errorf("OAuth app refresh: %v, %+v", err, g2)
 	}
 
 	// Rate limited: transient.
@@ -252,6 +253,9 @@ func TestGitHubValidate(t *testing.T) {
 	f.SetUser(octocat)
 	if err := p.Validate(t.Context(), g2); !errors.Is(err, providers.ErrInvalidGrant) || !errors.Is(err, providers.ErrUnauthorized) {
 		t.Errorf("left the organisation: %v, want ErrInvalidGrant", err)
+	}
+	if _, err := p.Refresh(t.Context(), g2); !errors.Is(err, providers.ErrInvalidGrant) {
+		t.Errorf("refresh after leaving the organisation: %v, want ErrInvalidGrant", err)
 	}
 	f.RevokeAccess("octocat")
 	if err := p.Validate(t.Context(), g2); !errors.Is(err, providers.ErrInvalidGrant) {

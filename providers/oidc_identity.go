@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -113,8 +114,10 @@ func nonEmptyString(doc map[string]any, key string) (string, bool) {
 	return s, ok && s != ""
 }
 
-// oidcGroups reads the groups claim: a string (one group) or an array of
-// strings/numbers. present is false when the claim is absent.
+// oidcGroups reads the groups claim: a string (one group), an array of
+// strings/numbers, or an object whose keys are the names (ZITADEL's
+// roles: {"admin": {"<org id>": "<org domain>"}}). present is false when
+// the claim is absent.
 func oidcGroups(doc map[string]any, claim string) (groups []string, present bool) {
 	v, ok := doc[claim]
 	if !ok && strings.Contains(claim, ".") {
@@ -130,6 +133,12 @@ func oidcGroups(doc map[string]any, claim string) (groups []string, present bool
 		for _, e := range v {
 			if s, ok := scalarString(e); ok && s != "" {
 				groups = append(groups, s)
+			}
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if k != "" {
+				groups = append(groups, k)
 			}
 		}
 	default:

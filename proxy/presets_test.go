@@ -250,3 +250,19 @@ func TestPresetsOnOneSignInPage(t *testing.T) {
 		t.Error("sign-in buttons are text only")
 	}
 }
+
+// TestPresetRateLimitThroughHandler: GitHub rate limiting the login is a
+// 503 saying when to try again, never a refusal.
+func TestPresetRateLimitThroughHandler(t *testing.T) {
+	t.Parallel()
+	g := newProvGateway(t)
+	f := fakes.NewGitHub(t, fakes.GitHubOptions{Callback: g.Callback})
+	g.build(t, g.options(config.ProviderOptions{Type: "github", ClientID: f.ClientID, ClientSecret: f.ClientSecret, BaseURL: f.BaseURL, APIBase: f.APIURL}), gateway.Deps{})
+	browser := testutil.NewBrowser(t)
+	callback := g.startLogin(t, browser, "/", "github", nil)
+	f.Throttle.Set(1, http.StatusTooManyRequests, 300)
+	resp := testutil.Do(t, browser, callback)
+	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "GitHub is limiting how often Gatehouse may ask it about your account. Please try again in about 5 minutes.") {
+		t.Errorf("rate-limited login: status %d: %s", resp.StatusCode, body)
+	}
+}

@@ -40,6 +40,9 @@ type GitHubConfig struct {
 	APIURL string
 	// PKCE is S256 (default) or off.
 	PKCE PKCEMethod
+	// AuthParams are extra authorize parameters (GitHub's allow_signup,
+	// prompt=select_account, login).
+	AuthParams map[string]string
 	// AllowedOrganizations (organisation logins), AllowedTeams
 	// ("org/team-slug") and AllowedRepositories ("owner/repo", optionally
 	// ":permission") restrict who may sign in: a user passes by matching
@@ -101,6 +104,7 @@ func NewGitHub(c GitHubConfig) (*GitHub, error) {
 		UserinfoURL: cmp.Or(c.APIURL, githubAPIURL(base)) + "/user",
 		ClientAuth:  ClientAuthBody, // GitHub refuses HTTP Basic here
 		PKCE:        cmp.Or(c.PKCE, PKCES256),
+		AuthParams:  c.AuthParams,
 		Claims:      ClaimMapping{Subject: "id", Username: "login", Name: "name", Picture: "avatar_url"},
 	})
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"net/url"
 	"testing"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
 )
 
@@ -60,5 +62,10 @@ func TestKeycloakAccessTokenVerified(t *testing.T) {
 		if (err == nil) != c.ok || len(id.Groups) != c.roles {
 			t.Errorf("%s: err %v, groups %v", c.name, err, id.Groups)
 		}
+	}
+	// The realm's token, issued to another client of the realm.
+	otherClient := keycloakRoles{clientID: "another-client", verifier: p.provider.Verifier(&oidc.Config{SkipClientIDCheck: true})}
+	if _, err := otherClient.accessTokenClaims(t.Context(), own.Tokens.AccessToken, own.Identity.Subject); err == nil {
+		t.Error("an access token for another client accepted")
 	}
 }

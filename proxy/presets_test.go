@@ -257,12 +257,25 @@ func TestPresetRateLimitThroughHandler(t *testing.T) {
 	t.Parallel()
 	g := newProvGateway(t)
 	f := fakes.NewGitHub(t, fakes.GitHubOptions{Callback: g.Callback})
-	g.build(t, g.options(config.ProviderOptions{Type: "github", ClientID: f.ClientID, ClientSecret: f.ClientSecret, BaseURL: f.BaseURL, APIBase: f.APIURL}), gateway.Deps{})
+	clk := &clock{}
+	g.build(t, g.options(config.ProviderOptions{Type: "github", ClientID: f.ClientID, ClientSecret: f.ClientSecret, BaseURL: f.BaseURL, APIBase: f.APIURL,
+		AuthParams: map[string]string{"allow_signup": "false"}}), gateway.Deps{Now: clk.Now})
 	browser := testutil.NewBrowser(t)
 	callback := g.startLogin(t, browser, "/", "github", nil)
 	f.Throttle.Set(1, http.StatusTooManyRequests, 300)
 	resp := testutil.Do(t, browser, callback)
 	if body := readBody(t, resp); resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(body, "GitHub is limiting how often Gatehouse may ask it about your account. Please try again in about 5 minutes.") {
 		t.Errorf("rate-limited login: status %d: %s", resp.StatusCode, body)
+	}
+
+	// Rate limited while re-validating a session: the session stays.
+	g.finishLogin(t, browser, g.startLogin(t, browser, "/", "github", nil))
+	f.Throttle.Set(1, http.StatusForbidden, 0)
+	clk.Advance(11 * time.Minute)
+	if resp := testutil.Do(t, browser, g.URL+"/", "Accept", "application/json"); resp.StatusCode != http.StatusOK {
+		t.Errorf("rate-limited re-validation: status %d, want 200 (session kept)", resp.StatusCode)
+	}
+	if n := f.Calls("GET /user"); n != 3 {
+		t.Errorf("GET /user calls = %d, want 3 (two logins, one re-validation)", n)
 	}
 }

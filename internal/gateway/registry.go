@@ -30,7 +30,7 @@ var registry = map[string]providerBuilder{
 			ScopeSeparator: p.ScopeSeparator, AuthParams: p.AuthParams, UserinfoEnvelope: p.UserinfoEnvelope, Claims: p.Claims})
 	},
 	config.TypeGitHub: func(_ context.Context, p config.ProviderOptions, c providers.Common, _ resources) (providers.Provider, error) {
-		return providers.NewGitHub(providers.GitHubConfig{Common: c, BaseURL: p.BaseURL, APIURL: p.APIBase, PKCE: providers.PKCEMethod(p.PKCE),
+		return providers.NewGitHub(providers.GitHubConfig{Common: c, BaseURL: p.BaseURL, APIURL: p.APIBase, PKCE: providers.PKCEMethod(p.PKCE), AuthParams: p.AuthParams,
 			AllowedOrganizations: p.AllowedOrganizations, AllowedTeams: p.AllowedTeams, AllowedRepositories: p.AllowedRepositories,
 			ValidateEvery: p.ValidateEvery})
 	},

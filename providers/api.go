@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -154,7 +155,7 @@ func nextLink(header http.Header) string {
 			}
 			for p := range strings.SplitSeq(params, ";") {
 				k, val, _ := strings.Cut(strings.TrimSpace(p), "=")
-				if strings.EqualFold(k, "rel") && slicesContainsFold(strings.Fields(strings.Trim(val, `"`)), "next") {
+				if strings.EqualFold(k, "rel") && slices.ContainsFunc(strings.Fields(strings.Trim(val, `"`)), isNext) {
 					return target[1 : len(target)-1]
 				}
 			}
@@ -163,11 +164,4 @@ func nextLink(header http.Header) string {
 	return ""
 }
 
-func slicesContainsFold(list []string, s string) bool {
-	for _, e := range list {
-		if strings.EqualFold(e, s) {
-			return true
-		}
-	}
-	return false
-}
+func isNext(rel string) bool { return strings.EqualFold(rel, "next") }

@@ -364,7 +364,9 @@ func (o *OIDC) CheckResponseIssuer(iss string, present bool) error {
 		if err := o.preset.checkIssuer(iss, nil); err != nil {
 			return fmt.Errorf("%w: %w", ErrIssuerMismatch, err)
 		}
-		return nil
+		if o.preset.issuerTemplate != "" {
+			return nil // the template's issuers, not IssuerURL
+		}
 	}
 	switch {
 	case present && iss != o.c.IssuerURL:

@@ -17,9 +17,9 @@ type oidcPreset struct {
 	// then decides which issuer each token may name.
 	issuerTemplate string
 	// checkIssuer checks iss, the issuer of an ID token with its verified
-	// claims, or of an authorization response (claims nil). It replaces
-	// the comparison with IssuerURL in CheckResponseIssuer, and runs after
-	// it for ID tokens unless issuerTemplate is set.
+	// claims, or of an authorization response (claims nil). With
+	// issuerTemplate set it replaces the comparison with IssuerURL;
+	// otherwise it runs in addition to it.
 	checkIssuer func(iss string, claims map[string]any) error
 	// userinfoGroups makes userinfo always read and its groups claim the
 	// only one (GitLab's ID token carries direct memberships only).

@@ -2,6 +2,7 @@ package providers_test
 
 import (
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"slices"
@@ -16,7 +17,7 @@ import (
 // host like github.com, or under /api/v3 for Enterprise), edited by mod.
 func githubProvider(t *testing.T, f *fakes.GitHub, mod func(*providers.GitHubConfig)) *providers.GitHub {
 	t.Helper()
-	c := providers.GitHubConfig{Common: providers.Common{ClientID: f.ClientID, ClientSecret: f.ClientSecret}, BaseURL: f.BaseURL}
+	c := providers.GitHubConfig{Common: providers.Common{ClientID: f.ClientID, ClientSecret: f.ClientSecret, Logger: slog.New(slog.DiscardHandler)}, BaseURL: f.BaseURL}
 	if f.API != f.Web {
 		c.APIURL = f.APIURL
 	}

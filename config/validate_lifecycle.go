@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/url"
+	"slices"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 )
@@ -67,19 +68,28 @@ func (v *validator) sessionLifecycle(o *Options, provs []ProviderOptions) {
 	}
 }
 
+// Provider types that speak OpenID Connect and so can receive back-channel
+// logout tokens; it is on by default for those whose providers send them.
+var (
+	backchannelTypes   = []string{TypeOIDC, TypeKeycloak, TypeGitLab, TypeGoogle, TypeEntra}
+	backchannelDefault = []string{TypeOIDC, TypeKeycloak}
+)
+
 // backchannel resolves p's backchannel_logout setting.
 func (v *validator) backchannel(p *ProviderOptions, key func(string) string, store string) {
-	on := p.Type == TypeOIDC && store == "redis"
+	on := slices.Contains(backchannelDefault, p.Type) && store == "redis"
 	switch {
 	case p.BackchannelLogout == nil:
 	case !*p.BackchannelLogout:
 		on = false
-	case p.Type != TypeOIDC:
+	case !slices.Contains(backchannelTypes, p.Type):
 		v.add(key("backchannel_logout"), "is true for provider type "+p.Type,
-			"remove it; back-channel logout is an OpenID Connect feature (type oidc)")
+			"remove it; back-channel logout is an OpenID Connect feature (types "+orList(backchannelTypes)+")")
 	case store != "redis":
 		v.add(key("backchannel_logout"), "is true, but back-channel logout must end sessions on every replica, which the cookie store cannot",
 			"set --session-store redis (with --redis-url), or remove backchannel_logout")
+	default:
+		on = true
 	}
 	p.BackchannelLogout = &on
 }

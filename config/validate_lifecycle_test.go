@@ -97,6 +97,9 @@ func TestValidateBackchannelLogout(t *testing.T) {
 		{"cookie default off", func(*Options) {}, oidc(nil), false},
 		{"cookie turned off", func(*Options) {}, oidc(&no), false},
 		{"not oidc", redis, osu, false},
+		{"keycloak default on", redis, ProviderOptions{Type: "keycloak", IssuerURL: "https://kc/realms/corp", ClientID: "a", ClientSecret: "s"}, true},
+		{"gitlab default off", redis, ProviderOptions{Type: "gitlab", ClientID: "a", ClientSecret: "s"}, false},
+		{"gitlab asked for", redis, ProviderOptions{Type: "gitlab", ClientID: "a", ClientSecret: "s", BackchannelLogout: &yes}, true},
 	} {
 		o := validOptions()
 		o.OIDCIssuerURL, o.ClientID, o.ClientSecret = "", "", ""

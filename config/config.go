@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 )
 
@@ -31,13 +32,23 @@ type Config struct {
 	PassAccessToken        bool
 	SetAuthorizationHeader bool
 
+	// SigningKeys are the loaded --signing-key-file keys, in order (the
+	// first signs); nil when no assertions are signed.
+	SigningKeys []*assertion.Key
+	// AssertionIssuer is --assertion-issuer, or the origin of
+	// --redirect-url; "" without signing keys.
+	AssertionIssuer string
+
 	// Providers are the providers to configure: the YAML 'providers' list,
 	// or the one provider given by the flat --provider, --client-id, ...
 	// options. Every entry has ID, Type and DisplayName set, ClientSecret
 	// read from ClientSecretFile when that is set, RedirectURL defaulted to
 	// --redirect-url, oidc GroupsClaim defaulted to "groups", ClientAuth and
 	// PKCE normalised by providers.ParseClientAuth and
-	// providers.ParsePKCEMethod, Mastodon AllowedInstances lower-cased.
+	// providers.ParsePKCEMethod, Mastodon AllowedInstances lower-cased,
+	// ValidateEvery defaulted to --session-validate-interval and
+	// BackchannelLogout never nil (true for oidc providers with the Redis
+	// store unless turned off).
 	// Scopes from --scope are split on spaces; --login-url, --redeem-url and
 	// --userinfo-url become AuthURL, TokenURL and UserinfoURL.
 	Providers       []ProviderOptions
@@ -63,6 +74,9 @@ type Config struct {
 	CookieRefresh    time.Duration
 	RefreshWindow    time.Duration
 	SessionStore     string // cookie or redis
+	// SessionValidateInterval is the default of the providers'
+	// ValidateEvery (already applied to Providers).
+	SessionValidateInterval time.Duration
 
 	// Redis, with SessionStore redis (and for Mastodon's credentials).
 	RedisURL string
@@ -103,6 +117,8 @@ func (o *Options) Validate() (*Config, error) {
 	c.WhitelistDomains = v.authorization(n)
 	c.CookieSecretKeys = v.cookies(n)
 	c.RedisPassword, c.RedisSentinelPassword = v.redis(n)
+	c.SigningKeys, c.AssertionIssuer = v.assertions(n)
+	v.sessionLifecycle(n, c.Providers)
 	if len(v.errs) > 0 {
 		return nil, errors.Join(v.errs...)
 	}
@@ -113,6 +129,7 @@ func (o *Options) Validate() (*Config, error) {
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
 	c.CookieExpire, c.CookieRefresh, c.RefreshWindow, c.SessionStore = n.CookieExpire, n.CookieRefresh, n.RefreshWindow, n.SessionStore
+	c.SessionValidateInterval = n.SessionValidateInterval
 	c.RedisURL, c.RedisSentinelMaster, c.RedisSentinelAddrs, c.RedisClusterAddrs = n.RedisURL, n.RedisSentinelMaster, n.RedisSentinelAddrs, n.RedisClusterAddrs
 	c.RedisCAFile, c.RedisKeyPrefix, c.RedisTimeout = n.RedisCAFile, n.RedisKeyPrefix, n.RedisTimeout
 	c.validated = true
@@ -129,6 +146,7 @@ func (o *Options) clone() *Options {
 	n.CookiePreviousSecret = slices.Clone(o.CookiePreviousSecret)
 	n.RedisSentinelAddrs = slices.Clone(o.RedisSentinelAddrs)
 	n.RedisClusterAddrs = slices.Clone(o.RedisClusterAddrs)
+	n.SigningKeyFiles = slices.Clone(o.SigningKeyFiles)
 	n.Providers = make([]ProviderOptions, len(o.Providers))
 	for i, p := range o.Providers {
 		n.Providers[i] = p.clone()

@@ -48,6 +48,10 @@ type Options struct {
 	PassAccessToken        bool          `flag:"pass-access-token" default:"false" help:"send the access token upstream as X-Forwarded-Access-Token (and X-Auth-Request-Access-Token on /oauth2/auth)"`
 	SetAuthorizationHeader bool          `flag:"set-authorization-header" default:"false" help:"send 'Authorization: Bearer <access token>' upstream"`
 
+	// ---- signed identity (docs/assertion.md) ----
+	SigningKeyFiles []string `flag:"signing-key-file" group:"Signed identity" help:"PEM private key (EC P-256 or RSA of 2048 bits or more) signing the X-Gatehouse-Assertion JWT sent upstream (X-Auth-Request-Assertion on /oauth2/auth); repeatable: the first signs, all are published at /.well-known/jwks.json for rotation"`
+	AssertionIssuer string   `flag:"assertion-issuer" help:"iss claim of the assertions (default: the origin of --redirect-url)"`
+
 	// ---- the provider given by flags (a YAML 'providers' list configures several) ----
 	Provider                 string            `flag:"provider" default:"oidc" group:"Provider" help:"provider type: oidc, oauth2, github, gitlab, google, entra, keycloak, osdn, quaily, osu or mastodon"`
 	ProviderDisplayName      string            `flag:"provider-display-name" help:"name on the sign-in button (default: from the provider type)"`
@@ -87,6 +91,9 @@ type Options struct {
 	CookieRefresh        time.Duration `flag:"cookie-refresh" default:"0s" help:"refresh tokens when the session was last refreshed longer ago than this; 0 disables; must be < --cookie-expire"`
 	RefreshWindow        time.Duration `flag:"refresh-window" default:"1m" help:"refresh tokens that expire within this window"`
 	SessionStore         string        `flag:"session-store" default:"cookie" help:"cookie (encrypted cookie, no server) or redis"`
+
+	// Revocation: provider-side checks of live sessions.
+	SessionValidateInterval time.Duration `flag:"session-validate-interval" default:"0s" help:"re-check each session's access token at the provider (userinfo, or introspection_url) at most this often, ending sessions the provider no longer honours; 0 disables; a provider's validate_every overrides it"`
 
 	// ---- redis (with --session-store redis) ----
 	RedisURL                  string        `flag:"redis-url" group:"Redis (with --session-store redis)" help:"redis:// or rediss:// URL of a standalone Redis; may carry user:password (or use --redis-password-file)"`
@@ -152,7 +159,7 @@ type ProviderOptions struct {
 	AppName          string        `yaml:"app_name" help:"mastodon: client_name registered on each instance"`
 	AppWebsite       string        `yaml:"app_website" help:"mastodon: website registered on each instance"`
 	CredentialsFile  string        `yaml:"credentials_file" help:"mastodon: file keeping per-instance app credentials when no Redis is configured (default: memory)"`
-	ValidateEvery    time.Duration `yaml:"validate_every" help:"mastodon: re-check the token this often so a revoked token ends the session, 0 disables; github: re-check the token and memberships this often (default 10m); google: keep Directory groups this long (default 10m)"`
+	ValidateEvery    time.Duration `yaml:"validate_every" help:"re-check the access token this often so a revoked token ends the session: oidc, oauth2 and their presets at userinfo (or introspection_url), mastodon with verify_credentials, github also the memberships (default 10m), google also how long Directory groups are kept (default 10m); default --session-validate-interval; 0 with that unset disables"`
 
 	// github, gitlab, google, entra
 	BaseURL               string   `yaml:"base_url" help:"github: server root (default https://github.com; GitHub Enterprise Server: its URL, API at <base_url>/api/v3); gitlab: instance URL with any relative root (default https://gitlab.com); entra: login host (default https://login.microsoftonline.com)"`
@@ -169,4 +176,8 @@ type ProviderOptions struct {
 	// ServiceAccountKey is ServiceAccountKeyFile's content, read by
 	// Validate.
 	ServiceAccountKey []byte `yaml:"-"`
+
+	// session lifecycle
+	IntrospectionURL  string `yaml:"introspection_url" help:"oidc, oauth2: RFC 7662 token introspection endpoint validate_every checks the access token at, instead of userinfo"`
+	BackchannelLogout *bool  `yaml:"backchannel_logout" help:"oidc, keycloak (and, when asked for, gitlab, google, entra): accept OpenID Connect back-channel logout at /oauth2/backchannel_logout (default: on for oidc and keycloak with --session-store redis; true with the cookie store is an error)"`
 }

@@ -389,5 +389,9 @@ func (p ProviderOptions) clone() ProviderOptions {
 		b := *p.SendRedirectURI
 		p.SendRedirectURI = &b
 	}
+	if p.BackchannelLogout != nil {
+		b := *p.BackchannelLogout
+		p.BackchannelLogout = &b
+	}
 	return p
 }

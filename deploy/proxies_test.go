@@ -1,6 +1,11 @@
 package deploy_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
 	"net/http"
 	"net/url"
 	"os"
@@ -20,10 +25,21 @@ import (
 // header an example may mention is sent. Its Client holds alice's session.
 func authGateway(t *testing.T) *testutil.Gateway {
 	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, _ := x509.MarshalECPrivateKey(key)
+	keyFile := filepath.Join(t.TempDir(), "signing.pem")
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
 		o.Upstream = ""
 		o.ReverseProxy = true
 		o.PassAccessToken = true
+		// Every header the examples may pass on, the assertion included.
+		o.SigningKeyFiles, o.AssertionIssuer = []string{keyFile}, "https://auth.example.com"
 	}})
 	g.Login(t, "alice", "/")
 	return g

@@ -40,6 +40,10 @@ type Common struct {
 	// Now is the clock token lifetimes and ID-token expiry are measured on;
 	// nil means time.Now.
 	Now func() time.Time
+	// Revalidate re-checks sessions' access tokens (OIDC, OAuth2 and the
+	// presets built on it; Mastodon has its own ValidateEvery); the zero
+	// value never does.
+	Revalidate Revalidation
 }
 
 // withDefaults returns c with an empty ID, DisplayName, HTTPClient, Logger

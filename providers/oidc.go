@@ -69,6 +69,9 @@ type OIDC struct {
 	log            *slog.Logger
 	provider       *oidc.Provider // for presets that verify other JWTs (Keycloak's access token)
 	preset         oidcPreset
+
+	logoutVerifier *oidc.IDTokenVerifier // back-channel logout tokens
+	logoutSupport  logoutSupport         // what discovery says about them
 }
 
 var (
@@ -161,6 +164,7 @@ func newOIDC(ctx context.Context, c OIDCConfig, preset oidcPreset) (*OIDC, error
 		SkipIssuerCheck: preset.issuerTemplate != "",
 		Now:             c.Now,
 	})
+	o.initLifecycle(provider)
 	return o, nil
 }
 

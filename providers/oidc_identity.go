@@ -220,6 +220,7 @@ func (o *OIDC) identity(ctx context.Context, idt *oidc.IDToken, claims map[strin
 	}
 	id.Groups = slices.DeleteFunc(id.Groups, func(g string) bool { return checkPrintable(g) != nil })
 	id.User = o.userValue(id, claims)
+	id.SessionID = sessionIDClaim(claims, prev)
 	return id, nil
 }
 

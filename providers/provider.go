@@ -123,6 +123,10 @@ type Identity struct {
 	// Extra holds provider-specific attributes that rules and headers may
 	// use (e.g. "uuid" for Quaily, "acct" for Mastodon).
 	Extra map[string]string `json:"extra,omitempty"`
+	// SessionID is the provider's session the login belongs to (the OIDC
+	// ID token's sid claim), which back-channel logout tokens name; empty
+	// when the provider gave none. It is kept across refreshes.
+	SessionID string `json:"sid,omitempty"`
 }
 
 // SignOutURLer is implemented by providers that can end the user's session

@@ -56,27 +56,9 @@ func (c tokenClient) refresh(ctx context.Context, refreshToken string) (Tokens, 
 // request sends form with the client's credentials and parses the answer
 // into Tokens or an *Error.
 func (c tokenClient) request(ctx context.Context, form url.Values, op tokenOp) (Tokens, error) {
-	form = maps.Clone(form) // Set below replaces, never appends
-	switch c.auth {
-	case ClientAuthBasic:
-	case ClientAuthNone:
-		form.Set("client_id", c.clientID)
-		if c.clientSecret != "" {
-			form.Set("client_secret", c.clientSecret)
-		}
-	default:
-		form.Set("client_id", c.clientID)
-		form.Set("client_secret", c.clientSecret)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, strings.NewReader(form.Encode()))
+	req, err := c.post(ctx, c.url, form)
 	if err != nil {
-		return Tokens{}, &Error{Code: CodeProviderError, Message: "The login could not be completed.", Err: err}
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	if c.auth == ClientAuthBasic {
-		// RFC 6749 §2.3.1: each part form-urlencoded first.
-		req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(c.clientSecret))
+		return Tokens{}, err
 	}
 	status, ctype, body, err := do(c.http, req)
 	if err != nil {
@@ -102,6 +84,35 @@ func (c tokenClient) request(ctx context.Context, form url.Values, op tokenOp) (
 		now = c.now
 	}
 	return tokenFromDoc(doc, now())
+}
+
+// post returns a POST of form to endpoint authenticated as the client
+// (RFC 6749 §2.3.1), as the token endpoint and the endpoints that share its
+// client authentication (introspection) expect.
+func (c tokenClient) post(ctx context.Context, endpoint string, form url.Values) (*http.Request, error) {
+	form = maps.Clone(form) // Set below replaces, never appends
+	switch c.auth {
+	case ClientAuthBasic:
+	case ClientAuthNone:
+		form.Set("client_id", c.clientID)
+		if c.clientSecret != "" {
+			form.Set("client_secret", c.clientSecret)
+		}
+	default:
+		form.Set("client_id", c.clientID)
+		form.Set("client_secret", c.clientSecret)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, &Error{Code: CodeProviderError, Message: "The login could not be completed.", Err: err}
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	if c.auth == ClientAuthBasic {
+		// RFC 6749 §2.3.1: each part form-urlencoded first.
+		req.SetBasicAuth(url.QueryEscape(c.clientID), url.QueryEscape(c.clientSecret))
+	}
+	return req, nil
 }
 
 // tokenError classifies a token endpoint's answer: nil for a success that

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 )
 
@@ -84,6 +85,15 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	}
 	if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
 		w.Header().Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+	}
+	if h.d.Assertions != nil {
+		token, err := h.d.Assertions.Sign(h.assertionClaims(r, s))
+		if err != nil {
+			h.log.ErrorContext(r.Context(), "signing the identity assertion", "err", err)
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set(assertion.AuthHeader, token)
 	}
 	numberExtraCookies(w.Header())
 	w.WriteHeader(http.StatusAccepted)

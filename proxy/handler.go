@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -58,6 +59,13 @@ type Deps struct {
 	// Redirects validates return addresses (?rd= and the like); nil
 	// accepts same-site paths and the request's own host only.
 	Redirects *redirect.Validator
+	// Assertions signs the identity sent upstream as X-Gatehouse-Assertion
+	// (X-Auth-Request-Assertion on /oauth2/auth) and serves its JWKS at
+	// JWKSPath; nil sends no assertion.
+	Assertions *assertion.Signer
+	// BackchannelLogout serves POST /oauth2/backchannel_logout
+	// (backchannel.Handler); nil does not serve it.
+	BackchannelLogout http.Handler
 	// Ready reports readiness (e.g. Redis reachable); nil is always ready.
 	Ready func(ctx context.Context) error
 	// UpstreamTransport is used to reach Config.Upstream; nil uses a
@@ -149,6 +157,8 @@ func New(c Config, d Deps) (*Handler, error) {
 	mux.HandleFunc("/oauth2/auth", h.auth)
 	mux.HandleFunc("/oauth2/auth/", h.auth)
 	mux.HandleFunc("GET /oauth2/userinfo", h.userinfo)
+	h.routeAssertions(mux)
+	h.routeBackchannel(mux)
 	// Gatehouse's own routes answer other methods 405 with Allow, rather
 	// than a 404 or, for /ping and /ready, passing them to the upstream.
 	for path, allow := range map[string]string{
@@ -270,6 +280,10 @@ func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	r = r.WithContext(withSession(r.Context(), s))
+	r, ok := h.signAssertion(w, r, s)
+	if !ok {
+		return
+	}
 	h.upstream.ServeHTTP(w, r)
 }
 

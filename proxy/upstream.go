@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -71,6 +72,9 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 				pr.Out.Header.Set(upstreamHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
 			}
 			pr.Out.Header.Set(headerProvider, s.ProviderID)
+			if a := assertionFrom(pr.In.Context()); a != "" {
+				pr.Out.Header.Set(assertion.UpstreamHeader, a)
+			}
 			if h.c.SetAuthorizationHeader {
 				// The upstream trusts this header to come from Gatehouse: a
 				// client's own never passes, even when there is no token.

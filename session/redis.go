@@ -42,17 +42,18 @@ type RedisStore struct {
 	prefix  string
 	timeout time.Duration
 	now     func() time.Time
+	index   *sessionIndex // nil: sessions are not indexed (WithIndex)
 }
 
 // NewRedisStore returns a store keeping sessions in client under keys
 // starting with keyPrefix, with ticket cookies named cookie.Name encoded by
 // codec. Every Redis call is bounded by timeout (DefaultRedisTimeout if
 // zero). The codec's max age should be at least cookie.Lifetime.
-func NewRedisStore(client redis.UniversalClient, codec *Codec, cookie CookieConfig, keyPrefix string, timeout time.Duration) *RedisStore {
+func NewRedisStore(client redis.UniversalClient, codec *Codec, cookie CookieConfig, keyPrefix string, timeout time.Duration, opts ...RedisOption) *RedisStore {
 	if timeout <= 0 {
 		timeout = DefaultRedisTimeout
 	}
-	return &RedisStore{
+	rs := &RedisStore{
 		client:  client,
 		codec:   codec,
 		cookie:  cookie,
@@ -60,6 +61,10 @@ func NewRedisStore(client redis.UniversalClient, codec *Codec, cookie CookieConf
 		timeout: timeout,
 		now:     time.Now,
 	}
+	for _, o := range opts {
+		o(rs)
+	}
+	return rs
 }
 
 // ticket is a decoded, validated ticket cookie.
@@ -286,9 +291,10 @@ func (rs *RedisStore) Save(ctx context.Context, w http.ResponseWriter, r *http.R
 	if found {
 		args.Mode = "XX"
 	}
-	setErr := rs.set(ctx, key, value, args, stale)
+	setErr := rs.set(ctx, key, value, args, stale, rs.indexWrites(ctx, s, expiry, found))
 	switch {
 	case errors.Is(setErr, redis.Nil) && found:
+		rs.dropIndex(ctx, s)
 		return fmt.Errorf("save session: %w: signed out or expired meanwhile", ErrNotFound)
 	case errors.Is(setErr, redis.Nil):
 		return errors.New("save session: session id already in use")
@@ -301,13 +307,14 @@ func (rs *RedisStore) Save(ctx context.Context, w http.ResponseWriter, r *http.R
 	return nil
 }
 
-// set writes value to key with args, deleting the stale keys in the same
-// round trip, and returns the SET's error (redis.Nil when NX or XX
-// refused it).
-func (rs *RedisStore) set(ctx context.Context, key string, value []byte, args redis.SetArgs, stale []string) error {
+// set writes value to key with args, deleting the stale sessions (and
+// their index metadata) and running more (the index writes) in the same
+// round trip, and returns the SET's error (redis.Nil when NX or XX refused
+// it), else the first other command's.
+func (rs *RedisStore) set(ctx context.Context, key string, value []byte, args redis.SetArgs, stale []string, more func(redis.Pipeliner)) error {
 	ctx, cancel := context.WithTimeout(ctx, rs.timeout)
 	defer cancel()
-	if len(stale) == 0 {
+	if len(stale) == 0 && more == nil {
 		return rs.client.SetArgs(ctx, key, value, args).Err()
 	}
 	// One DEL per key: in a Cluster the keys live in different slots, and
@@ -315,19 +322,31 @@ func (rs *RedisStore) set(ctx context.Context, key string, value []byte, args re
 	var set *redis.StatusCmd
 	_, perr := rs.client.Pipelined(ctx, func(p redis.Pipeliner) error {
 		set = p.SetArgs(ctx, key, value, args)
-		for _, k := range stale {
-			p.Del(ctx, k)
+		for _, id := range stale {
+			p.Del(ctx, rs.key(id))
+			if rs.index != nil {
+				p.Del(ctx, rs.metaKey(id))
+			}
+		}
+		if more != nil {
+			more(p)
 		}
 		return nil
 	})
+	if errors.Is(perr, redis.Nil) {
+		perr = nil // a metadata SET NX that found one already (never for a fresh id)
+	}
 	if err := set.Err(); err != nil || perr == nil {
 		return err
+	}
+	if more != nil {
+		return fmt.Errorf("session index (Redis 7 or later is required): %w", perr)
 	}
 	return perr
 }
 
 // ticketFor returns the ticket r carries for session id (found), or a new
-// one with its encoded cookie value; stale are the keys of r's other
+// one with its encoded cookie value; stale are the ids of r's other
 // tickets (an earlier login of this browser).
 func (rs *RedisStore) ticketFor(r *http.Request, id string) (cur ticket, found bool, stale []string, cookieValue string, err error) {
 	ts, _ := rs.tickets(r)
@@ -335,7 +354,7 @@ func (rs *RedisStore) ticketFor(r *http.Request, id string) (cur ticket, found b
 		if t.id == id {
 			cur, found = t, true
 		} else {
-			stale = append(stale, rs.key(t.id))
+			stale = append(stale, t.id)
 		}
 	}
 	if found {
@@ -360,10 +379,19 @@ func (rs *RedisStore) Clear(ctx context.Context, w http.ResponseWriter, r *http.
 	}
 	ctx, cancel := context.WithTimeout(ctx, rs.timeout)
 	defer cancel()
-	_, err := rs.client.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, t := range ts {
-			p.Del(ctx, rs.key(t.id))
+	ids := make([]string, len(ts))
+	for i, t := range ts {
+		ids[i] = t.id
+	}
+	unindex, err := rs.unindex(ctx, ids)
+	if err != nil {
+		return fmt.Errorf("%w: clear session: %w", ErrUnavailable, err)
+	}
+	_, err = rs.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, id := range ids {
+			p.Del(ctx, rs.key(id))
 		}
+		unindex(p)
 		return nil
 	})
 	if err != nil {

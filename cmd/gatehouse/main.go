@@ -6,6 +6,7 @@
 //
 //	gatehouse [--config FILE] [flags]   run the gateway
 //	gatehouse dev                        run a self-contained demo on loopback
+//	gatehouse sessions list|revoke ...   list or end a user's sessions (Redis store)
 //	gatehouse --help                     list every option with its default
 package main
 
@@ -43,6 +44,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if len(args) > 0 && args[0] == "dev" {
 		return runDev(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "sessions" {
+		return runSessions(ctx, args[1:], stdout, stderr)
 	}
 
 	opts, err := config.Load(args, os.LookupEnv, stdout)

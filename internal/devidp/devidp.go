@@ -100,6 +100,10 @@ type Options struct {
 	// NoUserinfo leaves userinfo_endpoint out of discovery (the endpoint
 	// still answers).
 	NoUserinfo bool
+	// BackchannelLogoutURI is the client's registered back-channel logout
+	// URI (OpenID Connect Back-Channel Logout 1.0): LogoutUser posts
+	// logout tokens to it. ID tokens always carry a sid per login.
+	BackchannelLogoutURI string
 }
 
 const (

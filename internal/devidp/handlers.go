@@ -104,10 +104,12 @@ func (p *IdP) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		"authorization_response_iss_parameter_supported": true,
 		"scopes_supported": supportedScopes,
 		"claims_supported": []string{
-			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash",
+			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
 			"email", "email_verified", "name", "preferred_username", "groups",
 		},
 	}
+	// Back-channel logout: LogoutUser, and a sid in every ID token.
+	doc["backchannel_logout_supported"], doc["backchannel_logout_session_supported"] = true, true
 	if !p.opts.NoUserinfo {
 		doc["userinfo_endpoint"] = iss + "/userinfo"
 	}

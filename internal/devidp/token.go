@@ -188,6 +188,7 @@ func (p *IdP) issueTokensLocked(now time.Time, gi grantInfo, nonce string, withR
 		"iat":       now.Unix(),
 		"auth_time": gi.authTime.Unix(),
 		"at_hash":   atHash(at),
+		"sid":       sessionID(gi.family),
 	}
 	if nonce != "" {
 		claims["nonce"] = nonce

@@ -109,7 +109,15 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
-	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie)
+	signer, err := newAssertions(cfg, d.Now, d.Logger)
+	if err != nil {
+		return fail(err)
+	}
+	logout, err := newBackchannel(cfg, provs, st, g.redis, d.Logger)
+	if err != nil {
+		return fail(err)
+	}
+	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout})
 	if err != nil {
 		return fail(err)
 	}
@@ -124,20 +132,11 @@ func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie ses
 		return stores{store: session.NewCookieStore(codec, cookie)}, nil
 	}
 	var err error
-	g.redis, err = session.NewRedisClient(session.RedisConfig{
-		URL:              cfg.RedisURL,
-		Password:         cfg.RedisPassword,
-		SentinelMaster:   cfg.RedisSentinelMaster,
-		SentinelAddrs:    cfg.RedisSentinelAddrs,
-		SentinelPassword: cfg.RedisSentinelPassword,
-		ClusterAddrs:     cfg.RedisClusterAddrs,
-		CAFile:           cfg.RedisCAFile,
-		Timeout:          cfg.RedisTimeout,
-	})
+	g.redis, err = session.NewRedisClient(redisConfig(cfg))
 	if err != nil {
 		return stores{}, fmt.Errorf("redis: %w", err)
 	}
-	rs := session.NewRedisStore(g.redis, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout)
+	rs := session.NewRedisStore(g.redis, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys))
 	return stores{store: rs, ready: rs.Ping, locker: lock.NewRedis(g.redis, cfg.RedisKeyPrefix+"lock:", 0, log)}, nil
 }
 
@@ -168,7 +167,7 @@ func newProviders(ctx context.Context, cfg *config.Config, res resources) (confi
 }
 
 // newHandler builds the HTTP handler and the refresher it uses.
-func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieConfig) (*proxy.Handler, error) {
+func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieConfig, lc lifecycle) (*proxy.Handler, error) {
 	byID := make(map[string]providers.Provider, len(provs.list))
 	for _, p := range provs.list {
 		byID[p.Info().ID] = p
@@ -204,6 +203,8 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Authorizer:        proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
 		Redirects:         redirect.NewValidator(cfg.WhitelistDomains),
 		Ready:             st.ready,
+		Assertions:        lc.signer,
+		BackchannelLogout: lc.backchannel,
 		UpstreamTransport: d.UpstreamTransport,
 		Logger:            d.Logger,
 		Now:               d.Now,

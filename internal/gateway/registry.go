@@ -85,6 +85,7 @@ func newProvider(ctx context.Context, p config.ProviderOptions, r resources) (pr
 		HTTPClient:           r.httpClient,
 		Logger:               r.log.With("provider", p.ID),
 		Now:                  r.now,
+		Revalidate:           providers.Revalidation{Every: p.ValidateEvery, IntrospectionURL: p.IntrospectionURL},
 	}, r)
 }
 

@@ -33,6 +33,8 @@ type IdP struct {
 	refreshCalls atomic.Int64
 	userinfoCall atomic.Int64
 	endSessions  atomic.Int64
+	forged       atomic.Int64 // logout tokens ForgeLogoutToken made
+	clientID     string
 
 	mu            sync.Mutex
 	lastAuthorize url.Values
@@ -75,7 +77,7 @@ func New(o devidp.Options) (*IdP, error) {
 	kid := make([]byte, 6)
 	_, _ = rand.Read(kid)
 	return &IdP{
-		IdP: idp, issued: newTokens(), revoked: newTokens(),
+		IdP: idp, issued: newTokens(), revoked: newTokens(), clientID: o.ClientID,
 		resign: resign, rogue: rogue, resignKID: fmt.Sprintf("devidptest-%x", kid),
 	}, nil
 }

@@ -131,6 +131,12 @@ type Options struct {
 	AccessTokenTTL time.Duration
 	// Accounts are the users; default DefaultAccounts().
 	Accounts []Account
+	// BackchannelLogoutURI is the client's backchannel_logout_uri: when
+	// set, signing out at the provider (Logout) posts a logout token to
+	// it. BackchannelLogoutSessionRequired makes ID tokens and logout
+	// tokens carry sid.
+	BackchannelLogoutURI             string
+	BackchannelLogoutSessionRequired bool
 }
 
 // Provider is a running oidc-provider process.
@@ -216,6 +222,8 @@ func StartWithOptions(t testing.TB, o Options) *Provider {
 		"OP_POST_LOGOUT_URIS="+strings.Join(o.PostLogoutRedirectURIs, " "),
 		"OP_ACCESS_TOKEN_TTL="+strconv.Itoa(ttl),
 		"OP_ACCOUNTS="+string(accounts),
+		"OP_BACKCHANNEL_LOGOUT_URI="+o.BackchannelLogoutURI,
+		"OP_BACKCHANNEL_LOGOUT_SESSION_REQUIRED="+map[bool]string{true: "1", false: ""}[o.BackchannelLogoutSessionRequired],
 		"NODE_ENV=test",
 	)
 	// The script exits when its stdin closes, so it does not outlive a

@@ -13,6 +13,10 @@
 //   OP_ACCESS_TOKEN_TTL       access-token lifetime in seconds
 //   OP_ACCOUNTS               JSON list of {sub, username, password, email,
 //                             email_verified, name, groups}
+//   OP_BACKCHANNEL_LOGOUT_URI the client's backchannel_logout_uri (optional):
+//                             signing out at the provider posts logout tokens
+//   OP_BACKCHANNEL_LOGOUT_SESSION_REQUIRED  "1": ID tokens and logout tokens
+//                             carry sid (backchannel_logout_session_required)
 //
 // The login and consent pages are this script's own (the library's
 // devInteractions accept any login and no password): GET /interaction/:uid
@@ -72,6 +76,10 @@ const configuration = {
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method: 'client_secret_basic',
+    ...(process.env.OP_BACKCHANNEL_LOGOUT_URI ? {
+      backchannel_logout_uri: process.env.OP_BACKCHANNEL_LOGOUT_URI,
+      backchannel_logout_session_required: process.env.OP_BACKCHANNEL_LOGOUT_SESSION_REQUIRED === '1',
+    } : {}),
   }],
   jwks: { keys: [signingKey] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
@@ -83,6 +91,7 @@ const configuration = {
   },
   features: {
     devInteractions: { enabled: false },
+    backchannelLogout: { enabled: true },
     rpInitiatedLogout: {
       enabled: true,
       logoutSource(ctx, form) {
@@ -99,6 +108,13 @@ const configuration = {
     },
   },
   pkce: { required: () => true },
+  // The library refuses to connect to loopback and private addresses (its
+  // SSRF protection); the relying parties of these tests listen on
+  // 127.0.0.1 only, so back-channel logout tokens go out without it.
+  fetch(url, options) {
+    const { dispatcher, ...rest } = options;
+    return globalThis.fetch(url, rest);
+  },
   // Refresh tokens for every client allowed the refresh_token grant, like
   // most deployed providers, not only for offline_access (which the
   // library otherwise requires together with prompt=consent).
@@ -267,6 +283,7 @@ provider.use(async (ctx, next) => {
 });
 
 provider.on('server_error', (ctx, err) => console.error('oidcprovider: server_error:', err));
+provider.on('backchannel.error', (ctx, err) => console.error('oidcprovider: backchannel.error:', err.message, err.cause?.message ?? ''));
 
 process.stdin.on('end', () => process.exit(0));
 process.stdin.on('close', () => process.exit(0));

@@ -1,0 +1,142 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/gatehouse-proxy/gatehouse/config"
+	"github.com/gatehouse-proxy/gatehouse/internal/replay"
+	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
+	"github.com/gatehouse-proxy/gatehouse/proxy/backchannel"
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// lifecycle are the handler's parts for signed identity and logout.
+type lifecycle struct {
+	signer      *assertion.Signer // nil: no assertions
+	backchannel http.Handler      // nil: no back-channel logout
+}
+
+// newAssertions returns the signer of --signing-key-file, nil without
+// keys, warning about key files others may read.
+func newAssertions(cfg *config.Config, now func() time.Time, log *slog.Logger) (*assertion.Signer, error) {
+	if len(cfg.SigningKeys) == 0 {
+		return nil, nil
+	}
+	for _, k := range cfg.SigningKeys {
+		if k.ReadableByOthers() {
+			log.Warn("signing key file is readable by its group or other users; whoever reads it can forge identities for your upstreams",
+				"file", k.File(), "fix", "chmod 600 (or 400) the file")
+		}
+	}
+	s, err := assertion.NewSigner(assertion.Config{Keys: cfg.SigningKeys, Issuer: cfg.AssertionIssuer, Now: now})
+	if err != nil {
+		return nil, fmt.Errorf("signing keys: %w", err)
+	}
+	log.Info("signing identity assertions", "issuer", cfg.AssertionIssuer, "kid", s.KeyID(), "keys_published", len(cfg.SigningKeys))
+	return s, nil
+}
+
+// newBackchannel returns the back-channel logout handler for the providers
+// that have it on, nil when none has. Validation allows it only with the
+// Redis store, whose index it revokes through.
+func newBackchannel(cfg *config.Config, provs configuredProviders, st stores, client redis.UniversalClient, log *slog.Logger) (http.Handler, error) {
+	var verifiers []providers.LogoutTokenVerifier
+	for i, po := range cfg.Providers {
+		if po.BackchannelLogout == nil || !*po.BackchannelLogout {
+			continue
+		}
+		v, ok := provs.list[i].(providers.LogoutTokenVerifier)
+		if !ok {
+			return nil, fmt.Errorf("provider %q: type %s has no back-channel logout", po.ID, po.Type)
+		}
+		verifiers = append(verifiers, v)
+		logBackchannel(log, po, v)
+	}
+	if len(verifiers) == 0 {
+		return nil, nil
+	}
+	rs, ok := st.store.(*session.RedisStore)
+	if !ok || client == nil {
+		return nil, errors.New("back-channel logout needs --session-store redis")
+	}
+	return backchannel.New(backchannel.Deps{
+		Providers: verifiers,
+		Replay:    replay.NewRedis(client, cfg.RedisKeyPrefix, cfg.RedisTimeout),
+		Sessions:  rs,
+		Logger:    log,
+	})
+}
+
+// logBackchannel says at start-up where the provider must send logout
+// tokens and what its discovery document promises.
+func logBackchannel(log *slog.Logger, po config.ProviderOptions, v providers.LogoutTokenVerifier) {
+	register := "https://<gatehouse host>" + backchannel.Path
+	if u, err := url.Parse(po.RedirectURL); err == nil && u.Host != "" {
+		register = u.Scheme + "://" + u.Host + backchannel.Path
+	}
+	attrs := []any{"provider", po.ID, "backchannel_logout_uri", register}
+	if o, ok := v.(interface{ BackchannelLogoutSupport() (*bool, *bool) }); ok {
+		supported, session := o.BackchannelLogoutSupport()
+		attrs = append(attrs, "backchannel_logout_supported", describe(supported), "backchannel_logout_session_supported", describe(session))
+		if supported != nil && !*supported {
+			log.Warn("back-channel logout is on, but the provider's discovery says it does not send logout tokens", attrs...)
+			return
+		}
+	}
+	log.Info("back-channel logout on; register the URI with the provider", attrs...)
+}
+
+func describe(b *bool) string {
+	if b == nil {
+		return "not advertised"
+	}
+	return strconv.FormatBool(*b)
+}
+
+// redisConfig is how cfg reaches Redis.
+func redisConfig(cfg *config.Config) session.RedisConfig {
+	return session.RedisConfig{
+		URL:              cfg.RedisURL,
+		Password:         cfg.RedisPassword,
+		SentinelMaster:   cfg.RedisSentinelMaster,
+		SentinelAddrs:    cfg.RedisSentinelAddrs,
+		SentinelPassword: cfg.RedisSentinelPassword,
+		ClusterAddrs:     cfg.RedisClusterAddrs,
+		CAFile:           cfg.RedisCAFile,
+		Timeout:          cfg.RedisTimeout,
+	}
+}
+
+// ErrNotRedis means an operation needs the Redis session store.
+var ErrNotRedis = errors.New("sessions are kept in cookies (--session-store cookie), which no server can list or revoke; this needs --session-store redis")
+
+// OpenSessions returns the Redis session store cfg describes, with its
+// index, as serve builds it (without providers or a handler), for tools
+// that list and revoke sessions; close releases its connections.
+func OpenSessions(cfg *config.Config) (store *session.RedisStore, close func() error, err error) {
+	if !cfg.Validated() {
+		return nil, nil, errors.New("gateway: the configuration was not made by config.Options.Validate")
+	}
+	if cfg.SessionStore != "redis" {
+		return nil, nil, ErrNotRedis
+	}
+	codec, err := session.NewCodec(cfg.CookieSecretKeys, session.WithMaxAge(cfg.CookieExpire))
+	if err != nil {
+		return nil, nil, fmt.Errorf("cookie secret: %w", err)
+	}
+	client, err := session.NewRedisClient(redisConfig(cfg))
+	if err != nil {
+		return nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	cookie := session.CookieConfig{Name: cfg.CookieName, Lifetime: cfg.CookieExpire}
+	return session.NewRedisStore(client, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys)), client.Close, nil
+}

@@ -7,7 +7,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
+	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 const (
@@ -68,10 +70,8 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	q := r.URL.Query()
-	if !anyOf(q.Get("allowed_groups"), s.Identity.Groups) ||
-		!anyOf(q.Get("allowed_emails"), []string{s.Identity.Email}) {
-		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID)
+	if d := locationRules(r.URL.Query(), s); !d.Admitted {
+		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID, "reason", d.Reason)
 		if redirect {
 			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), "")
 			return
@@ -119,21 +119,14 @@ func (h *Handler) returnTo(r *http.Request) redirect.Target {
 	return h.safeRedirect(r, redirect.Wanted(r, h.view(r)))
 }
 
-// anyOf reports whether list (comma-separated, "" = no restriction) shares
-// an element with have.
-func anyOf(list string, have []string) bool {
-	if strings.TrimSpace(list) == "" {
-		return true
-	}
-	for _, want := range strings.Split(list, ",") {
-		want = strings.TrimSpace(want)
-		for _, h := range have {
-			if want != "" && strings.EqualFold(want, h) {
-				return true
-			}
-		}
-	}
-	return false
+// locationRules applies /oauth2/auth's per-location rules: allowed_groups
+// (any of, exact) and allowed_emails (any of, the local part exact and the
+// domain in any case); both must admit when both are given.
+func locationRules(q url.Values, s *session.Session) policy.Decision {
+	return policy.All(policy.NewIdentity(s.ProviderID, s.Identity),
+		policy.Rule{Name: "allowed_groups", Groups: policy.SplitList(q.Get("allowed_groups"))},
+		policy.Rule{Name: "allowed_emails", Emails: policy.SplitList(q.Get("allowed_emails"))},
+	)
 }
 
 // userinfoResponse is the JSON of GET /oauth2/userinfo.
@@ -159,15 +152,13 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := s.Identity
-	user := id.User
-	if user == "" {
-		user = id.Subject
-	}
+	checked := policy.NewIdentity(s.ProviderID, id)
+	email := checked.Email.String()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(userinfoResponse{
-		User: user, Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name,
-		PreferredUsername: id.PreferredUsername, Groups: id.Groups, Picture: id.Picture,
+		User: checked.User, Email: email, EmailVerified: email != "" && id.EmailVerified, Name: id.Name,
+		PreferredUsername: id.PreferredUsername, Groups: checked.Groups, Picture: id.Picture,
 		Subject: id.Subject, Provider: s.ProviderID, Extra: id.Extra,
 		ExpiresAt: s.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"),
 	})

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"time"
@@ -21,6 +22,9 @@ type Config struct {
 	HTTPAddress     string
 	ShutdownTimeout time.Duration
 	ReverseProxy    bool
+	// TrustedProxies are the --trusted-proxy ranges, with the loopback
+	// ranges added by --reverse-proxy.
+	TrustedProxies []netip.Prefix
 	LogLevel        string // debug, info, warn or error
 	LogFormat       string // text or json
 
@@ -30,6 +34,7 @@ type Config struct {
 	UpstreamTimeout        time.Duration
 	PassAccessToken        bool
 	SetAuthorizationHeader bool
+	ForwardAuthPrefixRoute bool
 
 	// Providers are the providers to configure: the YAML 'providers' list,
 	// or the one provider given by the flat --provider, --client-id, ...
@@ -97,6 +102,7 @@ func (o *Options) Validate() (*Config, error) {
 	c := &Config{}
 
 	v.server(n)
+	c.TrustedProxies = v.trustedProxies(n)
 	c.Upstream = v.upstream(n)
 	v.redirectURL(n.RedirectURL, n.CookieSecure)
 	c.Providers = v.providers(n)
@@ -109,6 +115,7 @@ func (o *Options) Validate() (*Config, error) {
 
 	c.HTTPAddress, c.ShutdownTimeout, c.ReverseProxy, c.LogLevel, c.LogFormat = n.HTTPAddress, n.ShutdownTimeout, n.ReverseProxy, n.LogLevel, n.LogFormat
 	c.UpstreamTimeout, c.PassAccessToken, c.SetAuthorizationHeader = n.UpstreamTimeout, n.PassAccessToken, n.SetAuthorizationHeader
+	c.ForwardAuthPrefixRoute = n.ForwardAuthPrefixRoute
 	c.ProviderSignOut, c.EmailDomains = n.ProviderSignOut, n.EmailDomains
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
@@ -126,6 +133,7 @@ func (o *Options) clone() *Options {
 	n.MastodonAllowedInstances = slices.Clone(o.MastodonAllowedInstances)
 	n.EmailDomains = slices.Clone(o.EmailDomains)
 	n.WhitelistDomains = slices.Clone(o.WhitelistDomains)
+	n.TrustedProxies = slices.Clone(o.TrustedProxies)
 	n.CookiePreviousSecret = slices.Clone(o.CookiePreviousSecret)
 	n.RedisSentinelAddrs = slices.Clone(o.RedisSentinelAddrs)
 	n.RedisClusterAddrs = slices.Clone(o.RedisClusterAddrs)

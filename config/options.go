@@ -38,15 +38,17 @@ type Options struct {
 	// ---- server ----
 	HTTPAddress     string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
-	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust X-Forwarded-Proto/-Host/-Uri/-Method from a proxy in front of Gatehouse (nginx auth_request, Traefik, ingress)"`
+	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust the forwarding headers of a proxy on this machine (loopback peers: nginx auth_request next to Gatehouse); the same as --trusted-proxy 127.0.0.0/8 --trusted-proxy ::1"`
+	TrustedProxies  []string      `flag:"trusted-proxy" yaml:"trusted_proxies" help:"IP address or CIDR range of a proxy in front of Gatehouse (nginx, Traefik, Caddy, Envoy, an ingress controller) whose X-Forwarded-For/-Proto/-Host/-Port/-Uri/-Method, X-Original-URL/-URI, X-Real-IP and X-Request-Id are honoured, and the only peers /oauth2/auth hands token and cookie copies to (repeatable); from other peers these headers are dropped; identity headers are never honoured from anyone"`
 	LogLevel        string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
 	LogFormat       string        `flag:"log-format" default:"text" help:"text or json"`
 
 	// ---- upstream ----
 	Upstream               string        `flag:"upstream" group:"Upstream" help:"URL of the application to proxy to (http:// or https://); empty in auth_request-only deployments"`
 	UpstreamTimeout        time.Duration `flag:"upstream-timeout" default:"30s" help:"time to wait for the upstream's response headers"`
-	PassAccessToken        bool          `flag:"pass-access-token" default:"false" help:"send the access token upstream as X-Forwarded-Access-Token (and X-Auth-Request-Access-Token on /oauth2/auth)"`
-	SetAuthorizationHeader bool          `flag:"set-authorization-header" default:"false" help:"send 'Authorization: Bearer <access token>' upstream"`
+	PassAccessToken        bool          `flag:"pass-access-token" default:"false" help:"send the access token upstream as X-Forwarded-Access-Token (and X-Auth-Request-Access-Token on /oauth2/auth answers to a trusted proxy)"`
+	SetAuthorizationHeader bool          `flag:"set-authorization-header" default:"false" help:"send 'Authorization: Bearer <access token>' upstream (and on /oauth2/auth answers to a trusted proxy)"`
+	ForwardAuthPrefixRoute bool          `flag:"forward-auth-prefix-route" default:"false" help:"also answer forward-auth checks at /oauth2/auth/<original path>, the form Envoy ext_authz's path_prefix sends; off, only /oauth2/auth answers and /oauth2/auth/... is 404"`
 
 	// ---- the provider given by flags (a YAML 'providers' list configures several) ----
 	Provider                 string            `flag:"provider" default:"oidc" group:"Provider" help:"provider type: oidc, oauth2, osdn, quaily, osu or mastodon"`

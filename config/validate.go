@@ -57,6 +57,30 @@ func (v *validator) server(o *Options) {
 	v.oneOf("log-format", &o.LogFormat, "text", "json")
 }
 
+// trustedProxies parses --trusted-proxy and adds loopback for
+// --reverse-proxy.
+func (v *validator) trustedProxies(o *Options) []netip.Prefix {
+	var out []netip.Prefix
+	if o.ReverseProxy {
+		out = append(out, redirect.Loopback...)
+	}
+	for _, e := range o.TrustedProxies {
+		p, err := redirect.ParseTrustedProxy(e)
+		if err != nil {
+			v.add("trusted-proxy", fmt.Sprintf("entry %q is not an IP address or CIDR range", strings.TrimSpace(e)),
+				"write the proxy's address (192.0.2.10) or its network (10.0.0.0/8, fd00::/8); use --reverse-proxy for a proxy on this machine")
+			continue
+		}
+		if p.Bits() == 0 {
+			v.add("trusted-proxy", fmt.Sprintf("entry %q trusts every address", strings.TrimSpace(e)),
+				"name the proxies' own network; trusting everyone lets any client forge X-Forwarded-Host and steer return addresses")
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
 // upstream checks the upstream options and returns the parsed upstream
 // URL, nil when none is configured.
 func (v *validator) upstream(o *Options) *url.URL {

@@ -167,7 +167,15 @@ func TestEnvoyExample(t *testing.T) {
 	if m == nil {
 		t.Fatal("envoy/envoy.yaml: no path_prefix")
 	}
-	g := authGateway(t)
+	if !strings.Contains(string(b), "--forward-auth-prefix-route") {
+		t.Fatal("envoy/envoy.yaml does not tell to run Gatehouse with --forward-auth-prefix-route, which path_prefix needs")
+	}
+	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
+		o.Upstream = ""
+		o.ReverseProxy = true
+		o.ForwardAuthPrefixRoute = true
+	}})
+	g.Login(t, "alice", "/")
 	// ext_authz keeps the original method and Host and appends the path.
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		req, _ := http.NewRequestWithContext(t.Context(), method, g.Server.URL+string(m[1])+"/page?a=1", nil)

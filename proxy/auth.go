@@ -79,14 +79,40 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
-	for _, kv := range identityValues(s, h.c.PassAccessToken) {
+	copies := h.answersProxyCheck(r)
+	for _, kv := range identityValues(s, h.c.PassAccessToken && copies) {
 		w.Header().Set(authHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
 	}
-	if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
-		w.Header().Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+	if copies {
+		if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
+			w.Header().Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+		}
+		numberExtraCookies(w.Header())
 	}
-	numberExtraCookies(w.Header())
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// answersProxyCheck reports whether r is a trusted proxy asking about
+// another request, the only kind of /oauth2/auth answer that may carry
+// copies of secrets a browser must never read: the access token
+// (X-Auth-Request-Access-Token, Authorization) and the HttpOnly session
+// cookies (X-Gatehouse-Set-Cookie-N). A browser that reaches /oauth2/auth
+// itself, directly or through a proxy route that forwards it (a
+// misconfigured "location /oauth2/"), gets the identity headers and
+// Set-Cookie only: its peer is not trusted, or the original request the
+// proxy describes is one of Gatehouse's own paths.
+func (h *Handler) answersProxyCheck(r *http.Request) bool {
+	v := h.view(r)
+	if !v.Forwarded {
+		return false
+	}
+	uri := v.URI
+	if h.c.ForwardAuthPrefixRoute {
+		if rest, ok := strings.CutPrefix(uri, "/oauth2/auth/"); ok {
+			uri = "/" + rest // Envoy's path_prefix form names the original path
+		}
+	}
+	return !redirect.IsOwnPath(uri)
 }
 
 // numberExtraCookies copies every Set-Cookie line after the first to
@@ -104,9 +130,9 @@ func numberExtraCookies(h http.Header) {
 // subrequest's own, or X-Forwarded-Method from a trusted proxy (Traefik
 // and Caddy always ask with GET).
 func (h *Handler) navigation(r *http.Request) bool {
-	if m := strings.TrimSpace(r.Header.Get("X-Forwarded-Method")); h.c.ReverseProxy && m != "" {
+	if m := h.view(r).Method; m != r.Method {
 		orig := r.WithContext(r.Context())
-		orig.Method = strings.ToUpper(m)
+		orig.Method = m
 		return wantsRedirect(orig)
 	}
 	return wantsRedirect(r)

@@ -464,6 +464,7 @@ func TestAuthRequestEndpoint(t *testing.T) {
 	t.Parallel()
 	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
 		o.PassAccessToken = true
+		o.ReverseProxy = true // the test client is on loopback: a trusted proxy
 	}})
 	if resp := g.Get(t, "/oauth2/auth"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("no session: status %d, want 401", resp.StatusCode)
@@ -472,7 +473,7 @@ func TestAuthRequestEndpoint(t *testing.T) {
 		t.Fatalf("spoofed header, no session: status %d, want 401", resp.StatusCode)
 	}
 	g.Login(t, "alice", "/")
-	resp := g.Get(t, "/oauth2/auth", "X-Auth-Request-User", "mallory")
+	resp := g.Get(t, "/oauth2/auth", "X-Auth-Request-User", "mallory", "X-Forwarded-Uri", "/app")
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status %d, want 202", resp.StatusCode)
 	}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -39,8 +40,13 @@ type Config struct {
 	SetAuthorizationHeader bool
 	// ProviderSignOut sends the browser to the provider's logout endpoint.
 	ProviderSignOut bool
-	// ReverseProxy trusts X-Forwarded-Proto, -Host and -Uri from the client.
-	ReverseProxy bool
+	// TrustedProxies are the peers (CIDR ranges) whose forwarding headers
+	// (redirect.ForwardingHeaders) are honoured; from any other peer they
+	// are deleted on arrival. Empty trusts nobody.
+	TrustedProxies []netip.Prefix
+	// ForwardAuthPrefixRoute also answers /oauth2/auth/<original path>
+	// (Envoy ext_authz's path_prefix); off, only /oauth2/auth answers.
+	ForwardAuthPrefixRoute bool
 }
 
 // Deps are what the handler works with; New checks them.
@@ -82,6 +88,7 @@ type Handler struct {
 	flowMax   time.Duration
 	flowName  string
 	sessionNm string
+	trust     redirect.TrustedProxies
 }
 
 // FlowLifetime bounds how long a login may take between /oauth2/start and
@@ -117,6 +124,7 @@ func New(c Config, d Deps) (*Handler, error) {
 		flowMax:   FlowLifetime,
 		flowName:  c.Cookie.Name + "_flow_",
 		sessionNm: c.Cookie.Name,
+		trust:     redirect.NewTrustedProxies(c.TrustedProxies...),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -147,7 +155,9 @@ func New(c Config, d Deps) (*Handler, error) {
 	mux.HandleFunc("GET /oauth2/sign_out", h.signOut)
 	mux.HandleFunc("POST /oauth2/sign_out", h.signOut)
 	mux.HandleFunc("/oauth2/auth", h.auth)
-	mux.HandleFunc("/oauth2/auth/", h.auth)
+	if c.ForwardAuthPrefixRoute {
+		mux.HandleFunc("/oauth2/auth/", h.auth)
+	}
 	mux.HandleFunc("GET /oauth2/userinfo", h.userinfo)
 	// Gatehouse's own routes answer other methods 405 with Allow, rather
 	// than a 404 or, for /ping and /ready, passing them to the upstream.
@@ -165,7 +175,8 @@ func New(c Config, d Deps) (*Handler, error) {
 	return h, nil
 }
 
-// ServeHTTP strips client-supplied identity headers, then routes.
+// ServeHTTP strips client-supplied identity headers (from everyone), and
+// forwarding headers unless the peer is a trusted proxy, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rd := r.Header.Values(redirect.HeaderAuthRedirect)
 	stripIdentityHeaders(r.Header)
@@ -174,8 +185,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// like ?rd=; it never travels upstream.
 		r.Header[redirect.HeaderAuthRedirect] = rd
 	}
-	h.mux.ServeHTTP(w, r)
+	v := h.trust.Prepare(r)
+	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewKey{}, v)))
 }
+
+type viewKey struct{}
 
 func (h *Handler) ping(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -327,10 +341,13 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(accept, "application/json") || strings.Contains(accept, "+json")
 }
 
-// view is how the client addressed r (through a trusted proxy with
-// --reverse-proxy).
+// view is how the client addressed r, decided once in ServeHTTP from r's
+// peer (a trusted proxy's forwarding headers, or r alone).
 func (h *Handler) view(r *http.Request) redirect.View {
-	return redirect.NewView(r, h.c.ReverseProxy)
+	if v, ok := r.Context().Value(viewKey{}).(redirect.View); ok {
+		return v
+	}
+	return redirect.NewView(r, false)
 }
 
 // redirectURL is the callback URL for provider id.

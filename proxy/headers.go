@@ -31,6 +31,7 @@ var identityHeaderPrefixes = []string{
 	"x-forwarded-access-token",
 	"x-forwarded-provider",
 	"x-auth-request-",
+	"x-gatehouse-assertion",
 }
 
 // stripIdentityHeaders deletes every client-supplied identity header from h,

@@ -53,14 +53,17 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			// X-Forwarded-For: the peer is appended to a trusted proxy's
+			// chain; an untrusted peer's chain was deleted on arrival, so
+			// it starts anew. -Host and -Proto: the client's view, which
+			// is a trusted proxy's or the request's own.
+			if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
+				pr.Out.Header["X-Forwarded-For"] = xff
+			}
 			pr.SetXForwarded()
-			if h.c.ReverseProxy {
-				// Keep the front proxy's view of the original request.
-				for _, name := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-					if v := pr.In.Header.Get(name); v != "" {
-						pr.Out.Header.Set(name, v)
-					}
-				}
+			if v := h.view(pr.In); v.Forwarded {
+				pr.Out.Header.Set("X-Forwarded-Host", v.Host)
+				pr.Out.Header.Set("X-Forwarded-Proto", v.Scheme)
 			}
 			h.dropOwnCookies(pr.Out)
 			s := SessionFrom(pr.In.Context())

@@ -195,7 +195,8 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		PassAccessToken:        cfg.PassAccessToken,
 		SetAuthorizationHeader: cfg.SetAuthorizationHeader,
 		ProviderSignOut:        cfg.ProviderSignOut,
-		ReverseProxy:           cfg.ReverseProxy,
+		TrustedProxies:         cfg.TrustedProxies,
+		ForwardAuthPrefixRoute: cfg.ForwardAuthPrefixRoute,
 	}, proxy.Deps{
 		Providers:         provs.list,
 		Store:             st.store,

@@ -5,9 +5,12 @@
 package redirect
 
 import (
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/hostport"
 )
 
 // HeaderAuthRedirect is where the browser was going, set by a proxy in
@@ -16,9 +19,9 @@ import (
 // only a wish that the Validator judges.
 const HeaderAuthRedirect = "X-Auth-Request-Redirect"
 
-// View is a request as its client addressed it: the scheme, host and URI
-// the browser used, which a trusted proxy in front of Gatehouse (nginx
-// auth_request, Traefik, an ingress) reports in X-Forwarded-* headers.
+// View is a request as its client addressed it: the scheme, host, URI and
+// method the browser used, which a trusted proxy in front of Gatehouse
+// (nginx auth_request, Traefik, an ingress) reports in forwarding headers.
 type View struct {
 	// Scheme is "http" or "https".
 	Scheme string
@@ -27,27 +30,47 @@ type View struct {
 	// URI is the request URI (path and query), or the original one a
 	// trusted proxy forwards.
 	URI string
-	// Forwarded is true when the view comes from a trusted proxy's headers
-	// (--reverse-proxy) rather than from the request alone.
+	// Method is the request's method, or the original one a trusted proxy
+	// forwards (X-Forwarded-Method, X-Original-Method).
+	Method string
+	// Forwarded is true when r came from a trusted proxy, whose headers
+	// then describe the request rather than r alone.
 	Forwarded bool
 }
 
-// NewView returns how the client addressed r. With trustForwarded
-// (--reverse-proxy), X-Forwarded-Proto, X-Forwarded-Host and
-// X-Forwarded-Uri (or X-Original-URI, X-Original-URL) replace what r says.
-func NewView(r *http.Request, trustForwarded bool) View {
-	v := View{Scheme: "http", Host: r.Host, URI: r.URL.RequestURI(), Forwarded: trustForwarded}
+// NewView returns how the client addressed r. When trusted (r's peer is a
+// trusted proxy; see TrustedProxies.Prepare), X-Forwarded-Proto,
+// X-Forwarded-Host with X-Forwarded-Port, X-Forwarded-Uri (or
+// X-Original-URI, or X-Original-URL as a path or a full URL) and
+// X-Forwarded-Method replace what r says.
+func NewView(r *http.Request, trusted bool) View {
+	v := View{Scheme: "http", Host: r.Host, URI: r.URL.RequestURI(), Method: r.Method, Forwarded: trusted}
 	if r.TLS != nil {
 		v.Scheme = "https"
 	}
-	if !trustForwarded {
+	if !trusted {
 		return v
+	}
+	var original *url.URL
+	if raw := r.Header.Get("X-Original-Url"); raw != "" && !strings.HasPrefix(raw, "/") {
+		if u, err := url.Parse(raw); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			original = u
+		}
 	}
 	if s := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); s == "http" || s == "https" {
 		v.Scheme = s
+	} else if original != nil {
+		v.Scheme = original.Scheme
 	}
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		v.Host = firstValue(h)
+	switch h := firstValue(r.Header.Get("X-Forwarded-Host")); {
+	case h != "":
+		v.Host = h
+		p := firstValue(r.Header.Get("X-Forwarded-Port"))
+		if _, _, err := net.SplitHostPort(h); err != nil && p != defaultPort(v.Scheme) && hostport.ValidPort(p, false) {
+			v.Host = net.JoinHostPort(strings.Trim(h, "[]"), p)
+		}
+	case original != nil:
+		v.Host = original.Host
 	}
 	for _, name := range []string{"X-Forwarded-Uri", "X-Original-Uri", "X-Original-Url"} {
 		if u := r.Header.Get(name); u != "" {
@@ -55,7 +78,23 @@ func NewView(r *http.Request, trustForwarded bool) View {
 			break
 		}
 	}
+	if original != nil && v.URI == r.Header.Get("X-Original-Url") {
+		v.URI = original.RequestURI()
+	}
+	for _, name := range []string{"X-Forwarded-Method", "X-Original-Method"} {
+		if m := strings.ToUpper(strings.TrimSpace(r.Header.Get(name))); m != "" {
+			v.Method = m
+			break
+		}
+	}
 	return v
+}
+
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // firstValue is the first of a comma-separated header's values, trimmed.

@@ -25,8 +25,8 @@ type Config struct {
 	// TrustedProxies are the --trusted-proxy ranges, with the loopback
 	// ranges added by --reverse-proxy.
 	TrustedProxies []netip.Prefix
-	LogLevel        string // debug, info, warn or error
-	LogFormat       string // text or json
+	LogLevel       string // debug, info, warn or error
+	LogFormat      string // text or json
 
 	// Upstream is where authenticated requests go; nil in auth_request-only
 	// deployments.

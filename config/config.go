@@ -22,6 +22,11 @@ type Config struct {
 	HTTPAddress     string
 	ShutdownTimeout time.Duration
 	ReverseProxy    bool
+	// MaxConnections, RequestBodyTimeout and UpstreamBodyIdleTimeout bound
+	// connections and request bodies (see internal/server and proxy).
+	MaxConnections          int
+	RequestBodyTimeout      time.Duration
+	UpstreamBodyIdleTimeout time.Duration
 	// TrustedProxies are the --trusted-proxy ranges, with the loopback
 	// ranges added by --reverse-proxy.
 	TrustedProxies []netip.Prefix
@@ -116,6 +121,7 @@ func (o *Options) Validate() (*Config, error) {
 	c.HTTPAddress, c.ShutdownTimeout, c.ReverseProxy, c.LogLevel, c.LogFormat = n.HTTPAddress, n.ShutdownTimeout, n.ReverseProxy, n.LogLevel, n.LogFormat
 	c.UpstreamTimeout, c.PassAccessToken, c.SetAuthorizationHeader = n.UpstreamTimeout, n.PassAccessToken, n.SetAuthorizationHeader
 	c.ForwardAuthPrefixRoute = n.ForwardAuthPrefixRoute
+	c.MaxConnections, c.RequestBodyTimeout, c.UpstreamBodyIdleTimeout = n.MaxConnections, n.RequestBodyTimeout, n.UpstreamBodyIdleTimeout
 	c.ProviderSignOut, c.EmailDomains = n.ProviderSignOut, n.EmailDomains
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]

@@ -36,12 +36,15 @@ type Options struct {
 	ConfigFile string `flag:"config" yaml:"-" group:"Configuration file" help:"YAML configuration file; flags and GATEHOUSE_* variables override its values"`
 
 	// ---- server ----
-	HTTPAddress     string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
-	ShutdownTimeout time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
-	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust the forwarding headers of a proxy on this machine (loopback peers: nginx auth_request next to Gatehouse); the same as --trusted-proxy 127.0.0.0/8 --trusted-proxy ::1"`
-	TrustedProxies  []string      `flag:"trusted-proxy" yaml:"trusted_proxies" help:"IP address or CIDR range of a proxy in front of Gatehouse (nginx, Traefik, Caddy, Envoy, an ingress controller) whose X-Forwarded-For/-Proto/-Host/-Port/-Uri/-Method, X-Original-URL/-URI, X-Real-IP and X-Request-Id are honoured, and the only peers /oauth2/auth hands token and cookie copies to (repeatable); from other peers these headers are dropped; identity headers are never honoured from anyone"`
-	LogLevel        string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
-	LogFormat       string        `flag:"log-format" default:"text" help:"text or json"`
+	HTTPAddress             string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
+	ShutdownTimeout         time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
+	ReverseProxy            bool          `flag:"reverse-proxy" default:"false" help:"trust the forwarding headers of a proxy on this machine (loopback peers: nginx auth_request next to Gatehouse); the same as --trusted-proxy 127.0.0.0/8 --trusted-proxy ::1"`
+	TrustedProxies          []string      `flag:"trusted-proxy" yaml:"trusted_proxies" help:"IP address or CIDR range of a proxy in front of Gatehouse (nginx, Traefik, Caddy, Envoy, an ingress controller) whose X-Forwarded-For/-Proto/-Host/-Port/-Uri/-Method, X-Original-URL/-URI, X-Real-IP and X-Request-Id are honoured, and the only peers /oauth2/auth hands token and cookie copies to (repeatable); from other peers these headers are dropped; identity headers are never honoured from anyone"`
+	MaxConnections          int           `flag:"max-connections" default:"4096" help:"connections served at once; more wait in the kernel's queue until one closes (also capped below the open-file limit)"`
+	RequestBodyTimeout      time.Duration `flag:"request-body-timeout" default:"10s" help:"time a request body to one of Gatehouse's own endpoints (/oauth2/*) may take to arrive; a stalled body is dropped and its connection closed"`
+	UpstreamBodyIdleTimeout time.Duration `flag:"upstream-body-idle-timeout" default:"60s" help:"time a request body on its way to the upstream may stall between two reads (uploads of any length work while data flows; WebSockets are not affected); 0 disables"`
+	LogLevel                string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
+	LogFormat               string        `flag:"log-format" default:"text" help:"text or json"`
 
 	// ---- upstream ----
 	Upstream               string        `flag:"upstream" group:"Upstream" help:"URL of the application to proxy to (http:// or https://); empty in auth_request-only deployments"`

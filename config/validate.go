@@ -53,6 +53,15 @@ func (v *validator) server(o *Options) {
 	if o.ShutdownTimeout < 0 {
 		v.add("shutdown-timeout", "is negative", "use 0 or more, e.g. 15s")
 	}
+	if o.MaxConnections < 1 {
+		v.add("max-connections", "must be at least 1", "e.g. 4096 (the default)")
+	}
+	if o.RequestBodyTimeout <= 0 {
+		v.add("request-body-timeout", "must be more than 0", "e.g. 10s (the default)")
+	}
+	if o.UpstreamBodyIdleTimeout < 0 {
+		v.add("upstream-body-idle-timeout", "is negative", "use 0 to disable, or e.g. 60s (the default)")
+	}
 	v.oneOf("log-level", &o.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("log-format", &o.LogFormat, "text", "json")
 }

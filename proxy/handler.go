@@ -4,6 +4,7 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -44,6 +45,13 @@ type Config struct {
 	// (redirect.ForwardingHeaders) are honoured; from any other peer they
 	// are deleted on arrival. Empty trusts nobody.
 	TrustedProxies []netip.Prefix
+	// BodyTimeout bounds how long a request body to one of Gatehouse's own
+	// endpoints may take to arrive; 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// UpstreamBodyIdleTimeout bounds how long a request body on its way to
+	// the upstream may stall between reads; 0 means
+	// DefaultUpstreamBodyIdleTimeout, negative disables the bound.
+	UpstreamBodyIdleTimeout time.Duration
 	// ForwardAuthPrefixRoute also answers /oauth2/auth/<original path>
 	// (Envoy ext_authz's path_prefix); off, only /oauth2/auth answers.
 	ForwardAuthPrefixRoute bool
@@ -89,6 +97,9 @@ type Handler struct {
 	flowName  string
 	sessionNm string
 	trust     redirect.TrustedProxies
+
+	bodyTimeout      time.Duration
+	upstreamBodyIdle time.Duration // <= 0: unbounded
 }
 
 // FlowLifetime bounds how long a login may take between /oauth2/start and
@@ -125,6 +136,9 @@ func New(c Config, d Deps) (*Handler, error) {
 		flowName:  c.Cookie.Name + "_flow_",
 		sessionNm: c.Cookie.Name,
 		trust:     redirect.NewTrustedProxies(c.TrustedProxies...),
+
+		bodyTimeout:      cmp.Or(max(c.BodyTimeout, 0), DefaultBodyTimeout),
+		upstreamBodyIdle: cmp.Or(c.UpstreamBodyIdleTimeout, DefaultUpstreamBodyIdleTimeout),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -186,7 +200,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.Header[redirect.HeaderAuthRedirect] = rd
 	}
 	v := h.trust.Prepare(r)
-	h.mux.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), viewKey{}, v)))
+	r = r.WithContext(context.WithValue(r.Context(), viewKey{}, v))
+	h.guardBody(w, r, h.ownRoute(r.URL.Path), h.mux.ServeHTTP)
+}
+
+// ownRoute reports whether path is answered by Gatehouse itself rather
+// than proxied to the upstream.
+func (h *Handler) ownRoute(path string) bool {
+	return h.upstream == nil || path == "/ping" || path == "/ready" || redirect.IsOwnPath(path)
 }
 
 type viewKey struct{}

@@ -84,6 +84,13 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if bodyStalled(r) {
+				// The client stopped sending its body: it may still read
+				// an answer before the connection closes.
+				h.log.InfoContext(r.Context(), "request body stalled; dropped", "path", r.URL.Path)
+				h.fail(w, r, http.StatusRequestTimeout, "request_timeout", "The request took too long to arrive.", "")
+				return
+			}
 			if r.Context().Err() != nil {
 				// The client went away; nobody is left to answer.
 				h.log.DebugContext(r.Context(), "client gone before the upstream answered", "path", r.URL.Path, "err", err)

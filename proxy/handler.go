@@ -160,6 +160,12 @@ func New(c Config, d Deps) (*Handler, error) {
 	if c.Upstream != nil {
 		h.upstream = h.newReverseProxy(c.Upstream)
 	}
+	h.mux = h.routes()
+	return h, nil
+}
+
+// routes maps Gatehouse's paths to their handlers.
+func (h *Handler) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", h.ping)
 	mux.HandleFunc("GET /ready", h.ready)
@@ -169,7 +175,7 @@ func New(c Config, d Deps) (*Handler, error) {
 	mux.HandleFunc("GET /oauth2/sign_out", h.signOut)
 	mux.HandleFunc("POST /oauth2/sign_out", h.signOut)
 	mux.HandleFunc("/oauth2/auth", h.auth)
-	if c.ForwardAuthPrefixRoute {
+	if h.c.ForwardAuthPrefixRoute {
 		mux.HandleFunc("/oauth2/auth/", h.auth)
 	}
 	mux.HandleFunc("GET /oauth2/userinfo", h.userinfo)
@@ -185,8 +191,7 @@ func New(c Config, d Deps) (*Handler, error) {
 	}
 	mux.HandleFunc("/oauth2/", h.notFound)
 	mux.HandleFunc("/", h.protected)
-	h.mux = mux
-	return h, nil
+	return mux
 }
 
 // ServeHTTP strips client-supplied identity headers (from everyone), and

@@ -52,6 +52,7 @@ type Config struct {
 	// --userinfo-url become AuthURL, TokenURL and UserinfoURL.
 	Providers       []ProviderOptions
 	ProviderSignOut bool
+	SignOutGET      bool
 
 	// EmailDomains are lower-cased, ".example.com" written "*.example.com".
 	EmailDomains []string
@@ -122,7 +123,7 @@ func (o *Options) Validate() (*Config, error) {
 	c.UpstreamTimeout, c.PassAccessToken, c.SetAuthorizationHeader = n.UpstreamTimeout, n.PassAccessToken, n.SetAuthorizationHeader
 	c.ForwardAuthPrefixRoute = n.ForwardAuthPrefixRoute
 	c.MaxConnections, c.RequestBodyTimeout, c.UpstreamBodyIdleTimeout = n.MaxConnections, n.RequestBodyTimeout, n.UpstreamBodyIdleTimeout
-	c.ProviderSignOut, c.EmailDomains = n.ProviderSignOut, n.EmailDomains
+	c.ProviderSignOut, c.SignOutGET, c.EmailDomains = n.ProviderSignOut, n.SignOutGET, n.EmailDomains
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
 	c.CookieExpire, c.CookieRefresh, c.RefreshWindow, c.SessionStore = n.CookieExpire, n.CookieRefresh, n.RefreshWindow, n.SessionStore

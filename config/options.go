@@ -72,6 +72,7 @@ type Options struct {
 	OIDCJWKSURL              string            `flag:"oidc-jwks-url" help:"JWKS endpoint (with --skip-oidc-discovery)"`
 	UserinfoURL              string            `flag:"userinfo-url" alias:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery, or for --provider oauth2)"`
 	MastodonAllowedInstances []string          `flag:"mastodon-allowed-instance" help:"with --provider mastodon: instance users may sign in with, exact host or '*.suffix'; '*' allows all (repeatable)"`
+	SignOutGET               bool              `flag:"sign-out-get" default:"false" help:"sign out on a plain GET /oauth2/sign_out (a link), as older versions did; off, GET shows a confirmation button and only a POST from this site (Sec-Fetch-Site/Origin) or carrying the page's token signs out, so a cross-site link cannot sign users out"`
 	ProviderSignOut          bool              `flag:"provider-sign-out" default:"true" help:"on sign-out, also send the browser to the provider's end_session_endpoint when it has one"`
 	Providers                []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once; replaces the single provider given by flags"`
 

@@ -46,25 +46,25 @@ const maxSignInLen = 2048
 //     is only known with --reverse-proxy.
 func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	redirect, _ := strconv.ParseBool(r.URL.Query().Get("redirect"))
+	redirectMode, _ := strconv.ParseBool(r.URL.Query().Get("redirect"))
 	s, status, code := h.authenticated(w, r)
 	if s == nil {
 		rd := h.safeRedirect(r, h.view(r).Original())
-		signIn := "/oauth2/start?rd=" + url.QueryEscape(rd.String())
-		if len(signIn) > maxSignInLen {
-			signIn = "/oauth2/start?rd=%2F"
+		signIn := redirect.StartPage.With(rd)
+		if len(signIn.String()) > maxSignInLen {
+			signIn = redirect.StartPage.With(redirect.Target{})
 		}
 		switch {
-		case status == http.StatusUnauthorized && redirect && h.navigation(r):
-			http.Redirect(w, r, signIn, http.StatusFound)
-		case redirect:
+		case status == http.StatusUnauthorized && redirectMode && h.navigation(r):
+			http.Redirect(w, r, signIn.String(), http.StatusFound)
+		case redirectMode:
 			// The proxy shows this answer to the client: say why.
-			h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()))
+			h.fail(w, r, status, code, denyMessage(status), redirect.SignInPage.With(rd))
 		default:
 			if status == http.StatusUnauthorized {
 				// For proxies that cannot encode the original URL
 				// themselves (nginx: auth_request_set + return 302).
-				w.Header().Set(headerSignIn, signIn)
+				w.Header().Set(headerSignIn, signIn.String())
 			}
 			w.WriteHeader(status)
 		}
@@ -72,8 +72,8 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	}
 	if d := locationRules(r.URL.Query(), s); !d.Admitted {
 		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID, "reason", d.Reason)
-		if redirect {
-			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), "")
+		if redirectMode {
+			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden))
 			return
 		}
 		w.WriteHeader(http.StatusForbidden)

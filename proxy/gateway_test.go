@@ -244,7 +244,7 @@ func TestCallbackStateChecks(t *testing.T) {
 		oldCode, _ := url.Parse(first)
 		// Sign out so a new login starts, then replay the old code with the
 		// new flow's state.
-		g.Get(t, "/oauth2/sign_out?rd=/")
+		g.SignOut(t, "/")
 		second, _ := url.Parse(g.StartLogin(t, "/", "alice"))
 		q := second.Query()
 		q.Set("code", oldCode.Query().Get("code"))
@@ -527,7 +527,7 @@ func TestUserinfoAndSignOut(t *testing.T) {
 		t.Errorf("userinfo leaks tokens: %s", raw)
 	}
 
-	resp = g.Get(t, "/oauth2/sign_out")
+	resp = g.SignOut(t, "")
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign_out status %d, want 302 to the provider's end_session", resp.StatusCode)
 	}

@@ -41,6 +41,10 @@ type Config struct {
 	SetAuthorizationHeader bool
 	// ProviderSignOut sends the browser to the provider's logout endpoint.
 	ProviderSignOut bool
+	// SignOutGET also signs out on GET /oauth2/sign_out (a link); off,
+	// GET shows a confirmation form and only a same-site POST (or one
+	// carrying the form's token) signs out.
+	SignOutGET bool
 	// TrustedProxies are the peers (CIDR ranges) whose forwarding headers
 	// (redirect.ForwardingHeaders) are honoured; from any other peer they
 	// are deleted on arrival. Empty trusts nobody.
@@ -242,12 +246,12 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		h.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not accept this request method.", "")
+		h.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not accept this request method.")
 	}
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
-	h.fail(w, r, http.StatusNotFound, "not_found", "There is nothing at this address.", "")
+	h.fail(w, r, http.StatusNotFound, "not_found", "There is nothing at this address.")
 }
 
 // authenticated loads, refreshes and authorizes the request's session.
@@ -306,34 +310,35 @@ func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.upstream == nil {
-		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.", "")
+		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.")
 		return
 	}
 	r = r.WithContext(withSession(r.Context(), s))
 	h.upstream.ServeHTTP(w, r)
 }
 
-// deny answers a request without a usable session. rd, the URI asked
-// for, is not validated yet: the sign-in page it is passed to judges it.
+// deny answers a request without a usable session; rd, the URI asked
+// for, is validated here, and every link the answer offers carries it as
+// a Target.
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code, rd string) {
-	if len(rd) > redirect.MaxLen {
-		// It would be refused later anyway, and a huge Location header
-		// overflows the buffers of proxies in front (nginx: 502).
-		rd = "/"
+	back := h.safeRedirect(r, rd)
+	if len(back.String()) > maxSignInLen {
+		// A huge Location header overflows the buffers of proxies in
+		// front (nginx: 502).
+		back = redirect.Target{}
 	}
 	switch status {
 	case http.StatusUnauthorized:
 		if wantsRedirect(r) {
-			target := "/oauth2/sign_in?rd=" + url.QueryEscape(rd)
 			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, target, http.StatusFound)
+			http.Redirect(w, r, redirect.SignInPage.With(back).String(), http.StatusFound)
 			return
 		}
-		h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		h.fail(w, r, status, code, denyMessage(status), redirect.SignInPage.With(back))
 	case http.StatusForbidden:
-		h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_out?rd="+url.QueryEscape("/oauth2/sign_in?rd="+url.QueryEscape(rd)))
+		h.fail(w, r, status, code, denyMessage(status), redirect.SignOutPage.With(redirect.SignInPage.With(back)))
 	default:
-		h.fail(w, r, status, code, denyMessage(status), h.safeRedirect(r, rd).String())
+		h.fail(w, r, status, code, denyMessage(status), back)
 	}
 }
 

@@ -88,7 +88,7 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 				// The client stopped sending its body: it may still read
 				// an answer before the connection closes.
 				h.log.InfoContext(r.Context(), "request body stalled; dropped", "path", r.URL.Path)
-				h.fail(w, r, http.StatusRequestTimeout, "request_timeout", "The request took too long to arrive.", "")
+				h.fail(w, r, http.StatusRequestTimeout, "request_timeout", "The request took too long to arrive.")
 				return
 			}
 			if r.Context().Err() != nil {
@@ -98,11 +98,11 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			}
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				h.log.ErrorContext(r.Context(), "upstream timed out", "path", r.URL.Path, "err", err)
-				h.fail(w, r, http.StatusGatewayTimeout, "upstream_timeout", "The application took too long to answer. Please try again in a moment.", "")
+				h.fail(w, r, http.StatusGatewayTimeout, "upstream_timeout", "The application took too long to answer. Please try again in a moment.")
 				return
 			}
 			h.log.ErrorContext(r.Context(), "upstream unreachable", "path", r.URL.Path, "err", err)
-			h.fail(w, r, http.StatusBadGateway, "upstream_unavailable", "The application is not responding. Please try again in a moment.", "")
+			h.fail(w, r, http.StatusBadGateway, "upstream_unavailable", "The application is not responding. Please try again in a moment.")
 		},
 	}
 }

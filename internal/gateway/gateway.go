@@ -195,6 +195,7 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		PassAccessToken:         cfg.PassAccessToken,
 		SetAuthorizationHeader:  cfg.SetAuthorizationHeader,
 		ProviderSignOut:         cfg.ProviderSignOut,
+		SignOutGET:              cfg.SignOutGET,
 		TrustedProxies:          cfg.TrustedProxies,
 		ForwardAuthPrefixRoute:  cfg.ForwardAuthPrefixRoute,
 		BodyTimeout:             cfg.RequestBodyTimeout,

@@ -7,6 +7,7 @@ package redirect
 import (
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 
@@ -41,8 +42,8 @@ type View struct {
 // NewView returns how the client addressed r. When trusted (r's peer is a
 // trusted proxy; see TrustedProxies.Prepare), X-Forwarded-Proto,
 // X-Forwarded-Host with X-Forwarded-Port, X-Forwarded-Uri (or
-// X-Original-URI, or X-Original-URL as a path or a full URL) and
-// X-Forwarded-Method replace what r says.
+// X-Original-URI, or X-Original-URL as a path or a full URL, of which only
+// the path and query count) and X-Forwarded-Method replace what r says.
 func NewView(r *http.Request, trusted bool) View {
 	v := View{Scheme: "http", Host: r.Host, URI: r.URL.RequestURI(), Method: r.Method, Forwarded: trusted}
 	if r.TLS != nil {
@@ -51,35 +52,21 @@ func NewView(r *http.Request, trusted bool) View {
 	if !trusted {
 		return v
 	}
-	var original *url.URL
-	if raw := r.Header.Get("X-Original-Url"); raw != "" && !strings.HasPrefix(raw, "/") {
-		if u, err := url.Parse(raw); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			original = u
-		}
-	}
 	if s := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); s == "http" || s == "https" {
 		v.Scheme = s
-	} else if original != nil {
-		v.Scheme = original.Scheme
 	}
-	switch h := firstValue(r.Header.Get("X-Forwarded-Host")); {
-	case h != "":
+	if h := firstValue(r.Header.Get("X-Forwarded-Host")); validHostPort(h) {
 		v.Host = h
 		p := firstValue(r.Header.Get("X-Forwarded-Port"))
 		if _, _, err := net.SplitHostPort(h); err != nil && p != defaultPort(v.Scheme) && hostport.ValidPort(p, false) {
 			v.Host = net.JoinHostPort(strings.Trim(h, "[]"), p)
 		}
-	case original != nil:
-		v.Host = original.Host
 	}
 	for _, name := range []string{"X-Forwarded-Uri", "X-Original-Uri", "X-Original-Url"} {
 		if u := r.Header.Get(name); u != "" {
-			v.URI = u
+			v.URI = requestURI(u)
 			break
 		}
-	}
-	if original != nil && v.URI == r.Header.Get("X-Original-Url") {
-		v.URI = original.RequestURI()
 	}
 	for _, name := range []string{"X-Forwarded-Method", "X-Original-Method"} {
 		if m := strings.ToUpper(strings.TrimSpace(r.Header.Get(name))); m != "" {
@@ -88,6 +75,36 @@ func NewView(r *http.Request, trusted bool) View {
 		}
 	}
 	return v
+}
+
+// requestURI is the path and query of u, an original URI a proxy forwards:
+// a path, or a full URL (X-Original-URL) whose scheme and host are not
+// taken (they come from X-Forwarded-Proto and -Host, or the request), so a
+// forwarded URL can never name the host return addresses are checked
+// against. What does not parse is kept as it is, for the validator to
+// refuse.
+func requestURI(u string) string {
+	if strings.HasPrefix(u, "/") {
+		return u
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return u
+	}
+	return p.RequestURI()
+}
+
+// validHostPort reports whether h is host[:port] as a Host header writes it
+// (a DNS name, an IPv4 address or a bracketed IPv6 one).
+func validHostPort(h string) bool {
+	host, port := splitHostPort(strings.ToLower(h))
+	if port != "" && !hostport.ValidPort(port, false) {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return hostport.ValidHost(host) && !strings.HasSuffix(h, ":")
 }
 
 func defaultPort(scheme string) string {

@@ -92,9 +92,11 @@ func TestNewViewTrusted(t *testing.T) {
 		{"default port dropped", map[string]string{"X-Forwarded-Host": "app.example", "X-Forwarded-Port": "443", "X-Forwarded-Proto": "https"}, View{"https", "app.example", "/p", "GET", true}},
 		{"host with its port wins", map[string]string{"X-Forwarded-Host": "app.example:81", "X-Forwarded-Port": "82"}, View{"http", "app.example:81", "/p", "GET", true}},
 		{"bad port ignored", map[string]string{"X-Forwarded-Host": "app.example", "X-Forwarded-Port": "x/y"}, View{"http", "app.example", "/p", "GET", true}},
-		{"original URL absolute", map[string]string{"X-Original-Url": "https://app.example/doc?x=1"}, View{"https", "app.example", "/doc?x=1", "GET", true}},
+		{"original URL absolute: only its path", map[string]string{"X-Original-Url": "https://evil.example/doc?x=1"}, View{"http", "gate.example", "/doc?x=1", "GET", true}},
 		{"original URL path", map[string]string{"X-Original-Url": "/doc?x=1"}, View{"http", "gate.example", "/doc?x=1", "GET", true}},
-		{"forwarded host beats original URL", map[string]string{"X-Original-Url": "https://other.example/doc", "X-Forwarded-Host": "app.example"}, View{"https", "app.example", "/doc", "GET", true}},
+		{"forwarded host with original URL", map[string]string{"X-Original-Url": "https://other.example/doc", "X-Forwarded-Host": "app.example"}, View{"http", "app.example", "/doc", "GET", true}},
+		{"malformed forwarded host ignored", map[string]string{"X-Forwarded-Host": "https://evil.example/x"}, View{"http", "gate.example", "/p", "GET", true}},
+		{"forwarded IPv6 host", map[string]string{"X-Forwarded-Host": "[::1]:8443"}, View{"http", "[::1]:8443", "/p", "GET", true}},
 		{"original method", map[string]string{"X-Original-Method": "delete"}, View{"http", "gate.example", "/p", "DELETE", true}},
 	} {
 		r := httptest.NewRequest(http.MethodGet, "http://gate.example/p", nil)

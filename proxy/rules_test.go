@@ -2,6 +2,7 @@ package proxy_test
 
 import (
 	"net/http"
+	"net/url"
 	"testing"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
@@ -103,5 +104,32 @@ func TestMalformedEmailNeverForwarded(t *testing.T) {
 	}
 	if got := g.Get(t, "/oauth2/auth?allowed_emails=alice@example.com").StatusCode; got != http.StatusForbidden {
 		t.Errorf("allowed_emails=alice@example.com admits mallory: %d", got)
+	}
+}
+
+// TestNonASCIIHostsOneAnswer: a return address naming an allowed domain
+// in raw Unicode is refused the same way at login and at sign-out (it was
+// accepted at sign-out and dropped at login); punycode passes both.
+func TestNonASCIIHostsOneAnswer(t *testing.T) {
+	t.Parallel()
+	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
+		o.WhitelistDomains = []string{".corp.example"}
+		o.ProviderSignOut = false
+	}})
+	for _, tt := range []struct{ rd, want string }{
+		{"https://bücher.corp.example/x", "/"},
+		{"https://xn--bcher-kva.corp.example/x", "https://xn--bcher-kva.corp.example/x"},
+	} {
+		b := testutil.NewBrowser(t)
+		gb := *g
+		gb.Client = b
+		start := testutil.Do(t, b, g.Server.URL+"/oauth2/start?rd="+url.QueryEscape(tt.rd))
+		resp := testutil.Do(t, b, g.IdP.Authorize(t, b, testutil.Location(t, start), "alice"))
+		if got := resp.Header.Get("Location"); got != tt.want {
+			t.Errorf("login with rd %q lands on %q, want %q", tt.rd, got, tt.want)
+		}
+		if got := gb.SignOut(t, tt.rd).Header.Get("Location"); got != tt.want {
+			t.Errorf("sign-out with rd %q goes to %q, want %q", tt.rd, got, tt.want)
+		}
 	}
 }

@@ -138,9 +138,21 @@ func (h *Handler) flowCookie(f flow) (*http.Cookie, error) {
 	return c, nil
 }
 
+// flowCookieSuffix is what follows flowName in a flow cookie's name: the
+// first 16 characters of a state (base64url).
+var flowCookieSuffix = regexp.MustCompile(`^[A-Za-z0-9_-]{16}$`)
+
+// maxFlowCandidates bounds the flow cookies of one request that
+// expireOldFlows looks at: a request carrying thousands (a hostile or
+// broken client) costs no more than a normal one, and never more than
+// maxFlows expirations come back.
+const maxFlowCandidates = 2*maxFlows - 1
+
 // expireOldFlows expires the flow cookies r carries beyond the newest
 // maxFlows-1, so that with the one being started at most maxFlows remain.
-// Cookies that do not decode (foreign secret, expired, tampered) go first.
+// Only cookies named as Gatehouse names them count, at most
+// maxFlowCandidates of them; those that do not decode (foreign secret,
+// expired, tampered) go first.
 func (h *Handler) expireOldFlows(w http.ResponseWriter, r *http.Request) {
 	type flowCookie struct {
 		name    string
@@ -149,8 +161,12 @@ func (h *Handler) expireOldFlows(w http.ResponseWriter, r *http.Request) {
 	var flows []flowCookie
 	seen := map[string]bool{}
 	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(c.Name, h.flowName) || seen[c.Name] {
+		suffix, ok := strings.CutPrefix(c.Name, h.flowName)
+		if !ok || !flowCookieSuffix.MatchString(suffix) || seen[c.Name] {
 			continue
+		}
+		if len(flows) == maxFlowCandidates {
+			break
 		}
 		seen[c.Name] = true
 		fc := flowCookie{name: c.Name}

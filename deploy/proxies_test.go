@@ -1,11 +1,13 @@
 package deploy_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +15,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 // authGateway is Gatehouse as the examples run it next to a proxy: no
@@ -129,6 +132,11 @@ func TestTraefikExample(t *testing.T) {
 		for _, c := range fa.AddAuthCookiesToResponse {
 			if !chunk.MatchString(c) {
 				t.Errorf("middleware %s: addAuthCookiesToResponse lists %q, not a session cookie name", name, c)
+			}
+		}
+		for i := range session.MaxChunks {
+			if !slices.Contains(fa.AddAuthCookiesToResponse, fmt.Sprintf("%s_%d", cookie, i)) {
+				t.Errorf("middleware %s: addAuthCookiesToResponse lacks chunk %d of %d", name, i, session.MaxChunks)
 			}
 		}
 	}

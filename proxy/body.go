@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
@@ -49,7 +50,11 @@ func (h *Handler) guardBody(w http.ResponseWriter, r *http.Request, own bool, ne
 		g.setDeadline(time.Now().Add(h.bodyTimeout))
 		r.Body = http.MaxBytesReader(w, g, maxOwnBody)
 	} else {
-		g.idle = h.upstreamBodyIdle
+		if r.Header.Get("Upgrade") == "" {
+			// An upgrade (WebSocket) gets no deadline of ours; a refusal
+			// still closes instead of draining.
+			g.idle = h.upstreamBodyIdle
+		}
 		if g.idle > 0 {
 			g.setDeadline(time.Now().Add(g.idle))
 		}
@@ -136,11 +141,22 @@ func (g *guardedBody) abandon(h http.Header) bool {
 	return true
 }
 
+// release clears the read deadline and makes every later deadline change
+// a no-op.
+func (g *guardedBody) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.done {
+		_ = g.rc.SetReadDeadline(time.Time{})
+	}
+	g.done, g.ended = true, true
+}
+
 // finish runs when the handler returns.
 func (g *guardedBody) finish() {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if !g.ended {
+	if !g.ended && !g.done {
 		// Never drain what is left: the connection closes.
 		_ = g.rc.SetReadDeadline(time.Now())
 	}
@@ -167,6 +183,14 @@ func (c *closingWriter) Write(b []byte) (int, error) {
 		c.WriteHeader(http.StatusOK)
 	}
 	return c.ResponseWriter.Write(b)
+}
+
+// Hijack hands the connection over (the ReverseProxy does for a WebSocket
+// upgrade) with the read deadline cleared, and stops every later deadline
+// change: the connection is no longer the server's.
+func (c *closingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c.body.release()
+	return http.NewResponseController(c.ResponseWriter).Hijack()
 }
 
 // Unwrap lets http.ResponseController (flushes, hijacking for WebSocket

@@ -129,9 +129,12 @@ the ` + "`--provider`" + `, ` + "`--client-id`" + `, ... options (setting both i
 	writeMarkdownKeys(&b, reflect.TypeFor[ProviderOptions](), "")
 	b.WriteString(`
 Types: ` + "`oidc`" + ` needs ` + "`issuer_url`" + ` (and ` + "`auth_url`" + `, ` + "`token_url`" + `, ` + "`jwks_url`" + ` with ` + "`skip_discovery`" + `);
-` + "`oauth2`" + ` needs ` + "`auth_url`" + `, ` + "`token_url`" + ` and ` + "`userinfo_url`" + `; ` + "`mastodon`" + ` needs ` + "`allowed_instances`" + ` and no
+` + "`oauth2`" + ` needs ` + "`auth_url`" + `, ` + "`token_url`" + ` and ` + "`userinfo_url`" + `; ` + "`keycloak`" + ` needs the realm's ` + "`issuer_url`" + `;
+` + "`entra`" + ` needs ` + "`tenant_id`" + ` (and ` + "`allowed_tenants`" + ` with organizations or common); ` + "`mastodon`" + ` needs ` + "`allowed_instances`" + ` and no
 client credentials (it registers itself on each instance); ` + "`quaily`" + ` is a public client whose secret is
-optional; every other type needs ` + "`client_id`" + ` and a client secret. Provider endpoints must be
+optional; every other type needs ` + "`client_id`" + ` and a client secret. A key that only some types read
+(` + "`base_url`" + `, ` + "`allowed_organizations`" + `, ` + "`allowed_projects`" + `, ` + "`hosted_domain`" + `, ` + "`tenant_id`" + `, ...) is an error on
+any other type, so a restriction is never silently ignored. See [providers.md](providers.md) for each type. Provider endpoints must be
 ` + "`https://`" + ` (` + "`http://`" + ` only for loopback hosts). Errors name entries as ` + "`providers[0].client_id`" + `
 (counting from 0).
 `)

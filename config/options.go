@@ -54,7 +54,7 @@ type Options struct {
 	ForwardAuthPrefixRoute bool          `flag:"forward-auth-prefix-route" default:"false" help:"also answer forward-auth checks at /oauth2/auth/<original path>, the form Envoy ext_authz's path_prefix sends; off, only /oauth2/auth answers and /oauth2/auth/... is 404"`
 
 	// ---- the provider given by flags (a YAML 'providers' list configures several) ----
-	Provider                 string            `flag:"provider" default:"oidc" group:"Provider" help:"provider type: oidc, oauth2, osdn, quaily, osu or mastodon"`
+	Provider                 string            `flag:"provider" default:"oidc" group:"Provider" help:"provider type: oidc, oauth2, github, gitlab, google, entra, keycloak, osdn, quaily, osu or mastodon"`
 	ProviderDisplayName      string            `flag:"provider-display-name" help:"name on the sign-in button (default: from the provider type)"`
 	OIDCIssuerURL            string            `flag:"oidc-issuer-url" help:"OpenID Connect issuer URL (https; http only for loopback hosts); its /.well-known/openid-configuration is discovered at start-up, and ID tokens must carry it as iss"`
 	ClientID                 string            `flag:"client-id" help:"OAuth2 client id registered with the provider"`
@@ -117,20 +117,20 @@ type Options struct {
 // and ClientSecret resolved from ClientSecretFile.
 type ProviderOptions struct {
 	ID               string   `yaml:"id" help:"unique id used in URLs, sessions and rules; [a-z0-9][a-z0-9_-]* (default: the type)"`
-	Type             string   `yaml:"type" help:"oidc, oauth2, osdn, quaily, osu or mastodon"`
+	Type             string   `yaml:"type" help:"oidc, oauth2, github, gitlab, google, entra, keycloak, osdn, quaily, osu or mastodon"`
 	DisplayName      string   `yaml:"name" help:"text on the sign-in button (default: from the type)"`
 	ClientID         string   `yaml:"client_id" help:"OAuth2 client id (required except for mastodon, which registers itself on each instance)"`
-	ClientSecret     string   `yaml:"client_secret" help:"OAuth2 client secret (required for oidc, osdn, osu and oauth2 unless client_auth is none; prefer client_secret_file)"`
+	ClientSecret     string   `yaml:"client_secret" help:"OAuth2 client secret (required except for mastodon, quaily and oauth2 with client_auth none; prefer client_secret_file)"`
 	ClientSecretFile string   `yaml:"client_secret_file" help:"file holding the client secret"`
 	RedirectURL      string   `yaml:"redirect_url" help:"callback URL registered with this provider (default: the global redirect_url or derived)"`
 	Scopes           []string `yaml:"scopes" help:"scopes to request (default: the provider's)"`
 
 	// oidc
-	IssuerURL            string   `yaml:"issuer_url" help:"oidc: issuer URL (https; http only for loopback hosts)"`
+	IssuerURL            string   `yaml:"issuer_url" help:"oidc, keycloak: issuer URL (https; http only for loopback hosts); keycloak: the realm's, https://<host>/realms/<realm>"`
 	SkipDiscovery        bool     `yaml:"skip_discovery" help:"oidc: do not fetch discovery; auth_url, token_url and jwks_url are then required"`
 	JWKSURL              string   `yaml:"jwks_url" help:"oidc: JWKS endpoint (with skip_discovery)"`
 	GroupsClaim          string   `yaml:"groups_claim" help:"oidc: claim holding the user's groups (default groups)"`
-	UserClaim            string   `yaml:"user_claim" help:"oidc: claim sent upstream as X-Forwarded-User (default sub)"`
+	UserClaim            string   `yaml:"user_claim" help:"oidc, gitlab, google, entra, keycloak: claim sent upstream as X-Forwarded-User (default sub)"`
 	ExtraAudiences       []string `yaml:"extra_audiences" help:"oidc: accepted ID-token audiences besides the client id"`
 	AllowUnverifiedEmail bool     `yaml:"allow_unverified_email" help:"oidc: accept emails marked email_verified=false"`
 
@@ -144,19 +144,35 @@ type ProviderOptions struct {
 	AuthParams       map[string]string      `yaml:"auth_params" help:"extra authorize query parameters"`
 	UserinfoEnvelope string                 `yaml:"userinfo_envelope" help:"JSON path to unwrap, e.g. data"`
 	Claims           providers.ClaimMapping `yaml:"claims" help:"where each identity attribute is found in the userinfo response (see below)"`
-	UserPrefix       string                 `yaml:"user_prefix" help:"prefix of X-Forwarded-User, e.g. 'osu:' (default: '<id>:' for non-OIDC providers)"`
+	UserPrefix       string                 `yaml:"user_prefix" help:"prefix of X-Forwarded-User, e.g. 'osu:' (default: '<id>:' for non-OIDC providers; none for github)"`
 
 	// rules (in addition to the global email domains)
 	AllowedUsers  []string `yaml:"allowed_users" help:"only these users (X-Forwarded-User values such as 'osu:123' or 'alice@mastodon.example', or subjects) may log in through this provider"`
 	AllowedGroups []string `yaml:"allowed_groups" help:"only members of at least one of these groups may log in through this provider"`
 
 	// built-in presets
-	APIBase          string        `yaml:"api_base" help:"quaily API base / osu! base URL"`
+	APIBase          string        `yaml:"api_base" help:"quaily API base / osu! base URL / github REST API root / google Directory API root / entra Microsoft Graph root"`
 	SendRedirectURI  *bool         `yaml:"send_redirect_uri" help:"osdn: send redirect_uri (default false)"`
 	RefuseRestricted bool          `yaml:"refuse_restricted" help:"osu: refuse restricted, bot and deleted accounts"`
 	AllowedInstances []string      `yaml:"allowed_instances" help:"mastodon: instances allowed, exact host or '*.suffix'; '*' allows all (required)"`
 	AppName          string        `yaml:"app_name" help:"mastodon: client_name registered on each instance"`
 	AppWebsite       string        `yaml:"app_website" help:"mastodon: website registered on each instance"`
 	CredentialsFile  string        `yaml:"credentials_file" help:"mastodon: file keeping per-instance app credentials when no Redis is configured (default: memory)"`
-	ValidateEvery    time.Duration `yaml:"validate_every" help:"mastodon: re-check the token this often so a revoked token ends the session; 0 disables"`
+	ValidateEvery    time.Duration `yaml:"validate_every" help:"mastodon: re-check the token this often so a revoked token ends the session, 0 disables; github: re-check the token and memberships this often (default 10m); google: keep Directory groups this long (default 10m)"`
+
+	// github, gitlab, google, entra
+	BaseURL               string   `yaml:"base_url" help:"github: server root (default https://github.com; GitHub Enterprise Server: its URL, API at <base_url>/api/v3); gitlab: instance URL with any relative root (default https://gitlab.com); entra: login host (default https://login.microsoftonline.com)"`
+	AllowedOrganizations  []string `yaml:"allowed_organizations" help:"github: members of any of these organisations may sign in (case-insensitive)"`
+	AllowedTeams          []string `yaml:"allowed_teams" help:"github: members of any of these teams may sign in, written org/team-slug"`
+	AllowedRepositories   []string `yaml:"allowed_repositories" help:"github: collaborators on any of these repositories may sign in, owner/repo or owner/repo:permission (pull, triage, push, maintain, admin; default push, or pull on a private repository)"`
+	AllowedProjects       []string `yaml:"allowed_projects" help:"gitlab: members of any of these projects may sign in, group/project or group/project:level (guest, planner, reporter, developer, maintainer, owner; default any member)"`
+	HostedDomain          []string `yaml:"hosted_domain" help:"google: only accounts of these Google Workspace domains (the ID token's hd claim) may sign in; '*' any Workspace account"`
+	ServiceAccountKeyFile string   `yaml:"service_account_key_file" help:"google: service account key (JSON) with domain-wide delegation of admin.directory.group.readonly, to read Workspace groups"`
+	AdminEmail            string   `yaml:"admin_email" help:"google: the Workspace administrator the service account acts as (with service_account_key_file)"`
+	TenantID              string   `yaml:"tenant_id" help:"entra: the Directory (tenant) ID, or organizations / common for a multi-tenant app (required)"`
+	AllowedTenants        []string `yaml:"allowed_tenants" help:"entra: tenant ids that may sign in with organizations / common (required there); '*' any tenant"`
+
+	// ServiceAccountKey is ServiceAccountKeyFile's content, read by
+	// Validate.
+	ServiceAccountKey []byte `yaml:"-"`
 }

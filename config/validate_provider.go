@@ -15,6 +15,11 @@ import (
 const (
 	TypeOIDC     = "oidc"
 	TypeOAuth2   = "oauth2"
+	TypeGitHub   = "github"
+	TypeGitLab   = "gitlab"
+	TypeGoogle   = "google"
+	TypeEntra    = "entra"
+	TypeKeycloak = "keycloak"
 	TypeOSDN     = "osdn"
 	TypeQuaily   = "quaily"
 	TypeOsu      = "osu"
@@ -26,6 +31,11 @@ const (
 var providerTypes = []struct{ typ, name string }{
 	{TypeOIDC, "OpenID Connect"},
 	{TypeOAuth2, "OAuth2"},
+	{TypeGitHub, "GitHub"},
+	{TypeGitLab, "GitLab"},
+	{TypeGoogle, "Google"},
+	{TypeEntra, "Microsoft"},
+	{TypeKeycloak, "Keycloak"},
 	{TypeOSDN, "OSDN"},
 	{TypeQuaily, "Quaily"},
 	{TypeOsu, "osu!"},
@@ -148,6 +158,9 @@ func (v *validator) provider(p *ProviderOptions, key func(string) string, global
 	v.providerCredentials(p, key, known)
 	v.providerEndpoints(p, key, globalRedirect)
 	v.providerLists(p, key)
+	if known {
+		v.providerPreset(p, key)
+	}
 }
 
 // providerType checks the type and fills in ID and DisplayName; it reports
@@ -215,8 +228,8 @@ func (v *validator) providerCredentials(p *ProviderOptions, key func(string) str
 		p.PKCE = string(pkce)
 	}
 
-	needsSecret := p.Type == TypeOIDC || p.Type == TypeOSDN || p.Type == TypeOsu ||
-		(p.Type == TypeOAuth2 && p.ClientAuth != "none")
+	needsSecret := known && p.Type != TypeMastodon && p.Type != TypeQuaily &&
+		(p.Type != TypeOAuth2 || p.ClientAuth != "none")
 	if needsSecret && p.ClientSecret == "" && p.ClientSecretFile == "" {
 		fix := "set " + refKey(key("client_secret_file")) + " to a file holding the secret"
 		if p.Type == TypeOAuth2 {
@@ -242,6 +255,8 @@ func (v *validator) providerEndpoints(p *ProviderOptions, key func(string) strin
 		}
 	case TypeOAuth2:
 		required["auth_url"], required["token_url"], required["userinfo_url"] = true, true, true
+	case TypeKeycloak:
+		required["issuer_url"] = true
 	}
 	endpoints := []struct {
 		field string
@@ -253,6 +268,7 @@ func (v *validator) providerEndpoints(p *ProviderOptions, key func(string) strin
 		{"userinfo_url", p.UserinfoURL},
 		{"jwks_url", p.JWKSURL},
 		{"api_base", p.APIBase},
+		{"base_url", p.BaseURL},
 	}
 	for _, e := range endpoints {
 		if e.value == "" {
@@ -361,6 +377,13 @@ func (p ProviderOptions) clone() ProviderOptions {
 	p.AllowedInstances = slices.Clone(p.AllowedInstances)
 	p.AllowedUsers = slices.Clone(p.AllowedUsers)
 	p.AllowedGroups = slices.Clone(p.AllowedGroups)
+	p.AllowedOrganizations = slices.Clone(p.AllowedOrganizations)
+	p.AllowedTeams = slices.Clone(p.AllowedTeams)
+	p.AllowedRepositories = slices.Clone(p.AllowedRepositories)
+	p.AllowedProjects = slices.Clone(p.AllowedProjects)
+	p.HostedDomain = slices.Clone(p.HostedDomain)
+	p.AllowedTenants = slices.Clone(p.AllowedTenants)
+	p.ServiceAccountKey = slices.Clone(p.ServiceAccountKey)
 	if p.AuthParams != nil {
 		m := make(map[string]string, len(p.AuthParams))
 		for k, v := range p.AuthParams {

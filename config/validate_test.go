@@ -141,7 +141,7 @@ func TestValidateErrors(t *testing.T) {
 		want string
 	}{
 		// provider given by flags
-		{"unknown provider", func(o *Options) { o.Provider = "gitlab" }, "provider", `is "gitlab", which is not a provider type`},
+		{"unknown provider", func(o *Options) { o.Provider = "bitbucket" }, "provider", `is "bitbucket", which is not a provider type`},
 		{"provider typo", func(o *Options) { o.Provider = "mastadon" }, "provider", `did you mean "mastodon"?`},
 		{"empty provider", func(o *Options) { o.Provider = "" }, "provider", "is required"},
 		{"oidc without issuer", func(o *Options) { o.OIDCIssuerURL = "" }, "oidc-issuer-url", "is required"},
@@ -278,7 +278,7 @@ func TestValidateErrors(t *testing.T) {
 		{"list: empty allowed user", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, AllowedUsers: []string{"alice@m.example", " "}}), "providers[0].allowed_users", "entry 2 is empty"},
 		{"list: allowed group with comma", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, AllowedGroups: []string{"admins", "a,b"}}), "providers[0].allowed_groups", "contains a comma"},
 		{"list: reserved auth param", yamlProviders(ProviderOptions{Type: "quaily", ClientID: "1", AuthParams: map[string]string{"prompt": "login", "State": "x"}}), "providers[0].auth_params", `sets "State"`},
-		{"list: unknown type", yamlProviders(ProviderOptions{Type: "github"}), "providers[0].type", "not a provider type"},
+		{"list: unknown type", yamlProviders(ProviderOptions{Type: "bitbucket"}), "providers[0].type", "not a provider type"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

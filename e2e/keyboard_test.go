@@ -16,27 +16,31 @@ import (
 )
 
 // authorizeStub is an OAuth2 authorization endpoint that only shows what
-// it was asked: the osu! preset's auth_url points here, so a test sees
-// which login the browser started without reaching the internet.
+// it was asked: the osu! preset's auth_url (/oauth/authorize) and the
+// GitHub preset's base_url (/login/oauth/authorize) point here, so a test
+// sees which login the browser started without reaching the internet.
 func authorizeStub(t testing.TB) *httptest.Server {
 	t.Helper()
-	page := template.Must(template.New("authorize").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>osu! test authorization</title></head>
-<body><main><h1>osu! test authorization</h1><p id="query">{{.}}</p></main></body></html>`))
+	page := template.Must(template.New("authorize").Parse(`<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{{.Service}} test authorization</title></head>
+<body><main><h1>{{.Service}} test authorization</h1><p id="query">{{.Query}}</p></main></body></html>`))
+	services := map[string]string{"/oauth/authorize": "osu!", "/login/oauth/authorize": "GitHub"}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/oauth/authorize" {
+		service, ok := services[r.URL.Path]
+		if !ok {
 			http.NotFound(w, r)
 			return
 		}
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_ = page.Execute(w, r.URL.RawQuery)
+		_ = page.Execute(w, struct{ Service, Query string }{service, r.URL.RawQuery})
 	}))
 	t.Cleanup(srv.Close)
 	return srv
 }
 
-// startProvidersStack starts a gateway whose sign-in page offers three
-// providers: the certified OpenID provider, osu! (its authorization
-// endpoint replaced by authorizeStub) and Mastodon (one allowed instance).
+// startProvidersStack starts a gateway whose sign-in page offers four
+// providers: the certified OpenID provider, the GitHub and osu! presets
+// (their authorization endpoints replaced by authorizeStub) and Mastodon
+// (one allowed instance).
 func startProvidersStack(t testing.TB) (*stack, *httptest.Server) {
 	t.Helper()
 	require(t, needChromium, needNode, needAxe)
@@ -56,6 +60,10 @@ func startProvidersStack(t testing.TB) (*stack, *httptest.Server) {
 			"issuer_url": s.op.Issuer(), "client_id": e2eClientID,
 			"client_secret_file": secretFile(t, e2eClientSecret),
 			"scopes":             []string{"openid", "email", "profile", "groups"},
+		},
+		{
+			"type": "github", "client_id": "Ov23liE2E", "client_secret_file": secretFile(t, "github-test-secret"),
+			"base_url": stub.URL, "allowed_organizations": []string{"acme"},
 		},
 		{
 			"type": "osu", "client_id": "4242", "client_secret_file": secretFile(t, "osu-test-secret"),
@@ -88,6 +96,8 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 	wantTabOrder(t, b)
 	osuByKeyboard(t, b, s, stub)
 	b.open(signInURL)
+	githubByKeyboard(t, b, s, stub)
+	b.open(signInURL)
 	mastodonByKeyboard(t, b, s)
 	b.open(signInURL)
 	openIDByKeyboard(t, b, s, page)
@@ -98,7 +108,7 @@ func TestBrowserProvidersByKeyboard(t *testing.T) {
 func wantTabOrder(t *testing.T, b *tab) {
 	t.Helper()
 	var order []string
-	for range 4 {
+	for range 5 {
 		b.key(kb.Tab)
 		order = append(order, b.focused())
 		if !focusRingVisible(b) {
@@ -107,6 +117,7 @@ func wantTabOrder(t *testing.T, b *tab) {
 	}
 	want := []string{
 		"button Sign in with " + ssoName,
+		"button Sign in with GitHub",
 		"button Sign in with osu!",
 		"input#instance-mastodon label=Your Mastodon server",
 		"button Sign in with Mastodon",
@@ -134,16 +145,35 @@ func osuByKeyboard(t *testing.T, b *tab, s *stack, stub *httptest.Server) {
 	}
 }
 
+// githubByKeyboard tabs to the GitHub preset's button; Enter must lead to
+// GitHub's authorization endpoint under base_url, asking for the scopes
+// its organisation rule needs, with PKCE.
+func githubByKeyboard(t *testing.T, b *tab, s *stack, stub *httptest.Server) {
+	t.Helper()
+	b.key(kb.Tab)
+	b.key(kb.Tab)
+	if f := b.focused(); f != "button Sign in with GitHub" {
+		t.Fatalf("after Tab twice the focus is on %q, want the GitHub button", f)
+	}
+	b.key(kb.Enter)
+	p := b.waitURL(stub.URL + "/login/oauth/authorize?")
+	q, _ := url.ParseQuery(strings.SplitN(p.URL, "?", 2)[1])
+	if p.H1 != "GitHub test authorization" || q.Get("client_id") != "Ov23liE2E" || q.Get("scope") != "read:user user:email read:org" ||
+		q.Get("redirect_uri") != s.gw.URL()+"/oauth2/callback" || q.Get("code_challenge_method") != "S256" || q.Get("state") == "" {
+		t.Errorf("Enter on the GitHub button led to %s, want GitHub's authorization request for client Ov23liE2E with read:org and PKCE", p)
+	}
+}
+
 // mastodonByKeyboard tabs to the instance field, types an instance and
 // presses Enter, which must submit Mastodon's form with it; then checks
 // the sign-in page that a start without an instance gets.
 func mastodonByKeyboard(t *testing.T, b *tab, s *stack) {
 	t.Helper()
-	for range 3 {
+	for range 4 {
 		b.key(kb.Tab)
 	}
 	if f := b.focused(); !strings.HasPrefix(f, "input#instance-mastodon") {
-		t.Fatalf("after Tab three times the focus is on %q, want the Mastodon instance field", f)
+		t.Fatalf("after Tab four times the focus is on %q, want the Mastodon instance field", f)
 	}
 	b.do("type the instance", chromedp.KeyEvent("elsewhere.example"))
 	b.key(kb.Enter)

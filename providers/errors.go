@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 	"unicode"
 )
 
@@ -28,6 +29,9 @@ const (
 	CodeInstanceNotAllowed = "instance_not_allowed"
 	// CodeInvalidInstance: the Mastodon instance name is malformed.
 	CodeInvalidInstance = "invalid_instance"
+	// CodeRateLimited: the service is rate limiting Gatehouse's API calls
+	// (GitHub, Microsoft Graph, Google's Directory API); try again later.
+	CodeRateLimited = "rate_limited"
 )
 
 // unavailable: the provider could not be reached or failed; try later.
@@ -142,4 +146,31 @@ func invalidGrant(message string, cause error) *Error {
 // issuer, audience, nonce, subject).
 func untrusted(err error) *Error {
 	return &Error{Code: CodeBadResponse, Message: "The identity provider's answer could not be verified. Please try again.", Err: err}
+}
+
+// notAllowed is an *Error wrapping ErrUnauthorized: the account is valid
+// but the provider's own restrictions refuse it. message tells the user
+// what is missing; on refresh the session ends.
+func notAllowed(message string, cause error) *Error {
+	return &Error{Code: CodeAccountNotAllowed, Message: message, Err: fmt.Errorf("%w: %w", ErrUnauthorized, cause)}
+}
+
+// rateLimited: service refuses more API calls for now. retry is how long
+// it asked Gatehouse to wait (0 when it did not say). It is transient:
+// it never wraps ErrInvalidGrant, so a re-validation that meets it keeps
+// the session.
+func rateLimited(service string, retry time.Duration, cause error) *Error {
+	when := "in a few minutes"
+	switch {
+	case retry <= 0:
+	case retry < 90*time.Second:
+		when = "in a minute"
+	case retry < 90*time.Minute:
+		when = fmt.Sprintf("in about %d minutes", int((retry+30*time.Second)/time.Minute))
+	default:
+		when = fmt.Sprintf("in about %d hours", int((retry+30*time.Minute)/time.Hour))
+	}
+	return &Error{Code: CodeRateLimited,
+		Message: fmt.Sprintf("%s is limiting how often Gatehouse may ask it about your account. Please try again %s.", service, when),
+		Err:     fmt.Errorf("%s rate limit (retry after %s): %w", service, retry, cause)}
 }

@@ -4,12 +4,14 @@ package providers_test
 // the in-test fakes of internal/testutil/fakes.
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/fakes"
+	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
 // gateCallback is the Gatehouse callback URL registered with the fakes.
@@ -52,4 +54,23 @@ func browse(t testing.TB, authURL string) url.Values {
 		t.Fatalf("authorize: bad Location: %v", err)
 	}
 	return loc.Query()
+}
+
+// presetLogin runs a whole login with p: the authorization URL (the fake
+// consents at once), then Redeem with the code it sent back.
+func presetLogin(t testing.TB, p interface {
+	AuthCodeURL(context.Context, providers.AuthParams) (string, error)
+	Redeem(context.Context, string, providers.AuthParams) (providers.Grant, error)
+}, callback string) (providers.Grant, error) {
+	t.Helper()
+	ap := providers.AuthParams{State: "preset-state", Nonce: "preset-nonce", CodeVerifier: providers.NewCodeVerifier(), RedirectURL: callback}
+	authURL, err := p.AuthCodeURL(t.Context(), ap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := browse(t, authURL)
+	if e := q.Get("error"); e != "" {
+		t.Fatalf("authorize: %s: %s", e, q.Get("error_description"))
+	}
+	return p.Redeem(t.Context(), q.Get("code"), ap)
 }

@@ -45,22 +45,29 @@ func getJSON(ctx context.Context, client *http.Client, endpoint, accessToken str
 // do performs req and reads a bounded body. Transport failures become
 // provider_unavailable.
 func do(client *http.Client, req *http.Request) (status int, ctype string, body []byte, err error) {
+	status, header, body, err := send(client, req)
+	return status, header.Get("Content-Type"), body, err
+}
+
+// send is do returning every response header (rate-limit and paging
+// headers of REST APIs).
+func send(client *http.Client, req *http.Request) (status int, header http.Header, body []byte, err error) {
 	resp, err := client.Do(req)
 	if err != nil {
 		if req.Context().Err() != nil {
-			return 0, "", nil, &Error{Code: CodeProviderUnavailable, Message: "The login took too long. Please try again.", Err: req.Context().Err()}
+			return 0, nil, nil, &Error{Code: CodeProviderUnavailable, Message: "The login took too long. Please try again.", Err: req.Context().Err()}
 		}
-		return 0, "", nil, unavailable(fmt.Errorf("%s %s: %w", req.Method, redactURL(req.URL.String()), unwrapURLError(err)))
+		return 0, nil, nil, unavailable(fmt.Errorf("%s %s: %w", req.Method, redactURL(req.URL.String()), unwrapURLError(err)))
 	}
 	defer resp.Body.Close()
 	body, err = io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
 	if err != nil {
-		return 0, "", nil, unavailable(fmt.Errorf("%s %s: reading response: %w", req.Method, redactURL(req.URL.String()), err))
+		return 0, nil, nil, unavailable(fmt.Errorf("%s %s: reading response: %w", req.Method, redactURL(req.URL.String()), err))
 	}
 	if len(body) > maxResponseBytes {
-		return 0, "", nil, badResponse(fmt.Errorf("%s %s: response larger than %d bytes", req.Method, redactURL(req.URL.String()), maxResponseBytes))
+		return 0, nil, nil, badResponse(fmt.Errorf("%s %s: response larger than %d bytes", req.Method, redactURL(req.URL.String()), maxResponseBytes))
 	}
-	return resp.StatusCode, resp.Header.Get("Content-Type"), body, nil
+	return resp.StatusCode, resp.Header, body, nil
 }
 
 // unwrapURLError drops *url.Error's copy of the URL (it may carry a query).

@@ -49,9 +49,14 @@ type OAuth2Config struct {
 type OAuth2 struct {
 	c     OAuth2Config // with defaults filled in
 	token tokenClient
+	// fetchUserinfo, when set, replaces the GET of UserinfoURL (GitHub's
+	// API wants its own headers and has rate limits).
+	fetchUserinfo func(ctx context.Context, accessToken string) (map[string]any, error)
 	// identityHook lets presets adjust or refuse an identity from the raw
-	// userinfo document.
-	identityHook func(doc map[string]any, id *Identity) error
+	// userinfo document; with accessToken it may ask the service's API
+	// more. An error wrapping ErrUnauthorized refuses the login, and ends
+	// the session on refresh.
+	identityHook func(ctx context.Context, doc map[string]any, accessToken string, id *Identity) error
 }
 
 var _ Provider = (*OAuth2)(nil)
@@ -201,7 +206,13 @@ func (o *OAuth2) tokenFailed(ctx context.Context, err error) error {
 
 // identity fetches and maps the userinfo document.
 func (o *OAuth2) identity(ctx context.Context, accessToken string) (Identity, error) {
-	doc, err := getJSON(ctx, o.c.HTTPClient, o.c.UserinfoURL, accessToken)
+	fetch := o.fetchUserinfo
+	if fetch == nil {
+		fetch = func(ctx context.Context, token string) (map[string]any, error) {
+			return getJSON(ctx, o.c.HTTPClient, o.c.UserinfoURL, token)
+		}
+	}
+	doc, err := fetch(ctx, accessToken)
 	if err != nil {
 		return Identity{}, err
 	}
@@ -229,7 +240,7 @@ func (o *OAuth2) identity(ctx context.Context, accessToken string) (Identity, er
 	}
 	id.User = o.c.userPrefix() + id.Subject
 	if o.identityHook != nil {
-		if err := o.identityHook(m, &id); err != nil {
+		if err := o.identityHook(ctx, m, accessToken, &id); err != nil {
 			return Identity{}, err
 		}
 	}

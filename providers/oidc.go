@@ -1,11 +1,13 @@
 package providers
 
 import (
+	"cmp"
 	"context"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
 	"slices"
@@ -65,6 +67,8 @@ type OIDC struct {
 	endSessionURL  string // from discovery, or c.EndSessionURL
 	responseIssuer bool   // discovery promised iss on authorization responses
 	log            *slog.Logger
+	provider       *oidc.Provider // for presets that verify other JWTs (Keycloak's access token)
+	preset         oidcPreset
 }
 
 var (
@@ -82,6 +86,7 @@ var asymmetricAlgs = []string{
 
 // discoveryExtras are the discovery fields go-oidc does not expose.
 type discoveryExtras struct {
+	Issuer              string   `json:"issuer"`
 	EndSessionEndpoint  string   `json:"end_session_endpoint"`
 	TokenAuthMethods    []string `json:"token_endpoint_auth_methods_supported"`
 	CodeChallengeMethod []string `json:"code_challenge_methods_supported"`
@@ -93,7 +98,13 @@ type discoveryExtras struct {
 // NewOIDC builds the provider, fetching discovery unless c.SkipDiscovery.
 // ctx bounds the discovery request only.
 func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
-	c.Common = c.withDefaults("oidc", "OpenID Connect")
+	return newOIDC(ctx, c, oidcPreset{})
+}
+
+// newOIDC is NewOIDC extended by a preset (GitLab, Google, Entra ID,
+// Keycloak).
+func newOIDC(ctx context.Context, c OIDCConfig, preset oidcPreset) (*OIDC, error) {
+	c.Common = c.withDefaults(cmp.Or(preset.typ, "oidc"), cmp.Or(preset.displayName, "OpenID Connect"))
 	if c.ClientID == "" {
 		return nil, fmt.Errorf("provider %q: client id is required", c.ID)
 	}
@@ -114,12 +125,13 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 	if c.GroupsClaim == "" {
 		c.GroupsClaim = "groups"
 	}
-	o := &OIDC{c: c, audiences: append([]string{c.ClientID}, c.ExtraAudiences...), log: log}
+	o := &OIDC{c: c, audiences: append([]string{c.ClientID}, c.ExtraAudiences...), log: log, preset: preset}
 
 	provider, extras, err := o.discover(ctx)
 	if err != nil {
 		return nil, err
 	}
+	o.provider = provider
 	ep := provider.Endpoint()
 	o.authURL, o.userinfoURL = ep.AuthURL, provider.UserInfoEndpoint()
 	for _, f := range []struct {
@@ -145,7 +157,9 @@ func NewOIDC(ctx context.Context, c OIDCConfig) (*OIDC, error) {
 		// With extra audiences go-oidc's single-audience check is replaced
 		// by checkAudience; without them both apply.
 		SkipClientIDCheck: len(c.ExtraAudiences) > 0,
-		Now:               c.Now,
+		// A template issuer is checked by the preset (verifyIDToken).
+		SkipIssuerCheck: preset.issuerTemplate != "",
+		Now:             c.Now,
 	})
 	return o, nil
 }
@@ -173,12 +187,19 @@ func (o *OIDC) discover(ctx context.Context) (*oidc.Provider, discoveryExtras, e
 			Algorithms:  asymmetricAlgs,
 		}).NewProvider(cctx), extras, nil
 	}
+	if o.preset.issuerTemplate != "" {
+		// Checked below against the template instead of IssuerURL.
+		cctx = oidc.InsecureIssuerURLContext(cctx, o.preset.issuerTemplate)
+	}
 	p, err := oidc.NewProvider(cctx, c.IssuerURL)
 	if err != nil {
 		return nil, extras, fmt.Errorf("provider %q: OIDC discovery for %s: %w", c.ID, c.IssuerURL, unwrapURLError(err))
 	}
 	if err := p.Claims(&extras); err != nil {
 		return nil, extras, fmt.Errorf("provider %q: reading discovery document: %w", c.ID, err)
+	}
+	if o.preset.issuerTemplate != "" && extras.Issuer != o.preset.issuerTemplate {
+		return nil, extras, fmt.Errorf("provider %q: discovery for %s names issuer %q, want %q", c.ID, c.IssuerURL, truncate(extras.Issuer, 200), o.preset.issuerTemplate)
 	}
 	o.endSessionURL = extras.EndSessionEndpoint
 	o.responseIssuer = extras.ResponseIssuer
@@ -212,7 +233,9 @@ func loopbackHost(h string) bool {
 }
 
 // Info implements Provider.
-func (o *OIDC) Info() Info { return Info{ID: o.c.ID, Type: "oidc", DisplayName: o.c.DisplayName} }
+func (o *OIDC) Info() Info {
+	return Info{ID: o.c.ID, Type: cmp.Or(o.preset.typ, "oidc"), DisplayName: o.c.DisplayName}
+}
 
 // AuthCodeURL implements Provider. It always sends the nonce and an S256
 // PKCE challenge; p.State, p.Nonce, p.CodeVerifier and p.RedirectURL are
@@ -222,7 +245,11 @@ func (o *OIDC) AuthCodeURL(_ context.Context, p AuthParams) (string, error) {
 		return "", err
 	}
 	cfg := oauth2.Config{ClientID: o.c.ClientID, Endpoint: oauth2.Endpoint{AuthURL: o.authURL}, Scopes: o.c.Scopes, RedirectURL: p.RedirectURL}
-	return cfg.AuthCodeURL(p.State, oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.CodeVerifier)), nil
+	opts := []oauth2.AuthCodeOption{oidc.Nonce(p.Nonce), oauth2.S256ChallengeOption(p.CodeVerifier)}
+	for _, k := range slices.Sorted(maps.Keys(o.preset.authParams)) {
+		opts = append(opts, oauth2.SetAuthURLParam(k, o.preset.authParams[k]))
+	}
+	return cfg.AuthCodeURL(p.State, opts...), nil
 }
 
 func (o *OIDC) checkParams(p AuthParams) error {
@@ -293,6 +320,17 @@ func (o *OIDC) Refresh(ctx context.Context, g Grant) (Grant, error) {
 	}
 	if tokens.IDToken == "" {
 		ng.Tokens.IDToken = g.Tokens.IDToken
+		if o.preset.identity == nil {
+			return ng, nil
+		}
+		// The preset re-checks what it can from the new access token.
+		id := g.Identity
+		id.Groups, id.Extra = slices.Clone(id.Groups), maps.Clone(id.Extra)
+		if err := o.preset.identity(ctx, presetInput{accessToken: tokens.AccessToken, refresh: true}, &id); err != nil {
+			return Grant{}, o.refreshFailed(err)
+		}
+		o.c.clean(&id)
+		ng.Identity = id
 		return ng, nil
 	}
 	idt, claims, err := o.verifyIDToken(ctx, tokens.IDToken, tokens.AccessToken)
@@ -304,16 +342,33 @@ func (o *OIDC) Refresh(ctx context.Context, g Grant) (Grant, error) {
 	}
 	id, err := o.identity(ctx, idt, claims, tokens.AccessToken, &g.Identity)
 	if err != nil {
-		return Grant{}, fmt.Errorf("provider %q: refresh: %w", o.c.ID, err)
+		return Grant{}, o.refreshFailed(err)
 	}
 	ng.Identity = id
 	return ng, nil
+}
+
+// refreshFailed wraps an identity failure on refresh: an identity the
+// provider's own restrictions now refuse ends the session.
+func (o *OIDC) refreshFailed(err error) error {
+	if errors.Is(err, ErrUnauthorized) {
+		return fmt.Errorf("provider %q: refresh: %w: %w", o.c.ID, ErrInvalidGrant, err)
+	}
+	return fmt.Errorf("provider %q: refresh: %w", o.c.ID, err)
 }
 
 // CheckResponseIssuer implements ResponseIssuerChecker: an iss parameter must
 // be the issuer exactly (RFC 9207 §2.4, simple string comparison), and must
 // be present when discovery said authorization_response_iss_parameter_supported.
 func (o *OIDC) CheckResponseIssuer(iss string, present bool) error {
+	if o.preset.checkIssuer != nil && present {
+		if err := o.preset.checkIssuer(iss, nil); err != nil {
+			return fmt.Errorf("%w: %w", ErrIssuerMismatch, err)
+		}
+		if o.preset.issuerTemplate != "" {
+			return nil // the template's issuers, not IssuerURL
+		}
+	}
 	switch {
 	case present && iss != o.c.IssuerURL:
 		return fmt.Errorf("%w: iss %q, want %q", ErrIssuerMismatch, truncate(iss, 200), o.c.IssuerURL)

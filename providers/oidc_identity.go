@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -39,6 +40,11 @@ func (o *OIDC) verifyIDToken(ctx context.Context, raw, accessToken string) (*oid
 	claims, err := decodeJSONObject(rawClaims)
 	if err != nil {
 		return nil, nil, fmt.Errorf("ID token claims: %w", err)
+	}
+	if o.preset.checkIssuer != nil {
+		if err := o.preset.checkIssuer(idt.Issuer, claims); err != nil {
+			return nil, nil, fmt.Errorf("ID token issuer: %w", err)
+		}
 	}
 	return idt, claims, nil
 }
@@ -108,8 +114,10 @@ func nonEmptyString(doc map[string]any, key string) (string, bool) {
 	return s, ok && s != ""
 }
 
-// oidcGroups reads the groups claim: a string (one group) or an array of
-// strings/numbers. present is false when the claim is absent.
+// oidcGroups reads the groups claim: a string (one group), an array of
+// strings/numbers, or an object whose keys are the names (ZITADEL's
+// roles: {"admin": {"<org id>": "<org domain>"}}). present is false when
+// the claim is absent.
 func oidcGroups(doc map[string]any, claim string) (groups []string, present bool) {
 	v, ok := doc[claim]
 	if !ok && strings.Contains(claim, ".") {
@@ -125,6 +133,12 @@ func oidcGroups(doc map[string]any, claim string) (groups []string, present bool
 		for _, e := range v {
 			if s, ok := scalarString(e); ok && s != "" {
 				groups = append(groups, s)
+			}
+		}
+	case map[string]any:
+		for _, k := range slices.Sorted(maps.Keys(v)) {
+			if k != "" {
+				groups = append(groups, k)
 			}
 		}
 	default:
@@ -148,19 +162,17 @@ func oidcGroups(doc map[string]any, claim string) (groups []string, present bool
 // grant less.
 func (o *OIDC) identity(ctx context.Context, idt *oidc.IDToken, claims map[string]any, accessToken string, prev *Identity) (Identity, error) {
 	p := o.readProfile(claims)
+	if o.preset.userinfoGroups {
+		p.groups, p.hasGroups = nil, false // userinfo's alone count
+	}
+	var info map[string]any
 	if (!p.hasEmail || !p.hasName || !p.hasGroups) && o.userinfoURL != "" && accessToken != "" {
-		doc, err := getJSON(ctx, o.c.HTTPClient, o.userinfoURL, accessToken)
-		var pe *Error
-		switch {
-		case err == nil:
-			if sub, _ := scalarString(doc["sub"]); sub != idt.Subject {
-				return Identity{}, untrusted(errors.New("userinfo sub differs from the ID token's"))
-			}
-			p.merge(o.readProfile(doc))
-		case errors.As(err, &pe) && pe.Code != CodeProviderUnavailable:
-			o.log.Warn("userinfo refused; using the ID token's claims only", "err", err)
-		default:
+		var err error
+		if info, err = o.userinfo(ctx, idt.Subject, accessToken); err != nil {
 			return Identity{}, err
+		}
+		if info != nil {
+			p.merge(o.readProfile(info))
 		}
 	}
 	if prev != nil {
@@ -200,10 +212,34 @@ func (o *OIDC) identity(ctx context.Context, idt *oidc.IDToken, claims map[strin
 			*s = "" // never forward control characters into headers
 		}
 	}
+	if o.preset.identity != nil {
+		in := presetInput{claims: claims, userinfo: info, accessToken: accessToken, refresh: prev != nil}
+		if err := o.preset.identity(ctx, in, &id); err != nil {
+			return Identity{}, err
+		}
+	}
 	id.Groups = slices.DeleteFunc(id.Groups, func(g string) bool { return checkPrintable(g) != nil })
 	o.c.clean(&id)
 	id.User = o.userValue(id, claims)
 	return id, nil
+}
+
+// userinfo reads the userinfo endpoint, whose sub must be the ID
+// token's. It returns nil, nil when the endpoint refuses the token.
+func (o *OIDC) userinfo(ctx context.Context, sub, accessToken string) (map[string]any, error) {
+	doc, err := getJSON(ctx, o.c.HTTPClient, o.userinfoURL, accessToken)
+	var pe *Error
+	switch {
+	case err == nil:
+		if s, _ := scalarString(doc["sub"]); s != sub {
+			return nil, untrusted(errors.New("userinfo sub differs from the ID token's"))
+		}
+		return doc, nil
+	case errors.As(err, &pe) && pe.Code != CodeProviderUnavailable:
+		o.log.Warn("userinfo refused; using the ID token's claims only", "err", err)
+		return nil, nil
+	}
+	return nil, err
 }
 
 // userValue is the X-Forwarded-User value: the configured claim, or the

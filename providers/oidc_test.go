@@ -429,6 +429,9 @@ func TestOIDCGroupsClaim(t *testing.T) {
 		{"nested path", "realm_access.roles", func(c map[string]any) { c["realm_access"] = map[string]any{"roles": []string{"a", "b"}} }, []string{"a", "b"}},
 		{"dotted top-level name", "https://example.com/groups", func(c map[string]any) { c["https://example.com/groups"] = []string{"x"} }, []string{"x"}},
 		{"control chars dropped", "groups", func(c map[string]any) { c["groups"] = []string{"ok", "bad\nX: y"} }, []string{"ok"}},
+		{"object of roles (ZITADEL)", "urn:zitadel:iam:org:project:roles", func(c map[string]any) {
+			c["urn:zitadel:iam:org:project:roles"] = map[string]any{"viewer": map[string]any{"1": "acme.example"}, "admin": map[string]any{"1": "acme.example"}}
+		}, []string{"admin", "viewer"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -58,7 +59,7 @@ func NewOsu(c OsuConfig) (*OAuth2, error) {
 	if err != nil {
 		return nil, err
 	}
-	o.identityHook = func(doc map[string]any, id *Identity) error {
+	o.identityHook = func(_ context.Context, doc map[string]any, _ string, id *Identity) error {
 		return osuIdentity(doc, id, c.RefuseRestricted)
 	}
 	return o, nil

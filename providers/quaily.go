@@ -2,6 +2,7 @@ package providers
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"strings"
 )
@@ -57,7 +58,7 @@ func NewQuaily(c QuailyConfig) (*OAuth2, error) {
 	if o.c.PKCE == PKCEOff { // however it was spelled
 		return nil, errors.New("quaily: PKCE cannot be off (Quaily apps are public clients)")
 	}
-	o.identityHook = func(doc map[string]any, id *Identity) error {
+	o.identityHook = func(_ context.Context, doc map[string]any, _ string, id *Identity) error {
 		uuid, _ := claimString(doc, "uuid")
 		if uuid == "" {
 			return nil // keep "quaily:<sub>"

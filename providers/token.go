@@ -94,7 +94,7 @@ func (c tokenClient) request(ctx context.Context, form url.Values, op tokenOp) (
 			}
 		}
 	}
-	if e := tokenError(op, status, doc, perr); e != nil {
+	if e := tokenError(op, status, aliasTokenError(doc), perr); e != nil {
 		return Tokens{}, e
 	}
 	now := time.Now
@@ -143,6 +143,30 @@ func tokenError(op tokenOp, status int, doc map[string]any, perr error) *Error {
 		return errorFromStatus(status, doc, what)
 	}
 	return nil
+}
+
+// tokenErrorAliases are token-endpoint error codes that services use
+// instead of RFC 6749's for the same thing (GitHub's, which it answers
+// with status 200).
+var tokenErrorAliases = map[string]string{
+	"bad_verification_code":        "invalid_grant",
+	"bad_refresh_token":            "invalid_grant",
+	"incorrect_client_credentials": "invalid_client",
+}
+
+// aliasTokenError returns doc with an aliased error code replaced by the
+// RFC 6749 one; the original stays in the description for logs.
+func aliasTokenError(doc map[string]any) map[string]any {
+	code, _ := doc["error"].(string)
+	std, ok := tokenErrorAliases[code]
+	if !ok {
+		return doc
+	}
+	doc = maps.Clone(doc)
+	doc["error"] = std
+	desc, _ := doc["error_description"].(string)
+	doc["error_description"] = strings.TrimSpace(code + ": " + desc)
+	return doc
 }
 
 // parseTokenBody reads JSON, or form encoding when the provider answers so.

@@ -370,6 +370,8 @@ func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id stri
 			status = http.StatusBadRequest
 		case "provider_unavailable":
 			status = http.StatusBadGateway
+		case "rate_limited":
+			status = http.StatusServiceUnavailable
 		}
 	case errors.Is(err, providers.ErrUnauthorized):
 		status, code, msg = http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden)

@@ -29,6 +29,26 @@ var registry = map[string]providerBuilder{
 			UserinfoURL: p.UserinfoURL, ClientAuth: providers.ClientAuth(p.ClientAuth), PKCE: providers.PKCEMethod(p.PKCE),
 			ScopeSeparator: p.ScopeSeparator, AuthParams: p.AuthParams, UserinfoEnvelope: p.UserinfoEnvelope, Claims: p.Claims})
 	},
+	config.TypeGitHub: func(_ context.Context, p config.ProviderOptions, c providers.Common, _ resources) (providers.Provider, error) {
+		return providers.NewGitHub(providers.GitHubConfig{Common: c, BaseURL: p.BaseURL, APIURL: p.APIBase, PKCE: providers.PKCEMethod(p.PKCE), AuthParams: p.AuthParams,
+			AllowedOrganizations: p.AllowedOrganizations, AllowedTeams: p.AllowedTeams, AllowedRepositories: p.AllowedRepositories,
+			ValidateEvery: p.ValidateEvery})
+	},
+	config.TypeGitLab: func(ctx context.Context, p config.ProviderOptions, c providers.Common, _ resources) (providers.Provider, error) {
+		return providers.NewGitLab(ctx, providers.GitLabConfig{Common: c, BaseURL: p.BaseURL, UserClaim: p.UserClaim, AllowedProjects: p.AllowedProjects})
+	},
+	config.TypeGoogle: func(ctx context.Context, p config.ProviderOptions, c providers.Common, _ resources) (providers.Provider, error) {
+		return providers.NewGoogle(ctx, providers.GoogleConfig{Common: c, IssuerURL: p.IssuerURL, UserClaim: p.UserClaim,
+			HostedDomains: p.HostedDomain, ServiceAccountKey: p.ServiceAccountKey, AdminEmail: p.AdminEmail,
+			DirectoryURL: p.APIBase, GroupsCacheFor: p.ValidateEvery})
+	},
+	config.TypeEntra: func(ctx context.Context, p config.ProviderOptions, c providers.Common, _ resources) (providers.Provider, error) {
+		return providers.NewEntra(ctx, providers.EntraConfig{Common: c, TenantID: p.TenantID, AllowedTenants: p.AllowedTenants,
+			BaseURL: p.BaseURL, GraphURL: p.APIBase, UserClaim: p.UserClaim})
+	},
+	config.TypeKeycloak: func(ctx context.Context, p config.ProviderOptions, c providers.Common, _ resources) (providers.Provider, error) {
+		return providers.NewKeycloak(ctx, providers.KeycloakConfig{Common: c, IssuerURL: p.IssuerURL, UserClaim: p.UserClaim})
+	},
 	config.TypeOSDN: func(_ context.Context, p config.ProviderOptions, c providers.Common, _ resources) (providers.Provider, error) {
 		return providers.NewOSDN(providers.OSDNConfig{Common: c, AuthURL: p.AuthURL, TokenURL: p.TokenURL,
 			UserinfoURL: p.UserinfoURL, SendRedirectURI: p.SendRedirectURI != nil && *p.SendRedirectURI})

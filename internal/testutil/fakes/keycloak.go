@@ -241,7 +241,7 @@ func (f *Keycloak) idTokenClaims(claims map[string]any) {
 		return
 	}
 	u := f.user(p.grant.user)
-	iat, _ := claims["iat"].(int64)
+	iat := claimUnix(claims["iat"])
 	at := map[string]any{"exp": iat + 300, "iat": iat, "auth_time": claims["auth_time"], "jti": kcSubject(RandomToken()), "iss": claims["iss"],
 		"aud": "account", "sub": claims["sub"], "typ": "Bearer", "azp": "gatehouse", "acr": "1", "allowed-origins": []string{},
 		"scope": strings.Join(p.grant.scopes, " "), "email_verified": true, "name": u.Name, "preferred_username": u.Username}
@@ -291,4 +291,18 @@ func (f *Keycloak) userinfoDoc(g *oidcGrant) map[string]any {
 		}
 	}
 	return doc
+}
+
+// claimUnix reads a NumericDate claim, however the claims were decoded.
+func claimUnix(v any) int64 {
+	switch n := v.(type) {
+	case int64:
+		return n
+	case float64:
+		return int64(n)
+	case json.Number:
+		i, _ := n.Int64()
+		return i
+	}
+	return time.Now().Unix()
 }

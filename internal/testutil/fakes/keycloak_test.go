@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestKeycloakRejects(t *testing.T) {
@@ -63,6 +64,9 @@ func TestKeycloakTokens(t *testing.T) {
 	at := verifyJWT(t, oc+"/certs", tok["access_token"])
 	if id["iss"] != f.Issuer || id["sub"] != kcSubject("alice") || fmt.Sprint(id["groups"]) != "[/staff /staff/admins]" || id["realm_access"] != nil || id["at_hash"] != atHashOf(tok["access_token"]) {
 		t.Errorf("ID token %v", id)
+	}
+	if exp, _ := at["exp"].(float64); exp < float64(time.Now().Unix()) || exp > float64(time.Now().Add(5*time.Minute).Unix()) {
+		t.Errorf("access token exp %v: not about 5 minutes from now", at["exp"])
 	}
 	if at["iss"] != f.Issuer || at["typ"] != "Bearer" || at["azp"] != "gatehouse" || at["sub"] != id["sub"] ||
 		fmt.Sprint(at["realm_access"]) != "map[roles:[admin default-roles-acme offline_access uma_authorization]]" ||

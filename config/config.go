@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"slices"
 	"time"
@@ -22,8 +23,16 @@ type Config struct {
 	HTTPAddress     string
 	ShutdownTimeout time.Duration
 	ReverseProxy    bool
-	LogLevel        string // debug, info, warn or error
-	LogFormat       string // text or json
+	// MaxConnections, RequestBodyTimeout and UpstreamBodyIdleTimeout bound
+	// connections and request bodies (see internal/server and proxy).
+	MaxConnections          int
+	RequestBodyTimeout      time.Duration
+	UpstreamBodyIdleTimeout time.Duration
+	// TrustedProxies are the --trusted-proxy ranges, with the loopback
+	// ranges added by --reverse-proxy.
+	TrustedProxies []netip.Prefix
+	LogLevel       string // debug, info, warn or error
+	LogFormat      string // text or json
 
 	// Upstream is where authenticated requests go; nil in auth_request-only
 	// deployments.
@@ -31,6 +40,7 @@ type Config struct {
 	UpstreamTimeout        time.Duration
 	PassAccessToken        bool
 	SetAuthorizationHeader bool
+	ForwardAuthPrefixRoute bool
 
 	// SigningKeys are the loaded --signing-key-file keys, in order (the
 	// first signs); nil when no assertions are signed.
@@ -53,6 +63,7 @@ type Config struct {
 	// --userinfo-url become AuthURL, TokenURL and UserinfoURL.
 	Providers       []ProviderOptions
 	ProviderSignOut bool
+	SignOutGET      bool
 
 	// EmailDomains are lower-cased, ".example.com" written "*.example.com".
 	EmailDomains []string
@@ -111,6 +122,7 @@ func (o *Options) Validate() (*Config, error) {
 	c := &Config{}
 
 	v.server(n)
+	c.TrustedProxies = v.trustedProxies(n)
 	c.Upstream = v.upstream(n)
 	v.redirectURL(n.RedirectURL, n.CookieSecure)
 	c.Providers = v.providers(n)
@@ -125,7 +137,9 @@ func (o *Options) Validate() (*Config, error) {
 
 	c.HTTPAddress, c.ShutdownTimeout, c.ReverseProxy, c.LogLevel, c.LogFormat = n.HTTPAddress, n.ShutdownTimeout, n.ReverseProxy, n.LogLevel, n.LogFormat
 	c.UpstreamTimeout, c.PassAccessToken, c.SetAuthorizationHeader = n.UpstreamTimeout, n.PassAccessToken, n.SetAuthorizationHeader
-	c.ProviderSignOut, c.EmailDomains = n.ProviderSignOut, n.EmailDomains
+	c.ForwardAuthPrefixRoute = n.ForwardAuthPrefixRoute
+	c.MaxConnections, c.RequestBodyTimeout, c.UpstreamBodyIdleTimeout = n.MaxConnections, n.RequestBodyTimeout, n.UpstreamBodyIdleTimeout
+	c.ProviderSignOut, c.SignOutGET, c.EmailDomains = n.ProviderSignOut, n.SignOutGET, n.EmailDomains
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
 	c.CookieExpire, c.CookieRefresh, c.RefreshWindow, c.SessionStore = n.CookieExpire, n.CookieRefresh, n.RefreshWindow, n.SessionStore
@@ -143,6 +157,7 @@ func (o *Options) clone() *Options {
 	n.MastodonAllowedInstances = slices.Clone(o.MastodonAllowedInstances)
 	n.EmailDomains = slices.Clone(o.EmailDomains)
 	n.WhitelistDomains = slices.Clone(o.WhitelistDomains)
+	n.TrustedProxies = slices.Clone(o.TrustedProxies)
 	n.CookiePreviousSecret = slices.Clone(o.CookiePreviousSecret)
 	n.RedisSentinelAddrs = slices.Clone(o.RedisSentinelAddrs)
 	n.RedisClusterAddrs = slices.Clone(o.RedisClusterAddrs)

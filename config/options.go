@@ -36,17 +36,22 @@ type Options struct {
 	ConfigFile string `flag:"config" yaml:"-" group:"Configuration file" help:"YAML configuration file; flags and GATEHOUSE_* variables override its values"`
 
 	// ---- server ----
-	HTTPAddress     string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
-	ShutdownTimeout time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
-	ReverseProxy    bool          `flag:"reverse-proxy" default:"false" help:"trust X-Forwarded-Proto/-Host/-Uri/-Method from a proxy in front of Gatehouse (nginx auth_request, Traefik, ingress)"`
-	LogLevel        string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
-	LogFormat       string        `flag:"log-format" default:"text" help:"text or json"`
+	HTTPAddress             string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
+	ShutdownTimeout         time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
+	ReverseProxy            bool          `flag:"reverse-proxy" default:"false" help:"trust the forwarding headers of a proxy on this machine (loopback peers: nginx auth_request next to Gatehouse); the same as --trusted-proxy 127.0.0.0/8 --trusted-proxy ::1"`
+	TrustedProxies          []string      `flag:"trusted-proxy" yaml:"trusted_proxies" help:"IP address or CIDR range of a proxy in front of Gatehouse (nginx, Traefik, Caddy, Envoy, an ingress controller) whose X-Forwarded-For/-Proto/-Host/-Port/-Uri/-Method, X-Original-URL/-URI, X-Real-IP and X-Request-Id are honoured, and the only peers /oauth2/auth hands token and cookie copies to (repeatable); from other peers these headers are dropped; identity headers are never honoured from anyone"`
+	MaxConnections          int           `flag:"max-connections" default:"4096" help:"connections served at once; more wait in the kernel's queue until one closes (also capped below the open-file limit)"`
+	RequestBodyTimeout      time.Duration `flag:"request-body-timeout" default:"10s" help:"time a request body to one of Gatehouse's own endpoints (/oauth2/*) may take to arrive; a stalled body is dropped and its connection closed"`
+	UpstreamBodyIdleTimeout time.Duration `flag:"upstream-body-idle-timeout" default:"60s" help:"time a request body on its way to the upstream may stall between two reads (uploads of any length work while data flows; WebSockets are not affected); 0 disables"`
+	LogLevel                string        `flag:"log-level" default:"info" help:"debug, info, warn or error"`
+	LogFormat               string        `flag:"log-format" default:"text" help:"text or json"`
 
 	// ---- upstream ----
 	Upstream               string        `flag:"upstream" group:"Upstream" help:"URL of the application to proxy to (http:// or https://); empty in auth_request-only deployments"`
 	UpstreamTimeout        time.Duration `flag:"upstream-timeout" default:"30s" help:"time to wait for the upstream's response headers"`
-	PassAccessToken        bool          `flag:"pass-access-token" default:"false" help:"send the access token upstream as X-Forwarded-Access-Token (and X-Auth-Request-Access-Token on /oauth2/auth)"`
-	SetAuthorizationHeader bool          `flag:"set-authorization-header" default:"false" help:"send 'Authorization: Bearer <access token>' upstream"`
+	PassAccessToken        bool          `flag:"pass-access-token" default:"false" help:"send the access token upstream as X-Forwarded-Access-Token (and X-Auth-Request-Access-Token on /oauth2/auth answers to a trusted proxy)"`
+	SetAuthorizationHeader bool          `flag:"set-authorization-header" default:"false" help:"send 'Authorization: Bearer <access token>' upstream (and on /oauth2/auth answers to a trusted proxy)"`
+	ForwardAuthPrefixRoute bool          `flag:"forward-auth-prefix-route" default:"false" help:"also answer forward-auth checks at /oauth2/auth/<original path>, the form Envoy ext_authz's path_prefix sends; off, only /oauth2/auth answers and /oauth2/auth/... is 404"`
 
 	// ---- signed identity (docs/assertion.md) ----
 	SigningKeyFiles []string `flag:"signing-key-file" group:"Signed identity" help:"PEM private key (EC P-256 or RSA of 2048 bits or more) signing the X-Gatehouse-Assertion JWT sent upstream (X-Auth-Request-Assertion on /oauth2/auth); repeatable: the first signs, all are published at /.well-known/jwks.json for rotation"`
@@ -71,6 +76,7 @@ type Options struct {
 	OIDCJWKSURL              string            `flag:"oidc-jwks-url" help:"JWKS endpoint (with --skip-oidc-discovery)"`
 	UserinfoURL              string            `flag:"userinfo-url" alias:"profile-url" help:"userinfo endpoint (with --skip-oidc-discovery, or for --provider oauth2)"`
 	MastodonAllowedInstances []string          `flag:"mastodon-allowed-instance" help:"with --provider mastodon: instance users may sign in with, exact host or '*.suffix'; '*' allows all (repeatable)"`
+	SignOutGET               bool              `flag:"sign-out-get" default:"false" help:"sign out on a plain GET /oauth2/sign_out (a link), as older versions did; off, GET shows a confirmation button and only a POST from this site (Sec-Fetch-Site/Origin) or carrying the page's token signs out, so a cross-site link cannot sign users out"`
 	ProviderSignOut          bool              `flag:"provider-sign-out" default:"true" help:"on sign-out, also send the browser to the provider's end_session_endpoint when it has one"`
 	Providers                []ProviderOptions `flag:"-" yaml:"providers" help:"several providers at once; replaces the single provider given by flags"`
 

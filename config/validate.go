@@ -53,8 +53,41 @@ func (v *validator) server(o *Options) {
 	if o.ShutdownTimeout < 0 {
 		v.add("shutdown-timeout", "is negative", "use 0 or more, e.g. 15s")
 	}
+	if o.MaxConnections < 1 {
+		v.add("max-connections", "must be at least 1", "e.g. 4096 (the default)")
+	}
+	if o.RequestBodyTimeout <= 0 {
+		v.add("request-body-timeout", "must be more than 0", "e.g. 10s (the default)")
+	}
+	if o.UpstreamBodyIdleTimeout < 0 {
+		v.add("upstream-body-idle-timeout", "is negative", "use 0 to disable, or e.g. 60s (the default)")
+	}
 	v.oneOf("log-level", &o.LogLevel, "debug", "info", "warn", "error")
 	v.oneOf("log-format", &o.LogFormat, "text", "json")
+}
+
+// trustedProxies parses --trusted-proxy and adds loopback for
+// --reverse-proxy.
+func (v *validator) trustedProxies(o *Options) []netip.Prefix {
+	var out []netip.Prefix
+	if o.ReverseProxy {
+		out = append(out, redirect.Loopback...)
+	}
+	for _, e := range o.TrustedProxies {
+		p, err := redirect.ParseTrustedProxy(e)
+		if err != nil {
+			v.add("trusted-proxy", fmt.Sprintf("entry %q is not an IP address or CIDR range", strings.TrimSpace(e)),
+				"write the proxy's address (192.0.2.10) or its network (10.0.0.0/8, fd00::/8); use --reverse-proxy for a proxy on this machine")
+			continue
+		}
+		if p.Bits() == 0 {
+			v.add("trusted-proxy", fmt.Sprintf("entry %q trusts every address", strings.TrimSpace(e)),
+				"name the proxies' own network; trusting everyone lets any client forge X-Forwarded-Host and steer return addresses")
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // upstream checks the upstream options and returns the parsed upstream

@@ -317,6 +317,12 @@ func (v *validator) providerLists(p *ProviderOptions, key func(string) string) {
 			}
 		}
 	}
+	for i, g := range p.AllowedGroups {
+		if strings.TrimSpace(g) != "" && !providers.ValidGroupName(g) {
+			v.add(key("allowed_groups"), fmt.Sprintf("entry %d (%q) contains a comma, a control character or surrounding spaces, which no group can carry", i+1, g),
+				"write the group exactly as the provider names it; groups with commas are refused at sign-in (they could not be told apart in X-Forwarded-Groups)")
+		}
+	}
 	for name := range p.AuthParams {
 		if providers.IsReservedAuthParam(name) {
 			v.add(key("auth_params"), fmt.Sprintf("sets %q, which Gatehouse sets itself for every login", name),

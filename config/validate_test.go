@@ -276,6 +276,7 @@ func TestValidateErrors(t *testing.T) {
 		{"list: validate every", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, ValidateEvery: -time.Second}), "providers[0].validate_every", "is negative"},
 		{"list: scope with space", yamlProviders(ProviderOptions{Type: "quaily", ClientID: "1", Scopes: []string{"user.public post.write"}}), "providers[0].scopes", "contains spaces"},
 		{"list: empty allowed user", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, AllowedUsers: []string{"alice@m.example", " "}}), "providers[0].allowed_users", "entry 2 is empty"},
+		{"list: allowed group with comma", yamlProviders(ProviderOptions{Type: "mastodon", AllowedInstances: []string{"*"}, AllowedGroups: []string{"admins", "a,b"}}), "providers[0].allowed_groups", "contains a comma"},
 		{"list: reserved auth param", yamlProviders(ProviderOptions{Type: "quaily", ClientID: "1", AuthParams: map[string]string{"prompt": "login", "State": "x"}}), "providers[0].auth_params", `sets "State"`},
 		{"list: unknown type", yamlProviders(ProviderOptions{Type: "bitbucket"}), "providers[0].type", "not a provider type"},
 	}

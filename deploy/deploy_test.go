@@ -128,8 +128,8 @@ func TestKubernetesExamplesLoad(t *testing.T) {
 			if o.Upstream != tt.wantUpstream {
 				t.Errorf("upstream = %q, want %q", o.Upstream, tt.wantUpstream)
 			}
-			if !o.ReverseProxy {
-				t.Error("reverse-proxy is off; the examples sit behind an ingress controller")
+			if len(o.TrustedProxies) == 0 {
+				t.Error("no trusted_proxies; the examples sit behind an ingress controller")
 			}
 			if !o.CookieSecure {
 				t.Error("cookie-secure is off in a production example")

@@ -6,11 +6,13 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,6 +20,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
+	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 // authGateway is Gatehouse as the examples run it next to a proxy: no
@@ -147,6 +150,11 @@ func TestTraefikExample(t *testing.T) {
 				t.Errorf("middleware %s: addAuthCookiesToResponse lists %q, not a session cookie name", name, c)
 			}
 		}
+		for i := range session.MaxChunks {
+			if !slices.Contains(fa.AddAuthCookiesToResponse, fmt.Sprintf("%s_%d", cookie, i)) {
+				t.Errorf("middleware %s: addAuthCookiesToResponse lacks chunk %d of %d", name, i, session.MaxChunks)
+			}
+		}
 	}
 	if !found {
 		t.Fatal("traefik/gatehouse.yml has no forwardAuth middleware")
@@ -183,7 +191,15 @@ func TestEnvoyExample(t *testing.T) {
 	if m == nil {
 		t.Fatal("envoy/envoy.yaml: no path_prefix")
 	}
-	g := authGateway(t)
+	if !strings.Contains(string(b), "--forward-auth-prefix-route") {
+		t.Fatal("envoy/envoy.yaml does not tell to run Gatehouse with --forward-auth-prefix-route, which path_prefix needs")
+	}
+	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
+		o.Upstream = ""
+		o.ReverseProxy = true
+		o.ForwardAuthPrefixRoute = true
+	}})
+	g.Login(t, "alice", "/")
 	// ext_authz keeps the original method and Host and appends the path.
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
 		req, _ := http.NewRequestWithContext(t.Context(), method, g.Server.URL+string(m[1])+"/page?a=1", nil)

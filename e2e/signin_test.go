@@ -143,7 +143,8 @@ func loginThenReload(t *testing.T, s *stack) {
 	}
 }
 
-// signOutThenReplay is scenario 5: sign out → a signed-out confirmation → the next
+// signOutThenReplay is scenario 5: sign out (the link, then the confirmation
+// page's button) → a signed-out confirmation → the next
 // protected page asks to sign in; the old cookie, put back into the
 // browser, is refused (the Redis store deleted the session).
 func signOutThenReplay(t *testing.T, s *stack) {
@@ -157,7 +158,16 @@ func signOutThenReplay(t *testing.T, s *stack) {
 
 	b.clickText("Sign out") // the upstream page's link to /oauth2/sign_out
 	p := b.waitURL(s.gw.URL() + "/oauth2/sign_out")
-	if p.H1 != "You are signed out" || p.Status != 200 {
+	if p.H1 != "Sign out?" || p.Status != 200 {
+		t.Fatalf("the sign-out link shows %s, want the confirmation page", p)
+	}
+	checkPage(b, "sign-out")
+	if len(sessionCookies(b, s.gw.URL())) == 0 {
+		t.Fatal("the confirmation page signed the user out already")
+	}
+	b.clickText("Sign out") // the page's button: a same-origin POST
+	p = b.waitPage("the signed-out page", func(p pageState) bool { return p.H1 == "You are signed out" })
+	if p.Status != 200 {
 		t.Fatalf("after signing out the browser shows %s, want the signed-out confirmation", p)
 	}
 	checkPage(b, "signed-out")

@@ -244,5 +244,6 @@ func (o *OAuth2) identity(ctx context.Context, accessToken string) (Identity, er
 			return Identity{}, err
 		}
 	}
+	o.c.clean(&id)
 	return id, nil
 }

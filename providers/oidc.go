@@ -333,6 +333,7 @@ func (o *OIDC) Refresh(ctx context.Context, g Grant) (Grant, error) {
 		if err := o.preset.identity(ctx, presetInput{accessToken: tokens.AccessToken, refresh: true}, &id); err != nil {
 			return Grant{}, o.refreshFailed(err)
 		}
+		o.c.clean(&id)
 		ng.Identity = id
 		return ng, nil
 	}

@@ -219,6 +219,7 @@ func (o *OIDC) identity(ctx context.Context, idt *oidc.IDToken, claims map[strin
 		}
 	}
 	id.Groups = slices.DeleteFunc(id.Groups, func(g string) bool { return checkPrintable(g) != nil })
+	o.c.clean(&id)
 	id.User = o.userValue(id, claims)
 	id.SessionID = sessionIDClaim(claims, prev)
 	return id, nil

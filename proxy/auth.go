@@ -8,7 +8,9 @@ import (
 	"strings"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
+	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
+	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 const (
@@ -45,46 +47,48 @@ const maxSignInLen = 2048
 //     is only known with --reverse-proxy.
 func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
-	redirect, _ := strconv.ParseBool(r.URL.Query().Get("redirect"))
+	redirectMode, _ := strconv.ParseBool(r.URL.Query().Get("redirect"))
 	s, status, code := h.authenticated(w, r)
 	if s == nil {
 		rd := h.safeRedirect(r, h.view(r).Original())
-		signIn := "/oauth2/start?rd=" + url.QueryEscape(rd.String())
-		if len(signIn) > maxSignInLen {
-			signIn = "/oauth2/start?rd=%2F"
+		signIn := redirect.StartPage.With(rd)
+		if len(signIn.String()) > maxSignInLen {
+			signIn = redirect.StartPage.With(redirect.Target{})
 		}
 		switch {
-		case status == http.StatusUnauthorized && redirect && h.navigation(r):
-			http.Redirect(w, r, signIn, http.StatusFound)
-		case redirect:
+		case status == http.StatusUnauthorized && redirectMode && h.navigation(r):
+			http.Redirect(w, r, signIn.String(), http.StatusFound)
+		case redirectMode:
 			// The proxy shows this answer to the client: say why.
-			h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()))
+			h.fail(w, r, status, code, denyMessage(status), redirect.SignInPage.With(rd))
 		default:
 			if status == http.StatusUnauthorized {
 				// For proxies that cannot encode the original URL
 				// themselves (nginx: auth_request_set + return 302).
-				w.Header().Set(headerSignIn, signIn)
+				w.Header().Set(headerSignIn, signIn.String())
 			}
 			w.WriteHeader(status)
 		}
 		return
 	}
-	q := r.URL.Query()
-	if !anyOf(q.Get("allowed_groups"), s.Identity.Groups) ||
-		!anyOf(q.Get("allowed_emails"), []string{s.Identity.Email}) {
-		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID)
-		if redirect {
-			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), "")
+	if d := locationRules(r.URL.Query(), s); !d.Admitted {
+		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID, "reason", d.Reason)
+		if redirectMode {
+			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden))
 			return
 		}
 		w.WriteHeader(http.StatusForbidden)
 		return
 	}
-	for _, kv := range identityValues(s, h.c.PassAccessToken) {
+	copies := h.answersProxyCheck(r)
+	for _, kv := range identityValues(s, h.c.PassAccessToken && copies) {
 		w.Header().Set(authHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
 	}
-	if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
-		w.Header().Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+	if copies {
+		if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
+			w.Header().Set("Authorization", "Bearer "+s.Tokens.AccessToken)
+		}
+		numberExtraCookies(w.Header())
 	}
 	if h.d.Assertions != nil {
 		token, err := h.d.Assertions.Sign(h.assertionClaims(r, s))
@@ -95,8 +99,30 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 		}
 		w.Header().Set(assertion.AuthHeader, token)
 	}
-	numberExtraCookies(w.Header())
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// answersProxyCheck reports whether r is a trusted proxy asking about
+// another request, the only kind of /oauth2/auth answer that may carry
+// copies of secrets a browser must never read: the access token
+// (X-Auth-Request-Access-Token, Authorization) and the HttpOnly session
+// cookies (X-Gatehouse-Set-Cookie-N). A browser that reaches /oauth2/auth
+// itself, directly or through a proxy route that forwards it (a
+// misconfigured "location /oauth2/"), gets the identity headers and
+// Set-Cookie only: its peer is not trusted, or the original request the
+// proxy describes is one of Gatehouse's own paths.
+func (h *Handler) answersProxyCheck(r *http.Request) bool {
+	v := h.view(r)
+	if !v.Forwarded {
+		return false
+	}
+	uri := v.URI
+	if h.c.ForwardAuthPrefixRoute {
+		if rest, ok := strings.CutPrefix(uri, "/oauth2/auth/"); ok {
+			uri = "/" + rest // Envoy's path_prefix form names the original path
+		}
+	}
+	return !redirect.IsOwnPath(uri)
 }
 
 // numberExtraCookies copies every Set-Cookie line after the first to
@@ -114,9 +140,9 @@ func numberExtraCookies(h http.Header) {
 // subrequest's own, or X-Forwarded-Method from a trusted proxy (Traefik
 // and Caddy always ask with GET).
 func (h *Handler) navigation(r *http.Request) bool {
-	if m := strings.TrimSpace(r.Header.Get("X-Forwarded-Method")); h.c.ReverseProxy && m != "" {
+	if m := h.view(r).Method; m != r.Method {
 		orig := r.WithContext(r.Context())
-		orig.Method = strings.ToUpper(m)
+		orig.Method = m
 		return wantsRedirect(orig)
 	}
 	return wantsRedirect(r)
@@ -129,21 +155,14 @@ func (h *Handler) returnTo(r *http.Request) redirect.Target {
 	return h.safeRedirect(r, redirect.Wanted(r, h.view(r)))
 }
 
-// anyOf reports whether list (comma-separated, "" = no restriction) shares
-// an element with have.
-func anyOf(list string, have []string) bool {
-	if strings.TrimSpace(list) == "" {
-		return true
-	}
-	for _, want := range strings.Split(list, ",") {
-		want = strings.TrimSpace(want)
-		for _, h := range have {
-			if want != "" && strings.EqualFold(want, h) {
-				return true
-			}
-		}
-	}
-	return false
+// locationRules applies /oauth2/auth's per-location rules: allowed_groups
+// (any of, exact) and allowed_emails (any of, the local part exact and the
+// domain in any case); both must admit when both are given.
+func locationRules(q url.Values, s *session.Session) policy.Decision {
+	return policy.All(policy.NewIdentity(s.ProviderID, s.Identity),
+		policy.Rule{Name: "allowed_groups", Groups: policy.SplitList(q.Get("allowed_groups"))},
+		policy.Rule{Name: "allowed_emails", Emails: policy.SplitList(q.Get("allowed_emails"))},
+	)
 }
 
 // userinfoResponse is the JSON of GET /oauth2/userinfo.
@@ -169,15 +188,13 @@ func (h *Handler) userinfo(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := s.Identity
-	user := id.User
-	if user == "" {
-		user = id.Subject
-	}
+	checked := policy.NewIdentity(s.ProviderID, id)
+	email := checked.Email.String()
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = json.NewEncoder(w).Encode(userinfoResponse{
-		User: user, Email: id.Email, EmailVerified: id.EmailVerified, Name: id.Name,
-		PreferredUsername: id.PreferredUsername, Groups: id.Groups, Picture: id.Picture,
+		User: checked.User, Email: email, EmailVerified: email != "" && id.EmailVerified, Name: id.Name,
+		PreferredUsername: id.PreferredUsername, Groups: checked.Groups, Picture: id.Picture,
 		Subject: id.Subject, Provider: s.ProviderID, Extra: id.Extra,
 		ExpiresAt: s.ExpiresAt.UTC().Format("2006-01-02T15:04:05Z"),
 	})

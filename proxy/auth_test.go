@@ -121,7 +121,11 @@ func TestForwardAuthRedirectMode(t *testing.T) {
 // the original Host kept.
 func TestForwardAuthEnvoyPathPrefix(t *testing.T) {
 	t.Parallel()
-	g := authOnlyGateway(t, true)
+	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
+		o.Upstream = ""
+		o.ReverseProxy = true
+		o.ForwardAuthPrefixRoute = true
+	}})
 	for _, method := range []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodPatch} {
 		resp := send(t, testutil.NewBrowser(t), method, g.Server.URL+"/oauth2/auth/page?a=1&b=two%20words", nil,
 			"Host", "app.example.test", "X-Forwarded-Proto", "https", "Accept", browserAccept)

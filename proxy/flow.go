@@ -65,10 +65,10 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		if id == "" {
 			// Several providers: let the user choose.
-			http.Redirect(w, r, "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()), http.StatusFound)
+			http.Redirect(w, r, redirect.SignInPage.With(rd).String(), http.StatusFound)
 			return
 		}
-		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option does not exist.", "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()))
+		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option does not exist.", redirect.SignInPage.With(rd))
 		return
 	}
 	info := p.Info()
@@ -106,7 +106,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "encoding login flow", "err", err)
-		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.", "/oauth2/sign_in?rd="+url.QueryEscape(rd.String()))
+		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.", redirect.SignInPage.With(rd))
 		return
 	}
 	h.expireOldFlows(w, r)
@@ -138,9 +138,21 @@ func (h *Handler) flowCookie(f flow) (*http.Cookie, error) {
 	return c, nil
 }
 
+// flowCookieSuffix is what follows flowName in a flow cookie's name: the
+// first 16 characters of a state (base64url).
+var flowCookieSuffix = regexp.MustCompile(`^[A-Za-z0-9_-]{16}$`)
+
+// maxFlowCandidates bounds the flow cookies of one request that
+// expireOldFlows looks at: a request carrying thousands (a hostile or
+// broken client) costs no more than a normal one, and never more than
+// maxFlows expirations come back.
+const maxFlowCandidates = 2*maxFlows - 1
+
 // expireOldFlows expires the flow cookies r carries beyond the newest
 // maxFlows-1, so that with the one being started at most maxFlows remain.
-// Cookies that do not decode (foreign secret, expired, tampered) go first.
+// Only cookies named as Gatehouse names them count, at most
+// maxFlowCandidates of them; those that do not decode (foreign secret,
+// expired, tampered) go first.
 func (h *Handler) expireOldFlows(w http.ResponseWriter, r *http.Request) {
 	type flowCookie struct {
 		name    string
@@ -149,8 +161,12 @@ func (h *Handler) expireOldFlows(w http.ResponseWriter, r *http.Request) {
 	var flows []flowCookie
 	seen := map[string]bool{}
 	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(c.Name, h.flowName) || seen[c.Name] {
+		suffix, ok := strings.CutPrefix(c.Name, h.flowName)
+		if !ok || !flowCookieSuffix.MatchString(suffix) || seen[c.Name] {
 			continue
+		}
+		if len(flows) == maxFlowCandidates {
+			break
 		}
 		seen[c.Name] = true
 		fc := flowCookie{name: c.Name}
@@ -185,7 +201,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	q := r.URL.Query()
 	state := q.Get("state")
-	retry := "/oauth2/sign_in"
+	retry := redirect.SignInPage.Target()
 	f, err := h.readFlow(r, state)
 	if err != nil {
 		h.log.InfoContext(ctx, "login callback without a valid flow", "err", err)
@@ -195,7 +211,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	// The flow is single-use whatever happens next.
 	http.SetCookie(w, h.c.Cookie.ExpiredCookie(h.flowCookieName(state)))
-	retry = "/oauth2/sign_in?rd=" + url.QueryEscape(f.Redirect.String())
+	retry = redirect.SignInPage.With(f.Redirect)
 
 	if h.refusedResponse(w, r, f, q, retry) {
 		return
@@ -227,7 +243,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 // (RFC 9207: a mix-up attack through another configured provider, refused
 // before anything in it is used, error responses included), or one
 // carrying an error.
-func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow, q url.Values, retry string) bool {
+func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow, q url.Values, retry redirect.Target) bool {
 	ctx := r.Context()
 	if c, ok := h.byID[f.ProviderID].(providers.ResponseIssuerChecker); ok {
 		iss, present := q["iss"]
@@ -262,7 +278,7 @@ func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow
 
 // keep authorizes the new session s and saves it; when either fails it
 // answers and returns false.
-func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry string) bool {
+func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry redirect.Target) bool {
 	ctx := r.Context()
 	if err := h.d.Authorizer.Allow(s); err != nil {
 		h.log.InfoContext(ctx, "login refused", "provider", s.ProviderID, "user", s.Identity.User, "reason", err)
@@ -274,7 +290,7 @@ func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		if errors.Is(err, session.ErrTooLarge) {
 			// Retrying cannot help: the administrator must act.
 			h.fail(w, r, http.StatusInternalServerError, "session_too_large",
-				"You signed in, but your account's details (for example a very long list of groups) are too large to keep in browser cookies. Ask the administrator to switch Gatehouse to the Redis session store.", "")
+				"You signed in, but your account's details (for example a very long list of groups) are too large to keep in browser cookies. Ask the administrator to switch Gatehouse to the Redis session store.")
 			return false
 		}
 		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", denyMessage(http.StatusServiceUnavailable), retry)
@@ -288,18 +304,17 @@ func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Sessio
 // /oauth2/start, where the browser named it; the flow cookie that carried
 // it here is authenticated.
 func (h *Handler) sendBack(w http.ResponseWriter, r *http.Request, to redirect.Target) {
-	target := to.String()
 	if h.c.Cookie.SameSite == http.SameSiteStrictMode {
 		// This response ends a redirect chain that began on the provider's
 		// site, so a redirect would reach the application without the new
 		// SameSite=Strict cookie and loop back to sign-in. A page of our
 		// own makes the next navigation same-site.
-		w.Header().Set("Refresh", "0;url="+target)
-		h.pages.render(w, http.StatusOK, "continue.html", target)
+		w.Header().Set("Refresh", "0;url="+to.String())
+		h.pages.render(w, http.StatusOK, "continue.html", continueData{Target: to})
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, target, http.StatusFound)
+	http.Redirect(w, r, to.String(), http.StatusFound)
 }
 
 // oauthErrorCode returns e if it looks like an OAuth2 error code (lower-case
@@ -342,7 +357,7 @@ func (h *Handler) readFlow(r *http.Request, state string) (flow, error) {
 
 // providerFailed renders a provider error without internals.
 func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id string, err error, rd redirect.Target) {
-	retry := "/oauth2/sign_in?rd=" + url.QueryEscape(rd.String())
+	retry := redirect.SignInPage.With(rd)
 	status, code, msg := http.StatusBadGateway, "provider_error", "The sign-in service returned an error. Please try again."
 	var pe *providers.Error
 	switch {
@@ -365,60 +380,4 @@ func (h *Handler) providerFailed(w http.ResponseWriter, r *http.Request, id stri
 	}
 	h.log.WarnContext(r.Context(), "provider error", "provider", id, "code", code, "err", err)
 	h.fail(w, r, status, code, msg, retry)
-}
-
-// maxSignOutForm bounds the body of a sign-out POST, whose form has one
-// field (rd).
-const maxSignOutForm = 8 << 10
-
-// signOutParam returns the rd parameter of a sign-out, from the query or a
-// URL-encoded POST body. The body is bounded and multipart is not parsed,
-// so an anonymous POST can neither fill memory nor spill files to disk.
-func signOutParam(w http.ResponseWriter, r *http.Request) string {
-	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxSignOutForm)
-	}
-	_ = r.ParseForm() // on error the query's values are still there
-	return r.Form.Get("rd")
-}
-
-// signOut clears the session and sends the browser on.
-func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
-	rawRD := signOutParam(w, r)
-	rd := h.safeRedirect(r, rawRD)
-	s, loadErr := h.d.Store.Load(ctx, r)
-	if err := h.d.Store.Clear(ctx, w, r); err != nil {
-		// The store expired the browser's cookies before it failed to
-		// delete the server-side copy. That copy is encrypted under a key
-		// only the cookie held, so this browser is signed out; the copy
-		// lapses with its TTL. A retry could not find it any more, so none
-		// is offered.
-		h.log.ErrorContext(ctx, "clearing session", "err", err)
-		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable",
-			"You are signed out in this browser, but the session store could not be reached to revoke the session on the server; it expires on its own.", "")
-		return
-	}
-	w.Header().Set("Cache-Control", "no-store")
-	if loadErr == nil && s != nil && h.c.ProviderSignOut {
-		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
-			back := rd.String()
-			if !rd.IsAbs() {
-				back = h.view(r).Origin() + back
-			}
-			if target := p.SignOutURL(s.Grant(), back); target != "" {
-				h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User, "provider_logout", true)
-				http.Redirect(w, r, target, http.StatusFound)
-				return
-			}
-		}
-	}
-	if loadErr == nil && s != nil {
-		h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User)
-	}
-	if rawRD != "" {
-		http.Redirect(w, r, rd.String(), http.StatusFound)
-		return
-	}
-	h.pages.signedOut(w)
 }

@@ -244,7 +244,7 @@ func TestCallbackStateChecks(t *testing.T) {
 		oldCode, _ := url.Parse(first)
 		// Sign out so a new login starts, then replay the old code with the
 		// new flow's state.
-		g.Get(t, "/oauth2/sign_out?rd=/")
+		g.SignOut(t, "/")
 		second, _ := url.Parse(g.StartLogin(t, "/", "alice"))
 		q := second.Query()
 		q.Set("code", oldCode.Query().Get("code"))
@@ -464,6 +464,7 @@ func TestAuthRequestEndpoint(t *testing.T) {
 	t.Parallel()
 	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
 		o.PassAccessToken = true
+		o.ReverseProxy = true // the test client is on loopback: a trusted proxy
 	}})
 	if resp := g.Get(t, "/oauth2/auth"); resp.StatusCode != http.StatusUnauthorized {
 		t.Fatalf("no session: status %d, want 401", resp.StatusCode)
@@ -472,7 +473,7 @@ func TestAuthRequestEndpoint(t *testing.T) {
 		t.Fatalf("spoofed header, no session: status %d, want 401", resp.StatusCode)
 	}
 	g.Login(t, "alice", "/")
-	resp := g.Get(t, "/oauth2/auth", "X-Auth-Request-User", "mallory")
+	resp := g.Get(t, "/oauth2/auth", "X-Auth-Request-User", "mallory", "X-Forwarded-Uri", "/app")
 	if resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("status %d, want 202", resp.StatusCode)
 	}
@@ -526,7 +527,7 @@ func TestUserinfoAndSignOut(t *testing.T) {
 		t.Errorf("userinfo leaks tokens: %s", raw)
 	}
 
-	resp = g.Get(t, "/oauth2/sign_out")
+	resp = g.SignOut(t, "")
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign_out status %d, want 302 to the provider's end_session", resp.StatusCode)
 	}

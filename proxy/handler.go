@@ -4,12 +4,14 @@
 package proxy
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -40,8 +42,24 @@ type Config struct {
 	SetAuthorizationHeader bool
 	// ProviderSignOut sends the browser to the provider's logout endpoint.
 	ProviderSignOut bool
-	// ReverseProxy trusts X-Forwarded-Proto, -Host and -Uri from the client.
-	ReverseProxy bool
+	// SignOutGET also signs out on GET /oauth2/sign_out (a link); off,
+	// GET shows a confirmation form and only a same-site POST (or one
+	// carrying the form's token) signs out.
+	SignOutGET bool
+	// TrustedProxies are the peers (CIDR ranges) whose forwarding headers
+	// (redirect.ForwardingHeaders) are honoured; from any other peer they
+	// are deleted on arrival. Empty trusts nobody.
+	TrustedProxies []netip.Prefix
+	// BodyTimeout bounds how long a request body to one of Gatehouse's own
+	// endpoints may take to arrive; 0 means DefaultBodyTimeout.
+	BodyTimeout time.Duration
+	// UpstreamBodyIdleTimeout bounds how long a request body on its way to
+	// the upstream may stall between reads; 0 means
+	// DefaultUpstreamBodyIdleTimeout, negative disables the bound.
+	UpstreamBodyIdleTimeout time.Duration
+	// ForwardAuthPrefixRoute also answers /oauth2/auth/<original path>
+	// (Envoy ext_authz's path_prefix); off, only /oauth2/auth answers.
+	ForwardAuthPrefixRoute bool
 }
 
 // Deps are what the handler works with; New checks them.
@@ -90,6 +108,10 @@ type Handler struct {
 	flowMax   time.Duration
 	flowName  string
 	sessionNm string
+	trust     redirect.TrustedProxies
+
+	bodyTimeout      time.Duration
+	upstreamBodyIdle time.Duration // <= 0: unbounded
 }
 
 // FlowLifetime bounds how long a login may take between /oauth2/start and
@@ -125,6 +147,10 @@ func New(c Config, d Deps) (*Handler, error) {
 		flowMax:   FlowLifetime,
 		flowName:  c.Cookie.Name + "_flow_",
 		sessionNm: c.Cookie.Name,
+		trust:     redirect.NewTrustedProxies(c.TrustedProxies...),
+
+		bodyTimeout:      cmp.Or(max(c.BodyTimeout, 0), DefaultBodyTimeout),
+		upstreamBodyIdle: cmp.Or(c.UpstreamBodyIdleTimeout, DefaultUpstreamBodyIdleTimeout),
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
@@ -146,6 +172,12 @@ func New(c Config, d Deps) (*Handler, error) {
 	if c.Upstream != nil {
 		h.upstream = h.newReverseProxy(c.Upstream)
 	}
+	h.mux = h.routes()
+	return h, nil
+}
+
+// routes maps Gatehouse's paths to their handlers.
+func (h *Handler) routes() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ping", h.ping)
 	mux.HandleFunc("GET /ready", h.ready)
@@ -155,7 +187,9 @@ func New(c Config, d Deps) (*Handler, error) {
 	mux.HandleFunc("GET /oauth2/sign_out", h.signOut)
 	mux.HandleFunc("POST /oauth2/sign_out", h.signOut)
 	mux.HandleFunc("/oauth2/auth", h.auth)
-	mux.HandleFunc("/oauth2/auth/", h.auth)
+	if h.c.ForwardAuthPrefixRoute {
+		mux.HandleFunc("/oauth2/auth/", h.auth)
+	}
 	mux.HandleFunc("GET /oauth2/userinfo", h.userinfo)
 	h.routeAssertions(mux)
 	h.routeBackchannel(mux)
@@ -171,11 +205,11 @@ func New(c Config, d Deps) (*Handler, error) {
 	}
 	mux.HandleFunc("/oauth2/", h.notFound)
 	mux.HandleFunc("/", h.protected)
-	h.mux = mux
-	return h, nil
+	return mux
 }
 
-// ServeHTTP strips client-supplied identity headers, then routes.
+// ServeHTTP strips client-supplied identity headers (from everyone), and
+// forwarding headers unless the peer is a trusted proxy, then routes.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rd := r.Header.Values(redirect.HeaderAuthRedirect)
 	stripIdentityHeaders(r.Header)
@@ -184,8 +218,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// like ?rd=; it never travels upstream.
 		r.Header[redirect.HeaderAuthRedirect] = rd
 	}
-	h.mux.ServeHTTP(w, r)
+	v := h.trust.Prepare(r)
+	r = r.WithContext(context.WithValue(r.Context(), viewKey{}, v))
+	h.guardBody(w, r, h.ownRoute(r.URL.Path), h.mux.ServeHTTP)
 }
+
+// ownRoute reports whether path is answered by Gatehouse itself rather
+// than proxied to the upstream.
+func (h *Handler) ownRoute(path string) bool {
+	return h.upstream == nil || path == "/ping" || path == "/ready" || redirect.IsOwnPath(path)
+}
+
+type viewKey struct{}
 
 func (h *Handler) ping(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -212,12 +256,12 @@ func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) methodNotAllowed(allow string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", allow)
-		h.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not accept this request method.", "")
+		h.fail(w, r, http.StatusMethodNotAllowed, "method_not_allowed", "This address does not accept this request method.")
 	}
 }
 
 func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
-	h.fail(w, r, http.StatusNotFound, "not_found", "There is nothing at this address.", "")
+	h.fail(w, r, http.StatusNotFound, "not_found", "There is nothing at this address.")
 }
 
 // authenticated loads, refreshes and authorizes the request's session.
@@ -276,7 +320,7 @@ func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if h.upstream == nil {
-		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.", "")
+		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.")
 		return
 	}
 	r = r.WithContext(withSession(r.Context(), s))
@@ -287,27 +331,28 @@ func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
 	h.upstream.ServeHTTP(w, r)
 }
 
-// deny answers a request without a usable session. rd, the URI asked
-// for, is not validated yet: the sign-in page it is passed to judges it.
+// deny answers a request without a usable session; rd, the URI asked
+// for, is validated here, and every link the answer offers carries it as
+// a Target.
 func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code, rd string) {
-	if len(rd) > redirect.MaxLen {
-		// It would be refused later anyway, and a huge Location header
-		// overflows the buffers of proxies in front (nginx: 502).
-		rd = "/"
+	back := h.safeRedirect(r, rd)
+	if len(back.String()) > maxSignInLen {
+		// A huge Location header overflows the buffers of proxies in
+		// front (nginx: 502).
+		back = redirect.Target{}
 	}
 	switch status {
 	case http.StatusUnauthorized:
 		if wantsRedirect(r) {
-			target := "/oauth2/sign_in?rd=" + url.QueryEscape(rd)
 			w.Header().Set("Cache-Control", "no-store")
-			http.Redirect(w, r, target, http.StatusFound)
+			http.Redirect(w, r, redirect.SignInPage.With(back).String(), http.StatusFound)
 			return
 		}
-		h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_in?rd="+url.QueryEscape(rd))
+		h.fail(w, r, status, code, denyMessage(status), redirect.SignInPage.With(back))
 	case http.StatusForbidden:
-		h.fail(w, r, status, code, denyMessage(status), "/oauth2/sign_out?rd="+url.QueryEscape("/oauth2/sign_in?rd="+url.QueryEscape(rd)))
+		h.fail(w, r, status, code, denyMessage(status), redirect.SignOutPage.With(redirect.SignInPage.With(back)))
 	default:
-		h.fail(w, r, status, code, denyMessage(status), h.safeRedirect(r, rd).String())
+		h.fail(w, r, status, code, denyMessage(status), back)
 	}
 }
 
@@ -341,10 +386,13 @@ func wantsJSON(r *http.Request) bool {
 	return strings.Contains(accept, "application/json") || strings.Contains(accept, "+json")
 }
 
-// view is how the client addressed r (through a trusted proxy with
-// --reverse-proxy).
+// view is how the client addressed r, decided once in ServeHTTP from r's
+// peer (a trusted proxy's forwarding headers, or r alone).
 func (h *Handler) view(r *http.Request) redirect.View {
-	return redirect.NewView(r, h.c.ReverseProxy)
+	if v, ok := r.Context().Value(viewKey{}).(redirect.View); ok {
+		return v
+	}
+	return redirect.NewView(r, false)
 }
 
 // redirectURL is the callback URL for provider id.

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -53,16 +54,15 @@ func stripIdentityHeaders(h http.Header) {
 // attributes become "User-<Key>" (e.g. X-Forwarded-User-Uuid).
 func identityValues(s *session.Session, passAccessToken bool) [][2]string {
 	id := s.Identity
-	user := id.User
-	if user == "" {
-		user = id.Subject
+	// The rule view holds only the email and groups that parse: a value
+	// no rule could match never reaches a header either.
+	checked := policy.NewIdentity(s.ProviderID, id)
+	out := [][2]string{{"User", checked.User}}
+	if !checked.Email.IsZero() {
+		out = append(out, [2]string{"Email", checked.Email.String()})
 	}
-	out := [][2]string{{"User", user}}
-	if id.Email != "" {
-		out = append(out, [2]string{"Email", id.Email})
-	}
-	if len(id.Groups) > 0 {
-		out = append(out, [2]string{"Groups", strings.Join(id.Groups, ",")})
+	if len(checked.Groups) > 0 {
+		out = append(out, [2]string{"Groups", strings.Join(checked.Groups, ",")})
 	}
 	if id.PreferredUsername != "" {
 		out = append(out, [2]string{"Preferred-Username", id.PreferredUsername})

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime/multipart"
@@ -501,5 +502,34 @@ func TestUpstreamFailures(t *testing.T) {
 	resp, body = request(t, g, http.MethodGet, "/down", nil, "Accept", "application/json")
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, `"error":"upstream_unavailable"`) || strings.Contains(body, "127.0.0.1") {
 		t.Errorf("upstream down: %d %s, want 502 upstream_unavailable without addresses", resp.StatusCode, body)
+	}
+}
+
+// TestManyFlowCookiesExpireBounded: a request carrying thousands of
+// flow-like cookies gets at most maxFlows (5) expirations back, and only
+// for names Gatehouse could have set.
+func TestManyFlowCookiesExpireBounded(t *testing.T) {
+	t.Parallel()
+	g := testutil.StartGateway(t, testutil.GatewayConfig{})
+	var cookie strings.Builder
+	for i := range 2700 {
+		fmt.Fprintf(&cookie, "_gatehouse_flow_%016d=x; ", i)
+	}
+	cookie.WriteString("_gatehouse_flow_short=x; _gatehouse_flow_=x; _gatehouse_flow_AAAAAAAAAAAAAAA!=x")
+	resp, _ := request(t, g, http.MethodGet, "/oauth2/start?rd=/", nil, "Cookie", cookie.String())
+	if resp.StatusCode != http.StatusFound {
+		t.Fatalf("status %d, want 302 to the provider", resp.StatusCode)
+	}
+	expired := 0
+	for _, c := range resp.Cookies() {
+		if c.MaxAge < 0 {
+			expired++
+			if len(strings.TrimPrefix(c.Name, "_gatehouse_flow_")) != 16 {
+				t.Errorf("expired %q, which Gatehouse could not have set", c.Name)
+			}
+		}
+	}
+	if expired == 0 || expired > 5 {
+		t.Errorf("%d flow cookies expired, want 1 to 5", expired)
 	}
 }

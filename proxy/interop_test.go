@@ -158,7 +158,10 @@ func TestInteropOIDCProviderLoginHeadersAndSignOut(t *testing.T) {
 		}
 	}
 
-	resp = testutil.Do(t, e.browser, e.gateway.URL+"/oauth2/sign_out?rd=%2F")
+	// The sign-out link's confirmation page, then its button (a POST).
+	form := signOutForm(t, testutil.Do(t, e.browser, e.gateway.URL+"/oauth2/sign_out?rd=%2F"))
+	resp = send(t, e.browser, http.MethodPost, e.gateway.URL+"/oauth2/sign_out", strings.NewReader(form.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", e.gateway.URL, "Sec-Fetch-Site", "same-origin")
 	if resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign_out: status %d, want 302 to the provider's end_session_endpoint", resp.StatusCode)
 	}

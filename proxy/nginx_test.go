@@ -421,9 +421,19 @@ func TestNginxAuthRequest(t *testing.T) {
 
 		// Last: it ends the session.
 		t.Run("sign-out through nginx", func(t *testing.T) {
+			// The link shows the confirmation form; its button POSTs it.
 			resp := send(t, browser, http.MethodGet, s.nginx.URL()+"/oauth2/sign_out?rd=%2Fbye", nil, "Accept", browserAccept)
-			if resp.StatusCode != http.StatusFound {
-				t.Fatalf("sign_out: status %d, want 302", resp.StatusCode)
+			form := signOutForm(t, resp)
+			if form.Get("rd") != "/bye" || form.Get("csrf") == "" {
+				t.Fatalf("sign-out form = %v, want rd /bye and a token", form)
+			}
+			resp = send(t, browser, http.MethodPost, s.nginx.URL()+"/oauth2/sign_out", strings.NewReader(form.Encode()),
+				"Content-Type", "application/x-www-form-urlencoded", "Origin", s.nginx.URL(), "Sec-Fetch-Site", "same-origin")
+			// RP-initiated logout (--provider-sign-out, on by default)
+			// comes back to rd on the site the browser used.
+			loc, _ := resp.Location()
+			if resp.StatusCode != http.StatusFound || loc == nil || loc.Query().Get("post_logout_redirect_uri") != s.nginx.URL()+"/bye" {
+				t.Fatalf("sign_out: status %d to %v, want 302 to the provider's logout and back to /bye", resp.StatusCode, loc)
 			}
 			for _, c := range browser.Jar.Cookies(mustURL(t, s.nginx.URL())) {
 				if strings.HasPrefix(c.Name, "_gatehouse") {
@@ -835,4 +845,24 @@ server {
 			t.Errorf("%d-byte URL: rd %q, want the original URL", len(long), got)
 		}
 	}
+}
+
+var hiddenInput = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+
+// signOutForm returns the hidden fields of the sign-out confirmation page
+// in resp.
+func signOutForm(t *testing.T, resp *http.Response) url.Values {
+	t.Helper()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `<form method="post" action="/oauth2/sign_out">`) {
+		t.Fatalf("GET /oauth2/sign_out: status %d, want the confirmation form:\n%s", resp.StatusCode, body)
+	}
+	form := url.Values{}
+	for _, m := range hiddenInput.FindAllStringSubmatch(string(body), -1) {
+		form.Set(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	return form
 }

@@ -35,9 +35,18 @@ type signInData struct {
 	ErrorFor string
 }
 
+// errorData is error.html's: fixed texts and, at most, one link, which
+// can only be a checked Target.
 type errorData struct {
-	Title, Message, Code, Retry string
-	Status                      int
+	Title, Message, Code string
+	Status               int
+	// Retry is the "Try again" link; nil shows none.
+	Retry *redirect.Target
+}
+
+// continueData is continue.html's: where the browser goes next.
+type continueData struct {
+	Target redirect.Target
 }
 
 // setPageHeaders sets the security headers of every Gatehouse page.
@@ -71,16 +80,19 @@ func (p *pages) signedOut(w http.ResponseWriter) {
 	p.render(w, http.StatusOK, "signed_out.html", nil)
 }
 
-// fail answers an error: JSON for API clients, an HTML page with an
-// optional "Try again" link for browsers. Message must be safe to show.
-func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, code, message, retry string) {
+// fail answers an error: JSON for API clients, an HTML page for browsers,
+// with a "Try again" link to retry[0] when given (a checked Target: never
+// request data as such). Message must be a fixed, safe text.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, status int, code, message string, retry ...redirect.Target) {
 	if !wantsRedirect(r) && !isBrowserRoute(r) {
 		writeJSONError(w, status, code, message)
 		return
 	}
-	h.pages.render(w, status, "error.html", errorData{
-		Title: statusMessage(status), Message: message, Code: code, Retry: retry, Status: status,
-	})
+	d := errorData{Title: statusMessage(status), Message: message, Code: code, Status: status}
+	if len(retry) > 0 {
+		d.Retry = &retry[0]
+	}
+	h.pages.render(w, status, "error.html", d)
 }
 
 // isBrowserRoute reports the routes a browser reaches by navigation, which

@@ -84,7 +84,7 @@ func TestRedisSessionsAcrossReplicas(t *testing.T) {
 		t.Fatalf("replica B did not see the session made on replica A")
 	}
 	// Sign-out on A is seen by B.
-	if resp := a.Get(t, "/oauth2/sign_out?rd=/bye"); resp.StatusCode != http.StatusFound {
+	if resp := a.SignOut(t, "/bye"); resp.StatusCode != http.StatusFound {
 		t.Fatalf("sign_out: %d", resp.StatusCode)
 	}
 	resp, err = getWith(t, b.Server.URL, cookies)
@@ -203,7 +203,7 @@ func TestRedisOutageAnswers503AndRecovers(t *testing.T) {
 	// Signing out while Redis is down still signs this browser out (the
 	// cookie held the only key to the stored copy) and says the server copy
 	// could not be revoked, without offering a retry that could not work.
-	out := a.Get(t, "/oauth2/sign_out")
+	out := a.SignOut(t, "")
 	outBody, _ := io.ReadAll(out.Body)
 	out.Body.Close()
 	if out.StatusCode != http.StatusServiceUnavailable {

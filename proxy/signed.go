@@ -36,7 +36,7 @@ func (h *Handler) signAssertion(w http.ResponseWriter, r *http.Request, s *sessi
 	token, err := h.d.Assertions.Sign(h.assertionClaims(r, s))
 	if err != nil {
 		h.log.ErrorContext(r.Context(), "signing the identity assertion", "err", err)
-		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.", "")
+		h.fail(w, r, http.StatusInternalServerError, "internal_error", "Something went wrong. Please try again.")
 		return r, false
 	}
 	return r.WithContext(context.WithValue(r.Context(), assertionKey{}, token)), true

@@ -54,14 +54,17 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
+			// X-Forwarded-For: the peer is appended to a trusted proxy's
+			// chain; an untrusted peer's chain was deleted on arrival, so
+			// it starts anew. -Host and -Proto: the client's view, which
+			// is a trusted proxy's or the request's own.
+			if xff := pr.In.Header["X-Forwarded-For"]; len(xff) > 0 {
+				pr.Out.Header["X-Forwarded-For"] = xff
+			}
 			pr.SetXForwarded()
-			if h.c.ReverseProxy {
-				// Keep the front proxy's view of the original request.
-				for _, name := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-					if v := pr.In.Header.Get(name); v != "" {
-						pr.Out.Header.Set(name, v)
-					}
-				}
+			if v := h.view(pr.In); v.Forwarded {
+				pr.Out.Header.Set("X-Forwarded-Host", v.Host)
+				pr.Out.Header.Set("X-Forwarded-Proto", v.Scheme)
 			}
 			h.dropOwnCookies(pr.Out)
 			s := SessionFrom(pr.In.Context())
@@ -85,6 +88,13 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			}
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if bodyStalled(r) {
+				// The client stopped sending its body: it may still read
+				// an answer before the connection closes.
+				h.log.InfoContext(r.Context(), "request body stalled; dropped", "path", r.URL.Path)
+				h.fail(w, r, http.StatusRequestTimeout, "request_timeout", "The request took too long to arrive.")
+				return
+			}
 			if r.Context().Err() != nil {
 				// The client went away; nobody is left to answer.
 				h.log.DebugContext(r.Context(), "client gone before the upstream answered", "path", r.URL.Path, "err", err)
@@ -92,11 +102,11 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			}
 			if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
 				h.log.ErrorContext(r.Context(), "upstream timed out", "path", r.URL.Path, "err", err)
-				h.fail(w, r, http.StatusGatewayTimeout, "upstream_timeout", "The application took too long to answer. Please try again in a moment.", "")
+				h.fail(w, r, http.StatusGatewayTimeout, "upstream_timeout", "The application took too long to answer. Please try again in a moment.")
 				return
 			}
 			h.log.ErrorContext(r.Context(), "upstream unreachable", "path", r.URL.Path, "err", err)
-			h.fail(w, r, http.StatusBadGateway, "upstream_unavailable", "The application is not responding. Please try again in a moment.", "")
+			h.fail(w, r, http.StatusBadGateway, "upstream_unavailable", "The application is not responding. Please try again in a moment.")
 		},
 	}
 }

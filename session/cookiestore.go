@@ -10,8 +10,21 @@ import (
 	"time"
 )
 
-// MaxChunks is the most cookies one session may be split into.
-const MaxChunks = 16
+// MaxChunks is the most cookies one session may be split into: what the
+// documented proxies carry with their shipped settings. With MaxChunks
+// chunks of at most MaxCookieLine bytes, the browser's Cookie header is
+// about 24 KiB (nginx: large_client_header_buffers), and an /oauth2/auth
+// answer after a refresh holds MaxChunks+1 Set-Cookie lines twice (each
+// also as X-Gatehouse-Set-Cookie-N), about 56 KiB (nginx:
+// proxy_buffer_size). deploy/nginx/gatehouse.conf relays and buffers
+// exactly that; a test keeps them in step. A larger session is refused
+// with ErrTooLarge: it needs the Redis store.
+const MaxChunks = 6
+
+// maxReadChunks is how many chunk cookies a request is read for: more
+// than MaxChunks, so that the chunks of a session written before the cap
+// (up to 16) are still found and expired.
+const maxReadChunks = 16
 
 // MaxCookieLine bounds one whole "Set-Cookie: ..." header line: browsers
 // guarantee at least 4096 bytes per cookie (RFC 6265 §6.1), and some count
@@ -103,7 +116,7 @@ func (cs *CookieStore) Save(_ context.Context, w http.ResponseWriter, r *http.Re
 		http.SetCookie(w, c)
 	}
 	if len(cookies) == 1 {
-		for i := range MaxChunks {
+		for i := range maxReadChunks {
 			if j.hasChunk[i] {
 				http.SetCookie(w, cs.opts.ExpiredCookie(cs.chunkName(i)))
 			}
@@ -113,7 +126,7 @@ func (cs *CookieStore) Save(_ context.Context, w http.ResponseWriter, r *http.Re
 	if len(j.plain) > 0 {
 		http.SetCookie(w, cs.opts.ExpiredCookie(cs.opts.Name))
 	}
-	for i := len(cookies); i < MaxChunks; i++ {
+	for i := len(cookies); i < maxReadChunks; i++ {
 		if j.hasChunk[i] {
 			http.SetCookie(w, cs.opts.ExpiredCookie(cs.chunkName(i)))
 		}
@@ -125,7 +138,7 @@ func (cs *CookieStore) Save(_ context.Context, w http.ResponseWriter, r *http.Re
 func (cs *CookieStore) Clear(_ context.Context, w http.ResponseWriter, r *http.Request) error {
 	j := cs.read(r)
 	http.SetCookie(w, cs.opts.ExpiredCookie(cs.opts.Name))
-	for i := range MaxChunks {
+	for i := range maxReadChunks {
 		if j.hasChunk[i] {
 			http.SetCookie(w, cs.opts.ExpiredCookie(cs.chunkName(i)))
 		}
@@ -193,8 +206,8 @@ func (cs *CookieStore) chunkName(i int) string { return cs.opts.Name + "_" + str
 // jar is the session cookie's forms found on a request.
 type jar struct {
 	plain    []string // values of every cookie called Name
-	chunks   [MaxChunks]string
-	hasChunk [MaxChunks]bool
+	chunks   [maxReadChunks]string
+	hasChunk [maxReadChunks]bool
 	anyChunk bool
 }
 
@@ -212,7 +225,7 @@ func (cs *CookieStore) read(r *http.Request) jar {
 			continue
 		}
 		i, err := strconv.Atoi(suffix)
-		if err != nil || i < 0 || i >= MaxChunks || strconv.Itoa(i) != suffix {
+		if err != nil || i < 0 || i >= maxReadChunks || strconv.Itoa(i) != suffix {
 			continue // another cookie sharing the prefix, not a chunk
 		}
 		if !j.hasChunk[i] { // first one wins, as with r.Cookie
@@ -225,13 +238,16 @@ func (cs *CookieStore) read(r *http.Request) jar {
 // joined reassembles the chunks, which must be numbered 0..n-1 without gaps.
 func (j *jar) joined() (string, error) {
 	n := 0
-	for n < MaxChunks && j.hasChunk[n] {
+	for n < maxReadChunks && j.hasChunk[n] {
 		n++
 	}
 	if n == 0 {
 		return "", errors.New("session cookie chunks lack chunk 0")
 	}
-	for i := n; i < MaxChunks; i++ {
+	if n > MaxChunks {
+		return "", fmt.Errorf("session in %d cookie chunks, more than %d", n, MaxChunks)
+	}
+	for i := n; i < maxReadChunks; i++ {
 		if j.hasChunk[i] {
 			return "", fmt.Errorf("session cookie chunk %d missing before chunk %d", n, i)
 		}

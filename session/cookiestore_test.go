@@ -348,7 +348,7 @@ func TestCookieStoreTooManyChunks(t *testing.T) {
 	cs.now = func() time.Time { return testNow }
 	rec := httptest.NewRecorder()
 	err := cs.Save(t.Context(), rec, httptest.NewRequest(http.MethodGet, "/", nil), testSession(1900))
-	if err == nil || !strings.Contains(err.Error(), "more than 16") {
+	if err == nil || !errors.Is(err, ErrTooLarge) || !strings.Contains(err.Error(), fmt.Sprintf("more than %d", MaxChunks)) {
 		t.Fatalf("Save error = %v, want too many chunks", err)
 	}
 	if n := len(rec.Header().Values("Set-Cookie")); n != 0 {
@@ -370,5 +370,39 @@ func BenchmarkCookieStoreLoad(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestCookieStoreLegacyChunks: chunks beyond MaxChunks (a session written
+// before the cap) never make a session, and Save and Clear expire them.
+func TestCookieStoreLegacyChunks(t *testing.T) {
+	t.Parallel()
+	cs := newTestStore(t, newSecret(t))
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	for i := range 10 {
+		r.AddCookie(&http.Cookie{Name: fmt.Sprintf("%s_%d", cs.opts.Name, i), Value: "x"})
+	}
+	if _, err := cs.Load(t.Context(), r); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Load of 10 chunks = %v, want ErrNotFound", err)
+	}
+	for name, op := range map[string]func(w http.ResponseWriter) error{
+		"Save":  func(w http.ResponseWriter) error { return cs.Save(t.Context(), w, r, testSession(1)) },
+		"Clear": func(w http.ResponseWriter) error { return cs.Clear(t.Context(), w, r) },
+	} {
+		rec := httptest.NewRecorder()
+		if err := op(rec); err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		expired := map[string]bool{}
+		for _, c := range rec.Result().Cookies() {
+			if c.MaxAge < 0 {
+				expired[c.Name] = true
+			}
+		}
+		for i := range 10 {
+			if n := fmt.Sprintf("%s_%d", cs.opts.Name, i); !expired[n] {
+				t.Errorf("%s left chunk %s in the browser", name, n)
+			}
+		}
 	}
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
+	"github.com/gatehouse-proxy/gatehouse/internal/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -75,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer gw.Close()
-	ln, err := net.Listen("tcp", cfg.HTTPAddress)
+	ln, err := server.Listen(cfg.HTTPAddress, server.Limits{MaxConnections: cfg.MaxConnections})
 	if err != nil {
 		log.Error("listen failed", "address", cfg.HTTPAddress, "err", err)
 		return 1
@@ -88,37 +89,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// newServer returns an http.Server with every timeout set; WriteTimeout is
-// left open so long downloads and WebSockets through the proxy still work.
+// newServer returns an http.Server with every timeout set (see
+// internal/server.New).
 func newServer(h http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
-		Handler:           h,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       0,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	return server.New(h, server.Limits{}, log)
 }
 
 // serve runs h on ln until ctx ends, then shuts down gracefully within
 // grace.
 func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration) error {
-	srv := newServer(h, log)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	log.Info("shutting down", "grace", grace.String())
-	sctx, cancel := context.WithTimeout(context.Background(), grace)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("graceful shutdown: %w", err)
-	}
-	return nil
+	return server.Serve(ctx, newServer(h, log), ln, log, grace)
 }
 
 func newLogger(w io.Writer, level, format string) *slog.Logger {

@@ -186,15 +186,19 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Logger: d.Logger,
 	})
 	return proxy.New(proxy.Config{
-		Cookie:                 cookie,
-		SessionLifetime:        cfg.CookieExpire,
-		RedirectURLs:           provs.redirects,
-		Upstream:               cfg.Upstream,
-		UpstreamTimeout:        cfg.UpstreamTimeout,
-		PassAccessToken:        cfg.PassAccessToken,
-		SetAuthorizationHeader: cfg.SetAuthorizationHeader,
-		ProviderSignOut:        cfg.ProviderSignOut,
-		ReverseProxy:           cfg.ReverseProxy,
+		Cookie:                  cookie,
+		SessionLifetime:         cfg.CookieExpire,
+		RedirectURLs:            provs.redirects,
+		Upstream:                cfg.Upstream,
+		UpstreamTimeout:         cfg.UpstreamTimeout,
+		PassAccessToken:         cfg.PassAccessToken,
+		SetAuthorizationHeader:  cfg.SetAuthorizationHeader,
+		ProviderSignOut:         cfg.ProviderSignOut,
+		SignOutGET:              cfg.SignOutGET,
+		TrustedProxies:          cfg.TrustedProxies,
+		ForwardAuthPrefixRoute:  cfg.ForwardAuthPrefixRoute,
+		BodyTimeout:             cfg.RequestBodyTimeout,
+		UpstreamBodyIdleTimeout: upstreamBodyIdle(cfg.UpstreamBodyIdleTimeout),
 	}, proxy.Deps{
 		Providers:         provs.list,
 		Store:             st.store,
@@ -209,4 +213,13 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Logger:            d.Logger,
 		Now:               d.Now,
 	})
+}
+
+// upstreamBodyIdle maps --upstream-body-idle-timeout (0 disables) to
+// proxy.Config's (0 is the default, negative disables).
+func upstreamBodyIdle(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

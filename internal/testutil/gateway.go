@@ -275,3 +275,26 @@ func DecodeEcho(t testing.TB, resp *http.Response) Echo {
 	}
 	return e
 }
+
+// SignOut submits the sign-out form as a browser on the gateway's own
+// pages does (a same-origin POST), with rd when it is not empty.
+func (g *Gateway) SignOut(t testing.TB, rd string) *http.Response {
+	t.Helper()
+	form := url.Values{}
+	if rd != "" {
+		form.Set("rd", rd)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, g.Server.URL+"/oauth2/sign_out", strings.NewReader(form.Encode()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Origin", g.Server.URL)
+	req.Header.Set("Sec-Fetch-Site", "same-origin")
+	resp, err := g.Client.Do(req)
+	if err != nil {
+		t.Fatalf("POST /oauth2/sign_out: %v", err)
+	}
+	t.Cleanup(func() { _ = resp.Body.Close() })
+	return resp
+}

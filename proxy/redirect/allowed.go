@@ -44,6 +44,8 @@ func ParseAllowedHost(s string) (AllowedHost, error) {
 		return AllowedHost{}, &EntryError{"has a scheme", example}
 	case strings.Contains(s, "/"):
 		return AllowedHost{}, &EntryError{"has a path", example}
+	case !isASCII(s):
+		return AllowedHost{}, &EntryError{"has non-ASCII characters", "write internationalised host names in punycode, e.g. xn--bcher-kva.example for bücher.example (as browsers send them)"}
 	}
 	host, port := s, ""
 	if strings.HasPrefix(s, "[") {

@@ -5,9 +5,13 @@
 package redirect
 
 import (
+	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/hostport"
 )
 
 // HeaderAuthRedirect is where the browser was going, set by a proxy in
@@ -16,9 +20,9 @@ import (
 // only a wish that the Validator judges.
 const HeaderAuthRedirect = "X-Auth-Request-Redirect"
 
-// View is a request as its client addressed it: the scheme, host and URI
-// the browser used, which a trusted proxy in front of Gatehouse (nginx
-// auth_request, Traefik, an ingress) reports in X-Forwarded-* headers.
+// View is a request as its client addressed it: the scheme, host, URI and
+// method the browser used, which a trusted proxy in front of Gatehouse
+// (nginx auth_request, Traefik, an ingress) reports in forwarding headers.
 type View struct {
 	// Scheme is "http" or "https".
 	Scheme string
@@ -27,35 +31,87 @@ type View struct {
 	// URI is the request URI (path and query), or the original one a
 	// trusted proxy forwards.
 	URI string
-	// Forwarded is true when the view comes from a trusted proxy's headers
-	// (--reverse-proxy) rather than from the request alone.
+	// Method is the request's method, or the original one a trusted proxy
+	// forwards (X-Forwarded-Method, X-Original-Method).
+	Method string
+	// Forwarded is true when r came from a trusted proxy, whose headers
+	// then describe the request rather than r alone.
 	Forwarded bool
 }
 
-// NewView returns how the client addressed r. With trustForwarded
-// (--reverse-proxy), X-Forwarded-Proto, X-Forwarded-Host and
-// X-Forwarded-Uri (or X-Original-URI, X-Original-URL) replace what r says.
-func NewView(r *http.Request, trustForwarded bool) View {
-	v := View{Scheme: "http", Host: r.Host, URI: r.URL.RequestURI(), Forwarded: trustForwarded}
+// NewView returns how the client addressed r. When trusted (r's peer is a
+// trusted proxy; see TrustedProxies.Prepare), X-Forwarded-Proto,
+// X-Forwarded-Host with X-Forwarded-Port, X-Forwarded-Uri (or
+// X-Original-URI, or X-Original-URL as a path or a full URL, of which only
+// the path and query count) and X-Forwarded-Method replace what r says.
+func NewView(r *http.Request, trusted bool) View {
+	v := View{Scheme: "http", Host: r.Host, URI: r.URL.RequestURI(), Method: r.Method, Forwarded: trusted}
 	if r.TLS != nil {
 		v.Scheme = "https"
 	}
-	if !trustForwarded {
+	if !trusted {
 		return v
 	}
 	if s := strings.ToLower(firstValue(r.Header.Get("X-Forwarded-Proto"))); s == "http" || s == "https" {
 		v.Scheme = s
 	}
-	if h := r.Header.Get("X-Forwarded-Host"); h != "" {
-		v.Host = firstValue(h)
+	if h := firstValue(r.Header.Get("X-Forwarded-Host")); validHostPort(h) {
+		v.Host = h
+		p := firstValue(r.Header.Get("X-Forwarded-Port"))
+		if _, _, err := net.SplitHostPort(h); err != nil && p != defaultPort(v.Scheme) && hostport.ValidPort(p, false) {
+			v.Host = net.JoinHostPort(strings.Trim(h, "[]"), p)
+		}
 	}
 	for _, name := range []string{"X-Forwarded-Uri", "X-Original-Uri", "X-Original-Url"} {
 		if u := r.Header.Get(name); u != "" {
-			v.URI = u
+			v.URI = requestURI(u)
+			break
+		}
+	}
+	for _, name := range []string{"X-Forwarded-Method", "X-Original-Method"} {
+		if m := strings.ToUpper(strings.TrimSpace(r.Header.Get(name))); m != "" {
+			v.Method = m
 			break
 		}
 	}
 	return v
+}
+
+// requestURI is the path and query of u, an original URI a proxy forwards:
+// a path, or a full URL (X-Original-URL) whose scheme and host are not
+// taken (they come from X-Forwarded-Proto and -Host, or the request), so a
+// forwarded URL can never name the host return addresses are checked
+// against. What does not parse is kept as it is, for the validator to
+// refuse.
+func requestURI(u string) string {
+	if strings.HasPrefix(u, "/") {
+		return u
+	}
+	p, err := url.Parse(u)
+	if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+		return u
+	}
+	return p.RequestURI()
+}
+
+// validHostPort reports whether h is host[:port] as a Host header writes it
+// (a DNS name, an IPv4 address or a bracketed IPv6 one).
+func validHostPort(h string) bool {
+	host, port := splitHostPort(strings.ToLower(h))
+	if port != "" && !hostport.ValidPort(port, false) {
+		return false
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return hostport.ValidHost(host) && !strings.HasSuffix(h, ":")
+}
+
+func defaultPort(scheme string) string {
+	if scheme == "https" {
+		return "443"
+	}
+	return "80"
 }
 
 // firstValue is the first of a comma-separated header's values, trimmed.

@@ -114,7 +114,10 @@ func check(rd string, hostOK func(hostport string) bool) (string, bool) {
 	if end := strings.IndexAny(authority, "/?#"); end >= 0 {
 		authority = authority[:end]
 	}
-	if strings.ContainsAny(authority, "@%") {
+	if strings.ContainsAny(authority, "@%") || !isASCII(authority) {
+		// Internationalised hosts must be written in punycode (xn--...):
+		// url.URL.String would percent-encode a raw one, which no later
+		// check (and no browser) reads as the same host.
 		return "", false
 	}
 	if !hostOK(u.Host) {
@@ -194,4 +197,14 @@ func splitHostPort(hp string) (host, port string) {
 		return h, p
 	}
 	return strings.TrimSuffix(strings.TrimPrefix(hp, "["), "]"), ""
+}
+
+// isASCII reports whether s is plain ASCII.
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

@@ -8,7 +8,7 @@ import (
 
 func TestRedirectValidator(t *testing.T) {
 	t.Parallel()
-	v := NewValidator(allowedHosts(t, "app.example.com", ".corp.example", "ports.example:8443"))
+	v := NewValidator(allowedHosts(t, "app.example.com", ".corp.example", "ports.example:8443", "xn--bcher-kva.example"))
 	const host = "gate.example.com"
 	tests := []struct {
 		rd, want string
@@ -70,6 +70,12 @@ func TestRedirectValidator(t *testing.T) {
 		{"/x/./y/../z", "/x/./y/../z"},
 		{"/x//y", "/x//y"},
 		{"/x/..", "/x/.."},
+		// Internationalised hosts: punycode only, one answer everywhere.
+		{"https://xn--bcher-kva.example/", "https://xn--bcher-kva.example/"},
+		{"https://bücher.example/", "/"},
+		{"https://wiki.bücher.corp.example/", "/"},
+		{"https://wiki.corp.example。evil.example/", "/"},
+		{"https://ａpp.example.com/", "/"},
 	}
 	for _, tt := range tests {
 		if got := v.Validate(tt.rd, host).String(); got != tt.want {
@@ -79,7 +85,7 @@ func TestRedirectValidator(t *testing.T) {
 }
 
 func FuzzRedirectValidator(f *testing.F) {
-	for _, s := range []string{"/", "//evil.com", "/\\x", "https://a.example/", "/%2f%2f"} {
+	for _, s := range []string{"/", "//evil.com", "/\\x", "https://a.example/", "/%2f%2f", "https://bücher.allowed.example/"} {
 		f.Add(s)
 	}
 	v := NewValidator(allowedHosts(f, "allowed.example"))
@@ -87,6 +93,12 @@ func FuzzRedirectValidator(f *testing.F) {
 		got := v.Validate(rd, "gate.example").String()
 		if got == "/" {
 			return
+		}
+		// Whatever passes reads back the same from the flow cookie: the
+		// login and the sign-out give one answer.
+		var back Target
+		if err := back.UnmarshalText([]byte(got)); err != nil || back.String() != got {
+			t.Fatalf("Validate(%q) = %q, which reads back as %q", rd, got, back)
 		}
 		// Whatever passes is either a same-site path or an allowed host.
 		if got[0] == '/' {
@@ -172,7 +184,7 @@ func TestParseAllowedHost(t *testing.T) {
 			t.Errorf("ParseAllowedHost(%q).String() = %q", ok, got)
 		}
 	}
-	for _, bad := range []string{"*", ".", "*.example.com", "https://a.example", "a.example/x", "a.example:", "a.example:0", "a.example:99999", "bad_host", "[nope]"} {
+	for _, bad := range []string{"*", ".", "*.example.com", "https://a.example", "a.example/x", "a.example:", "a.example:0", "a.example:99999", "bad_host", "[nope]", "bücher.example", ".bücher.example", "ａpp.example"} {
 		var e *EntryError
 		if _, err := ParseAllowedHost(bad); !errors.As(err, &e) || e.Problem == "" || e.Fix == "" {
 			t.Errorf("ParseAllowedHost(%q) = %v, want an *EntryError with problem and fix", bad, err)

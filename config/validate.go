@@ -19,7 +19,7 @@ import (
 const CallbackPath = "/oauth2/callback"
 
 // cookieSecretFix tells how to make a cookie secret.
-const cookieSecretFix = "generate one with 'openssl rand -base64 32'"
+const cookieSecretFix = "run 'gatehouse secret' (or 'openssl rand -base64 32') and use its output"
 
 // validator collects problems.
 type validator struct {

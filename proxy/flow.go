@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -209,6 +210,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 			"This sign-in attempt expired or was started in another browser. Please try again.", retry)
 		return
 	}
+	accesslog.FromContext(ctx).SetProvider(f.ProviderID)
 	// The flow is single-use whatever happens next.
 	http.SetCookie(w, h.c.Cookie.ExpiredCookie(h.flowCookieName(state)))
 	retry = redirect.SignInPage.With(f.Redirect)
@@ -281,6 +283,7 @@ func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow
 func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry redirect.Target) bool {
 	ctx := r.Context()
 	if err := h.d.Authorizer.Allow(s); err != nil {
+		accesslog.FromContext(ctx).SetAuthorization(accesslog.Denied)
 		h.log.InfoContext(ctx, "login refused", "provider", s.ProviderID, "user", s.Identity.User, "reason", err)
 		h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
 		return false
@@ -296,6 +299,8 @@ func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", denyMessage(http.StatusServiceUnavailable), retry)
 		return false
 	}
+	accesslog.FromContext(ctx).SetUser(s.Identity.User, s.ProviderID)
+	accesslog.FromContext(ctx).SetAuthorization(accesslog.Allowed)
 	h.log.InfoContext(ctx, "login", "provider", s.ProviderID, "user", s.Identity.User)
 	return true
 }

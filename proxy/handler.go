@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
@@ -304,10 +305,14 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 			return nil, http.StatusServiceUnavailable, "refresh_unavailable"
 		}
 	}
+	entry := accesslog.FromContext(ctx)
+	entry.SetUser(s.Identity.User, s.ProviderID)
 	if err := h.d.Authorizer.Allow(s); err != nil {
+		entry.SetAuthorization(accesslog.Denied)
 		h.log.InfoContext(ctx, "access denied", "user", s.Identity.User, "provider", s.ProviderID, "path", r.URL.Path, "reason", err)
 		return nil, http.StatusForbidden, "forbidden"
 	}
+	entry.SetAuthorization(accesslog.Allowed)
 	return s, 0, ""
 }
 

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -50,7 +51,7 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 		}
 	}
 	return &httputil.ReverseProxy{
-		Transport: transport,
+		Transport: accesslog.Transport(transport),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host
@@ -67,6 +68,9 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 				pr.Out.Header.Set("X-Forwarded-Proto", v.Scheme)
 			}
 			h.dropOwnCookies(pr.Out)
+			if id := accesslog.FromContext(pr.In.Context()).RequestID(); id != "" {
+				pr.Out.Header.Set(accesslog.HeaderRequestID, id)
+			}
 			s := SessionFrom(pr.In.Context())
 			if s == nil {
 				return // unreachable: protected() always sets it.

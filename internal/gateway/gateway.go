@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/lock"
+	"github.com/gatehouse-proxy/gatehouse/internal/metrics"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/proxy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
@@ -28,6 +29,14 @@ import (
 type Gateway struct {
 	*proxy.Handler
 	redis redis.UniversalClient
+	// outer is the handler with the access log and request metrics
+	// around it.
+	outer http.Handler
+}
+
+// ServeHTTP serves r through the access log and metrics middleware.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.outer.ServeHTTP(w, r)
 }
 
 // Close releases the gateway's connections.
@@ -48,6 +57,11 @@ type Deps struct {
 	UpstreamTransport http.RoundTripper
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+	// Metrics record the gateway's metrics; nil records none.
+	Metrics *metrics.Metrics
+	// AccessLogger receives the access log (with cfg.AccessLog); nil uses
+	// Logger.
+	AccessLogger *slog.Logger
 }
 
 // resources are what providers may need besides their own entry.
@@ -56,12 +70,14 @@ type resources struct {
 	redis          redis.UniversalClient // nil without Redis
 	redisKeyPrefix string
 	log            *slog.Logger
+	metrics        *metrics.Metrics // nil: none
 	now            func() time.Time // nil: time.Now
 }
 
 // stores are the session store and what comes with it.
 type stores struct {
-	store  session.Store
+	store  session.Store                   // instrumented
+	redis  *session.RedisStore             // the Redis store itself; nil with cookies
 	locker session.Locker                  // nil: refreshes coordinate in process only
 	ready  func(ctx context.Context) error // nil: always ready
 }
@@ -100,11 +116,11 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		SameSite: cfg.CookieSameSite,
 		Lifetime: cfg.CookieExpire,
 	}
-	st, err := g.newStores(cfg, sessionCodec, cookie, d.Logger)
+	st, err := g.newStores(cfg, sessionCodec, cookie, d.Logger, d.Metrics)
 	if err != nil {
 		return fail(err)
 	}
-	res := resources{httpClient: d.HTTPClient, redis: g.redis, redisKeyPrefix: cfg.RedisKeyPrefix, log: d.Logger, now: d.Now}
+	res := resources{httpClient: d.HTTPClient, metrics: d.Metrics, redis: g.redis, redisKeyPrefix: cfg.RedisKeyPrefix, log: d.Logger, now: d.Now}
 	provs, err := newProviders(ctx, cfg, res)
 	if err != nil {
 		return fail(err)
@@ -122,14 +138,15 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		return fail(err)
 	}
 	g.Handler = h
+	g.outer = accessLog(cfg, d, h)
 	return g, nil
 }
 
 // newStores makes the session store the configuration asks for; with
 // Redis, g keeps the client.
-func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie session.CookieConfig, log *slog.Logger) (stores, error) {
+func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie session.CookieConfig, log *slog.Logger, m *metrics.Metrics) (stores, error) {
 	if cfg.SessionStore != "redis" {
-		return stores{store: session.NewCookieStore(codec, cookie)}, nil
+		return stores{store: m.Store("cookie", session.NewCookieStore(codec, cookie))}, nil
 	}
 	var err error
 	g.redis, err = session.NewRedisClient(redisConfig(cfg))
@@ -137,7 +154,7 @@ func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie ses
 		return stores{}, fmt.Errorf("redis: %w", err)
 	}
 	rs := session.NewRedisStore(g.redis, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys))
-	return stores{store: rs, ready: rs.Ping, locker: lock.NewRedis(g.redis, cfg.RedisKeyPrefix+"lock:", 0, log)}, nil
+	return stores{store: m.Store("redis", rs), redis: rs, ready: rs.Ping, locker: lock.NewRedis(g.redis, cfg.RedisKeyPrefix+"lock:", 0, log)}, nil
 }
 
 // configuredProviders are the providers with their per-provider settings.
@@ -181,9 +198,10 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 			p, ok := byID[id]
 			return p, ok
 		},
-		Locker: st.locker,
-		Now:    d.Now,
-		Logger: d.Logger,
+		Locker:  st.locker,
+		Now:     d.Now,
+		Logger:  d.Logger,
+		Observe: d.Metrics.Refresh,
 	})
 	return proxy.New(proxy.Config{
 		Cookie:                  cookie,

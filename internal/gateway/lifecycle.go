@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +15,10 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/replay"
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/backchannel"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -64,8 +67,8 @@ func newBackchannel(cfg *config.Config, provs configuredProviders, st stores, cl
 	if len(verifiers) == 0 {
 		return nil, nil
 	}
-	rs, ok := st.store.(*session.RedisStore)
-	if !ok || client == nil {
+	rs := st.redis
+	if rs == nil || client == nil {
 		return nil, errors.New("back-channel logout needs --session-store redis")
 	}
 	return backchannel.New(backchannel.Deps{
@@ -139,4 +142,18 @@ func OpenSessions(cfg *config.Config) (store *session.RedisStore, close func() e
 	}
 	cookie := session.CookieConfig{Name: cfg.CookieName, Lifetime: cfg.CookieExpire}
 	return session.NewRedisStore(client, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys)), client.Close, nil
+}
+
+// accessLog wraps h with the access log (cfg.AccessLog) and the request
+// metrics; X-Request-Id is taken from trusted proxies only.
+func accessLog(cfg *config.Config, d Deps, h http.Handler) http.Handler {
+	trust := redirect.NewTrustedProxies(cfg.TrustedProxies...)
+	c := accesslog.Config{TrustRequestID: trust.Trusts, Observe: d.Metrics.ObserveRequest, Now: d.Now}
+	if d.Metrics == nil {
+		c.Observe = nil
+	}
+	if cfg.AccessLog {
+		c.Logger = cmp.Or(d.AccessLogger, d.Logger)
+	}
+	return accesslog.Middleware(h, c)
 }

@@ -61,6 +61,8 @@ type Config struct {
 	// ForwardAuthPrefixRoute also answers /oauth2/auth/<original path>
 	// (Envoy ext_authz's path_prefix); off, only /oauth2/auth answers.
 	ForwardAuthPrefixRoute bool
+	// Pages brands the HTML pages (templates, banner, footer, logo).
+	Pages PagesConfig
 }
 
 // Deps are what the handler works with; New checks them.
@@ -167,7 +169,7 @@ func New(c Config, d Deps) (*Handler, error) {
 		h.byID[id] = p
 	}
 	var err error
-	if h.pages, err = newPages(); err != nil {
+	if h.pages, err = newPages(c.Pages); err != nil {
 		return nil, err
 	}
 	if c.Upstream != nil {

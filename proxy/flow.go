@@ -47,11 +47,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) providerButtons() []providers.Info {
-	infos := make([]providers.Info, 0, len(h.d.Providers))
-	for _, p := range h.d.Providers {
-		infos = append(infos, p.Info())
-	}
-	return infos
+	return h.providers.order
 }
 
 // start begins a login: GET /oauth2/start?provider=ID&rd=URL[&instance=X].
@@ -59,10 +55,14 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	rd := h.returnTo(r)
 	id := q.Get("provider")
-	if id == "" && len(h.d.Providers) == 1 {
-		id = h.d.Providers[0].Info().ID
+	if id == "" && len(h.providers.order) == 1 {
+		id = h.providers.order[0].ID
 	}
-	p, ok := h.byID[id]
+	p, ok := h.providers.get(id)
+	if info, pending := h.providers.infoOf(id); !ok && pending && h.providers.isPending(id) {
+		h.pendingPage(w, r, info)
+		return
+	}
 	if !ok {
 		if id == "" {
 			// Several providers: let the user choose.
@@ -223,7 +223,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "invalid_request", "The provider did not send a sign-in code.", retry)
 		return
 	}
-	p, ok := h.byID[f.ProviderID]
+	p, ok := h.providers.get(f.ProviderID)
 	if !ok {
 		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option no longer exists.", retry)
 		return
@@ -247,7 +247,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 // carrying an error.
 func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow, q url.Values, retry redirect.Target) bool {
 	ctx := r.Context()
-	if c, ok := h.byID[f.ProviderID].(providers.ResponseIssuerChecker); ok {
+	p, _ := h.providers.get(f.ProviderID)
+	if c, ok := p.(providers.ResponseIssuerChecker); ok {
 		iss, present := q["iss"]
 		err := c.CheckResponseIssuer(q.Get("iss"), present)
 		if err == nil && len(iss) > 1 {

@@ -137,7 +137,8 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *session.
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	if s != nil && h.c.ProviderSignOut {
-		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
+		p, _ := h.providers.get(s.ProviderID)
+		if p, ok := p.(providers.SignOutURLer); ok {
 			back := rd.String()
 			if !rd.IsAbs() {
 				back = h.view(r).Origin() + back

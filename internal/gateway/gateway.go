@@ -32,6 +32,8 @@ type Gateway struct {
 	// outer is the handler with the access log and request metrics
 	// around it.
 	outer http.Handler
+	// stop ends the discovery retries of pending providers.
+	stop context.CancelFunc
 }
 
 // ServeHTTP serves r through the access log and metrics middleware.
@@ -41,6 +43,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Close releases the gateway's connections.
 func (g *Gateway) Close() error {
+	if g.stop != nil {
+		g.stop()
+	}
 	if g.redis != nil {
 		return g.redis.Close()
 	}
@@ -129,6 +134,13 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
+	var built *proxy.Handler // set below, before any request is served
+	provs.lookup = func(id string) (providers.Provider, bool) {
+		if built == nil {
+			return nil, false
+		}
+		return built.Provider(id)
+	}
 	logout, err := newBackchannel(cfg, provs, st, g.redis, d.Logger)
 	if err != nil {
 		return fail(err)
@@ -137,8 +149,14 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
+	built = h
 	g.Handler = h
 	g.outer = accessLog(cfg, d, h)
+	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	g.stop = cancel
+	for _, p := range provs.pending {
+		go g.retryDiscovery(rctx, p, res, h)
+	}
 	return g, nil
 }
 
@@ -160,6 +178,10 @@ func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie ses
 // configuredProviders are the providers with their per-provider settings.
 type configuredProviders struct {
 	list      []providers.Provider
+	pending   []pendingProvider // discovery failed at start-up: retried
+	// lookup finds a ready provider by id once the handler exists (it
+	// takes pending providers when they become ready).
+	lookup func(id string) (providers.Provider, bool)
 	redirects map[string]string // provider id → callback URL
 	rules     map[string]proxy.ProviderRule
 }
@@ -168,16 +190,21 @@ type configuredProviders struct {
 func newProviders(ctx context.Context, cfg *config.Config, res resources) (configuredProviders, error) {
 	out := configuredProviders{redirects: map[string]string{}, rules: map[string]proxy.ProviderRule{}}
 	for _, po := range cfg.Providers {
-		p, err := newProvider(ctx, po, res)
-		if err != nil {
-			return out, fmt.Errorf("provider %q: %w", po.ID, err)
+		p, pending, err := firstAttempt(ctx, po, res)
+		switch {
+		case err != nil:
+			return out, err
+		case pending:
+			out.pending = append(out.pending, pendingProvider{po: po})
+		default:
+			res.metrics.ProviderReady(po.ID, true)
+			out.list = append(out.list, p)
 		}
-		out.list = append(out.list, p)
 		if po.RedirectURL != "" {
-			out.redirects[p.Info().ID] = po.RedirectURL
+			out.redirects[po.ID] = po.RedirectURL
 		}
 		if len(po.AllowedUsers) > 0 || len(po.AllowedGroups) > 0 {
-			out.rules[p.Info().ID] = proxy.ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
+			out.rules[po.ID] = proxy.ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
 		}
 	}
 	return out, nil
@@ -185,9 +212,10 @@ func newProviders(ctx context.Context, cfg *config.Config, res resources) (confi
 
 // newHandler builds the HTTP handler and the refresher it uses.
 func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieConfig, lc lifecycle) (*proxy.Handler, error) {
-	byID := make(map[string]providers.Provider, len(provs.list))
-	for _, p := range provs.list {
-		byID[p.Info().ID] = p
+	var h *proxy.Handler // the refresher looks providers up in it once built
+	pending := make([]providers.Info, len(provs.pending))
+	for i, p := range provs.pending {
+		pending[i] = p.info()
 	}
 	refresher := session.NewRefresher(session.RefreshConfig{
 		Window: cfg.RefreshWindow,
@@ -195,15 +223,15 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 	}, session.RefreshDeps{
 		Store: st.store,
 		Provider: func(id string) (providers.Provider, bool) {
-			p, ok := byID[id]
-			return p, ok
+			return h.Provider(id)
 		},
 		Locker:  st.locker,
 		Now:     d.Now,
 		Logger:  d.Logger,
 		Observe: d.Metrics.Refresh,
 	})
-	return proxy.New(proxy.Config{
+	var err error
+	h, err = proxy.New(proxy.Config{
 		Cookie:                  cookie,
 		SessionLifetime:         cfg.CookieExpire,
 		RedirectURLs:            provs.redirects,
@@ -220,6 +248,7 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Pages:                   proxy.PagesConfig{TemplatesDir: cfg.CustomTemplatesDir, Banner: cfg.Banner, Footer: cfg.Footer, LogoURL: cfg.LogoURL},
 	}, proxy.Deps{
 		Providers:         provs.list,
+		Pending:           pending,
 		Store:             st.store,
 		Refresher:         refresher,
 		Codec:             flowCodec,
@@ -232,6 +261,7 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Logger:            d.Logger,
 		Now:               d.Now,
 	})
+	return h, err
 }
 
 // upstreamBodyIdle maps --upstream-body-idle-timeout (0 disables) to

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -53,11 +54,22 @@ func newAssertions(cfg *config.Config, now func() time.Time, log *slog.Logger) (
 // Redis store, whose index it revokes through.
 func newBackchannel(cfg *config.Config, provs configuredProviders, st stores, client redis.UniversalClient, log *slog.Logger) (http.Handler, error) {
 	var verifiers []providers.LogoutTokenVerifier
-	for i, po := range cfg.Providers {
+	byID := map[string]providers.Provider{}
+	for _, p := range provs.list {
+		byID[p.Info().ID] = p
+	}
+	for _, po := range cfg.Providers {
 		if po.BackchannelLogout == nil || !*po.BackchannelLogout {
 			continue
 		}
-		v, ok := provs.list[i].(providers.LogoutTokenVerifier)
+		p, built := byID[po.ID]
+		if !built {
+			// Discovery is being retried: accept its logout tokens once
+			// it is ready.
+			verifiers = append(verifiers, &pendingVerifier{info: providers.Info{ID: po.ID, Type: po.Type, DisplayName: po.DisplayName}, lookup: provs.lookup})
+			continue
+		}
+		v, ok := p.(providers.LogoutTokenVerifier)
 		if !ok {
 			return nil, fmt.Errorf("provider %q: type %s has no back-channel logout", po.ID, po.Type)
 		}
@@ -156,4 +168,42 @@ func accessLog(cfg *config.Config, d Deps, h http.Handler) http.Handler {
 		c.Logger = cmp.Or(d.AccessLogger, d.Logger)
 	}
 	return accesslog.Middleware(h, c)
+}
+
+// pendingVerifier is the back-channel logout verifier of a provider whose
+// discovery is being retried: it accepts no token until the provider is
+// ready, then defers to it.
+type pendingVerifier struct {
+	info   providers.Info
+	lookup func(id string) (providers.Provider, bool)
+}
+
+func (v *pendingVerifier) ready() (providers.LogoutTokenVerifier, bool) {
+	if v.lookup == nil {
+		return nil, false
+	}
+	p, ok := v.lookup(v.info.ID)
+	if !ok {
+		return nil, false
+	}
+	lv, ok := p.(providers.LogoutTokenVerifier)
+	return lv, ok
+}
+
+// Info describes the provider.
+func (v *pendingVerifier) Info() providers.Info { return v.info }
+
+// AcceptsLogoutToken defers to the provider once it is ready.
+func (v *pendingVerifier) AcceptsLogoutToken(issuer string, audience []string) bool {
+	lv, ok := v.ready()
+	return ok && lv.AcceptsLogoutToken(issuer, audience)
+}
+
+// VerifyLogoutToken defers to the provider once it is ready.
+func (v *pendingVerifier) VerifyLogoutToken(ctx context.Context, raw string) (providers.LogoutClaims, error) {
+	lv, ok := v.ready()
+	if !ok {
+		return providers.LogoutClaims{}, fmt.Errorf("provider %q is not discovered yet", v.info.ID)
+	}
+	return lv.VerifyLogoutToken(ctx, raw)
 }

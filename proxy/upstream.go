@@ -39,7 +39,6 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			timeout = 30 * time.Second
 		}
 		transport = &http.Transport{
-			Proxy:                 nil,
 			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
 			ForceAttemptHTTP2:     true,
 			MaxIdleConns:          256,
@@ -68,9 +67,7 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 				pr.Out.Header.Set("X-Forwarded-Proto", v.Scheme)
 			}
 			h.dropOwnCookies(pr.Out)
-			if id := accesslog.FromContext(pr.In.Context()).RequestID(); id != "" {
-				pr.Out.Header.Set(accesslog.HeaderRequestID, id)
-			}
+			accesslog.ForwardRequestID(pr.In.Context(), pr.Out.Header)
 			s := SessionFrom(pr.In.Context())
 			if s == nil {
 				return // unreachable: protected() always sets it.

@@ -7,6 +7,7 @@ package accesslog
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -140,4 +141,12 @@ func (e *Entry) snapshot(r *Record) {
 	r.RequestID, r.User, r.Provider, r.Route, r.Authorization = e.requestID, e.user, e.provider, e.route, e.authz
 	r.UpstreamStatus, r.UpstreamDuration, r.UpstreamError = e.upstreamStatus, e.upstreamDuration, e.upstreamError
 	r.upstreamCalled = e.upstreamStatus != 0 || e.upstreamError
+}
+
+// ForwardRequestID sets the request's id on h, the headers of the request
+// to the upstream (nothing outside Middleware).
+func ForwardRequestID(ctx context.Context, h http.Header) {
+	if id := FromContext(ctx).RequestID(); id != "" {
+		h.Set(HeaderRequestID, id)
+	}
 }

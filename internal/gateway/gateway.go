@@ -177,11 +177,11 @@ func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie ses
 
 // configuredProviders are the providers with their per-provider settings.
 type configuredProviders struct {
-	list      []providers.Provider
-	pending   []pendingProvider // discovery failed at start-up: retried
+	list    []providers.Provider
+	pending []pendingProvider // discovery failed at start-up: retried
 	// lookup finds a ready provider by id once the handler exists (it
 	// takes pending providers when they become ready).
-	lookup func(id string) (providers.Provider, bool)
+	lookup    func(id string) (providers.Provider, bool)
 	redirects map[string]string // provider id → callback URL
 	rules     map[string]proxy.ProviderRule
 }

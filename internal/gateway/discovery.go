@@ -29,8 +29,7 @@ var discovers = map[string]bool{
 // pendingProvider is a configured provider whose discovery failed at
 // start-up and is being retried.
 type pendingProvider struct {
-	po  config.ProviderOptions
-	err error // the first attempt's
+	po config.ProviderOptions
 }
 
 // info describes p on the sign-in page before it is ready.

@@ -73,6 +73,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := p.Info()
+	accesslog.FromContext(r.Context()).SetProvider(id)
 	instance := ""
 	if info.NeedsInstance {
 		instance = q.Get("instance")

@@ -171,6 +171,7 @@ func TestOperateMetricsAndAccessLog(t *testing.T) {
 		name   string
 		labels map[string]string
 	}{
+		{"gatehouse_login_starts_total", map[string]string{"provider": "oidc"}},
 		{"gatehouse_logins_total", map[string]string{"provider": "oidc", "result": "success"}},
 		{"gatehouse_logins_total", map[string]string{"provider": "oidc", "result": "denied"}},
 		{"gatehouse_refreshes_total", map[string]string{"provider": "oidc", "result": "success"}},

@@ -26,6 +26,7 @@ type Metrics struct {
 	upstreamDuration prometheus.Histogram
 	upstreamErrors   prometheus.Counter
 	logins           *prometheus.CounterVec
+	loginStarts      *prometheus.CounterVec
 	refreshes        *prometheus.CounterVec
 	authz            *prometheus.CounterVec
 	storeOps         *prometheus.CounterVec
@@ -52,6 +53,8 @@ func New() *Metrics {
 		Help: "Requests the upstream could not answer (unreachable, timed out)."})
 	m.logins = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_logins_total",
 		Help: "Login callbacks by provider and result (success, denied, error)."}, []string{"provider", "result"})
+	m.loginStarts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_login_starts_total",
+		Help: "Logins started (browsers sent to a provider) by provider."}, []string{"provider"})
 	m.refreshes = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_refreshes_total",
 		Help: "Token refreshes and re-validations by provider and result (success, failed, ended, waited: used another request's or replica's refresh)."}, []string{"provider", "result"})
 	m.authz = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "gatehouse_authz_decisions_total",
@@ -68,7 +71,7 @@ func New() *Metrics {
 		Help: "1 when the provider has been discovered and can take logins, 0 while discovery is retried."}, []string{"provider"})
 	m.buildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "gatehouse_build_info",
 		Help: "Always 1; the labels say which build runs."}, []string{"version", "commit", "goversion"})
-	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, m.upstreamDuration, m.upstreamErrors, m.logins,
+	for _, c := range []prometheus.Collector{m.requests, m.requestDuration, m.upstreamDuration, m.upstreamErrors, m.logins, m.loginStarts,
 		m.refreshes, m.authz, m.storeOps, m.storeErrors, m.storeDuration, m.providerRequests, m.providerReady, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -105,6 +108,9 @@ func (m *Metrics) ObserveRequest(r accesslog.Record) {
 	}
 	if r.Authorization != "" {
 		m.authz.WithLabelValues(r.Authorization).Inc()
+	}
+	if r.Class == accesslog.ClassLogin && r.Path == "/oauth2/start" && r.Status == http.StatusFound && r.Provider != "" {
+		m.loginStarts.WithLabelValues(r.Provider).Inc()
 	}
 	if r.Class == accesslog.ClassCallback {
 		m.logins.WithLabelValues(providerLabel(r.Provider), loginResult(r)).Inc()

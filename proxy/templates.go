@@ -117,3 +117,10 @@ func (p *pages) tryRender() error {
 	}
 	return nil
 }
+
+// CheckPages parses and renders the pages c describes, as New does, so
+// that a configuration check finds a broken custom template.
+func CheckPages(c PagesConfig) error {
+	_, err := newPages(c)
+	return err
+}

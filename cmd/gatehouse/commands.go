@@ -13,6 +13,7 @@ import (
 	"runtime/debug"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 )
 
 // buildInfo is what 'gatehouse version' reports.
@@ -115,7 +116,11 @@ func runConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}
-	if _, err := opts.Validate(); err != nil {
+	cfg, err := opts.Validate()
+	if err == nil {
+		err = gateway.Check(cfg)
+	}
+	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return 2
 	}

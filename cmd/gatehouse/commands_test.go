@@ -167,4 +167,15 @@ providers:
 	if strings.Contains(stderr, "changeme-changeme") {
 		t.Errorf("stderr repeats the secret:\n%s", stderr)
 	}
+
+	// A custom template serve would refuse is refused here too.
+	tmpl := filepath.Join(dir, "templates")
+	if err := os.Mkdir(tmpl, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	write("templates/error.html", "{{.NoSuchField}}")
+	code, _, stderr = runArgs(t, "config", "check", "--config", valid, "--custom-templates-dir", tmpl)
+	if code != 2 || !strings.Contains(stderr, "error.html") {
+		t.Errorf("broken custom template: exit %d, stderr %s", code, stderr)
+	}
 }

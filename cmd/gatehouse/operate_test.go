@@ -136,7 +136,7 @@ func TestOperateMetricsAndAccessLog(t *testing.T) {
 	t.Cleanup(app.Close)
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	log := startServe(t, addr, []string{
-		"--http-address", addr, "--metrics-address", metricsAddr, "--log-format", "json",
+		"--http-address", addr, "--metrics-address", metricsAddr, "--log-format", "json", "--log-level", "debug",
 		"--upstream", app.URL, "--oidc-issuer-url", idp.Issuer(), "--client-id", idp.ClientID,
 		"--client-secret", idp.ClientSecret, "--cookie-secret", testutil.TestCookieSecret, "--cookie-secure=false",
 		"--email-domain", "example.com", "--session-store", "redis", "--redis-url", r.URL(), "--redis-timeout", "500ms",

@@ -245,7 +245,7 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		ForwardAuthPrefixRoute:  cfg.ForwardAuthPrefixRoute,
 		BodyTimeout:             cfg.RequestBodyTimeout,
 		UpstreamBodyIdleTimeout: upstreamBodyIdle(cfg.UpstreamBodyIdleTimeout),
-		Pages:                   proxy.PagesConfig{TemplatesDir: cfg.CustomTemplatesDir, Banner: cfg.Banner, Footer: cfg.Footer, LogoURL: cfg.LogoURL},
+		Pages:                   pagesConfig(cfg),
 	}, proxy.Deps{
 		Providers:         provs.list,
 		Pending:           pending,

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/replay"
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/backchannel"
@@ -206,4 +207,15 @@ func (v *pendingVerifier) VerifyLogoutToken(ctx context.Context, raw string) (pr
 		return providers.LogoutClaims{}, fmt.Errorf("provider %q is not discovered yet", v.info.ID)
 	}
 	return lv.VerifyLogoutToken(ctx, raw)
+}
+
+// Check does the start-up checks of cfg that contact nothing (the custom
+// page templates), for 'gatehouse config check'.
+func Check(cfg *config.Config) error {
+	return proxy.CheckPages(pagesConfig(cfg))
+}
+
+// pagesConfig is how cfg brands the pages.
+func pagesConfig(cfg *config.Config) proxy.PagesConfig {
+	return proxy.PagesConfig{TemplatesDir: cfg.CustomTemplatesDir, Banner: cfg.Banner, Footer: cfg.Footer, LogoURL: cfg.LogoURL}
 }

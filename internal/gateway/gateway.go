@@ -87,9 +87,12 @@ type stores struct {
 	ready  func(ctx context.Context) error // nil: always ready
 }
 
-// New wires a Gateway from a validated configuration: providers (discovery
-// runs now, so a wrong issuer fails at start-up), the session store,
-// refresh and the handler. cfg must come from config.Options.Validate.
+// New wires a Gateway from a validated configuration: providers, the
+// session store, refresh and the handler, wrapped in the access log and
+// request metrics. Discovery runs now; a provider whose discovery fails is
+// not fatal: the gateway starts without it (its logins answer 503, /ready
+// names it) and retries in the background until Close. cfg must come from
+// config.Options.Validate.
 func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if !cfg.Validated() {
 		return nil, errors.New("gateway: the configuration was not made by config.Options.Validate")

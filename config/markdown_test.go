@@ -111,8 +111,11 @@ problem at once, naming the option and the fix; it never prints a secret.
 			def = "`" + d + "`"
 		}
 		help := o.help
-		if o.name == "" {
+		switch o.yamlKey {
+		case "providers":
 			help += " (see [Providers list](#providers-list))"
+		case "routes", "jwt_bearer":
+			help += " (see [Routes list](#routes-list))"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", flagCell, envCell, yamlCell, def, mdEscape(help))
 	}
@@ -137,7 +140,23 @@ optional; every other type needs ` + "`client_id`" + ` and a client secret. A ke
 any other type, so a restriction is never silently ignored. See [providers.md](providers.md) for each type. Provider endpoints must be
 ` + "`https://`" + ` (` + "`http://`" + ` only for loopback hosts). Errors name entries as ` + "`providers[0].client_id`" + `
 (counting from 0).
+
+## Routes list
+
+The YAML key ` + "`routes`" + ` lists the routes, evaluated in order (the first match wins); see
+[routes.md](routes.md) for the model and worked examples. Each entry takes these keys:
+
+| Key | Type | Description |
+|---|---|---|
 `)
+	writeMarkdownKeys(&b, reflect.TypeFor[RouteOptions](), "")
+	b.WriteString(`
+Each entry of ` + "`jwt_bearer`" + ` (the issuers of machine clients' tokens) takes these keys:
+
+| Key | Type | Description |
+|---|---|---|
+`)
+	writeMarkdownKeys(&b, reflect.TypeFor[JWTBearerOptions](), "")
 	io.WriteString(w, b.String())
 }
 

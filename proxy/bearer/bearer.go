@@ -42,6 +42,9 @@ type IssuerConfig struct {
 	UserClaim string
 	// GroupsClaim holds the groups (default groups).
 	GroupsClaim string
+	// MinRefresh is how often, at most, the JWKS is fetched again for an
+	// unknown key id (default DefaultMinRefresh).
+	MinRefresh time.Duration
 }
 
 // Principal is a verified token's identity.
@@ -145,7 +148,7 @@ func (is *issuer) discover(ctx context.Context) error {
 	if len(algs) == 0 {
 		algs = []string{oidc.RS256}
 	}
-	ks := NewKeySet(meta.JWKSURI, is.client, algs, DefaultMinRefresh)
+	ks := NewKeySet(meta.JWKSURI, is.client, algs, is.cfg.MinRefresh)
 	v := oidc.NewVerifier(is.cfg.IssuerURL, ks, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs})
 	is.mu.Lock()
 	is.v, is.err = v, nil

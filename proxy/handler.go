@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
+	"github.com/gatehouse-proxy/gatehouse/proxy/route"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -237,6 +238,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	v := h.trust.Prepare(r)
 	r = r.WithContext(context.WithValue(r.Context(), viewKey{}, v))
+	if h.routing != nil {
+		// Before the mux, which would redirect "/a/..;/b" to its cleaned
+		// form: an ambiguous path is refused, never reinterpreted.
+		if _, err := route.NormalizePath(r.URL.EscapedPath()); err != nil {
+			h.log.InfoContext(r.Context(), "ambiguous request path refused", "reason", err)
+			h.fail(w, r, http.StatusBadRequest, "bad_request", "This address is not valid.")
+			return
+		}
+	}
 	h.guardBody(w, r, h.ownRoute(r.URL.Path), h.mux.ServeHTTP)
 }
 

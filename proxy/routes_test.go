@@ -298,3 +298,36 @@ func TestRoutesUntrustedForwardedHeaders(t *testing.T) {
 		t.Errorf("upstream got the untrusted X-Forwarded-For chain: %q", v)
 	}
 }
+
+// TestRoutesHostsAreReturnAddresses: a login started on a route's host
+// may return there (single sign-on across hosts), another host may not.
+func TestRoutesHostsAreReturnAddresses(t *testing.T) {
+	t.Parallel()
+	g := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
+		// (With --cookie-domain .corp.example the session serves every
+		// host; the test's browser talks to 127.0.0.1, so it keeps
+		// host-only cookies.)
+		o.Routes = []config.RouteOptions{
+			{Name: "grafana", Host: "grafana.corp.example"},
+			{Name: "previews", Host: "*.preview.corp.example"},
+		}
+	}})
+	for rd, ok := range map[string]bool{
+		"https://grafana.corp.example/d/1":      true,
+		"https://GRAFANA.corp.example:8443/d/1": true,
+		"https://pr-7.preview.corp.example/":    true,
+		"https://wiki.corp.example/":            false,
+		"https://grafana.corp.example.evil/":    false,
+	} {
+		resp := g.Get(t, "/oauth2/start?rd="+url.QueryEscape(rd))
+		if resp.StatusCode != http.StatusFound {
+			t.Fatalf("start: %d", resp.StatusCode)
+		}
+		callback := g.IdP.Authorize(t, g.Client, testutil.Location(t, resp), "alice")
+		resp = testutil.Do(t, g.Client, callback)
+		loc := resp.Header.Get("Location")
+		if got := strings.EqualFold(loc, rd) || strings.HasPrefix(strings.ToLower(loc), strings.ToLower(rd)); got != ok {
+			t.Errorf("login asked to return to %s went to %q (%d)", rd, loc, resp.StatusCode)
+		}
+	}
+}

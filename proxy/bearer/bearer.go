@@ -21,6 +21,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 
+	"github.com/gatehouse-proxy/gatehouse/internal/jwks"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 )
 
@@ -43,7 +44,7 @@ type IssuerConfig struct {
 	// GroupsClaim holds the groups (default groups).
 	GroupsClaim string
 	// MinRefresh is how often, at most, the JWKS is fetched again for an
-	// unknown key id (default DefaultMinRefresh).
+	// unknown key id (default jwks.DefaultMinRefresh).
 	MinRefresh time.Duration
 }
 
@@ -148,7 +149,7 @@ func (is *issuer) discover(ctx context.Context) error {
 	if len(algs) == 0 {
 		algs = []string{oidc.RS256}
 	}
-	ks := NewKeySet(meta.JWKSURI, is.client, algs, is.cfg.MinRefresh)
+	ks := jwks.NewKeySet(meta.JWKSURI, is.client, algs, is.cfg.MinRefresh)
 	v := oidc.NewVerifier(is.cfg.IssuerURL, ks, &oidc.Config{SkipClientIDCheck: true, SupportedSigningAlgs: algs})
 	is.mu.Lock()
 	is.v, is.err = v, nil

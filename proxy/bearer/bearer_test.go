@@ -91,8 +91,8 @@ func TestUnknownKidRateLimited(t *testing.T) {
 			t.Fatalf("foreign kid: %v", err)
 		}
 	}
-	if n := is.JWKSFetches.Load() - before; n > 0 {
-		t.Errorf("50 tokens with an unknown kid made %d JWKS fetches within MinRefresh; want none", n)
+	if n := is.JWKSFetches.Load() - before; n > 1 {
+		t.Errorf("50 tokens with an unknown kid made %d JWKS fetches within MinRefresh; want at most 1 (the burst's second)", n)
 	}
 }
 

@@ -1,4 +1,8 @@
-package bearer
+// Package jwks holds KeySet, the remote JSON Web Key Set every token
+// check of Gatehouse's own (machine clients' bearer tokens, back-channel
+// logout tokens) verifies signatures with: cached, and fetched again for an
+// unknown key id at most once per interval, never once per token.
+package jwks
 
 import (
 	"context"
@@ -14,16 +18,23 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// DefaultMinRefresh is how often, at most, a KeySet fetches its JWKS again
-// for a key id it does not know.
+// DefaultMinRefresh is the window in which a KeySet fetches its JWKS at
+// most Burst times.
 const DefaultMinRefresh = 10 * time.Second
+
+// Burst is how many fetches one window allows: the first use and one
+// more, so that a key the issuer published just after the first fetch
+// (a rotation) is found at once.
+const Burst = 2
+
+var errLimited = errors.New("jwks fetched too often")
 
 // maxJWKSBytes bounds a JWKS response.
 const maxJWKSBytes = 1 << 20
 
 // KeySet is an oidc.KeySet over a remote JWKS that is fetched on first use
-// and again for an unknown key id, but at most once per MinRefresh (and
-// once at a time): go-oidc's RemoteKeySet fetches again for every token
+// and again for an unknown key id, but at most Burst times per MinRefresh
+// (and once at a time): go-oidc's RemoteKeySet fetches again for every token
 // with an unknown kid, so anyone could make Gatehouse hammer the issuer.
 type KeySet struct {
 	url        string
@@ -35,7 +46,7 @@ type KeySet struct {
 	group singleflight.Group
 	mu    sync.RWMutex
 	keys  []jose.JSONWebKey
-	last  time.Time // last fetch attempt
+	fetches []time.Time // the last Burst fetch attempts, oldest first
 }
 
 // NewKeySet returns a KeySet fetching jwksURL with client (nil:
@@ -91,22 +102,31 @@ func (ks *KeySet) candidates(kid string) []jose.JSONWebKey {
 	return out
 }
 
-// refresh fetches the JWKS again unless that was tried less than
-// minRefresh ago; it reports whether it fetched.
+// limited reports whether Burst fetches were tried within minRefresh.
+// ks.mu must be held.
+func (ks *KeySet) limited() bool {
+	return len(ks.fetches) >= Burst && ks.now().Sub(ks.fetches[0]) < ks.minRefresh
+}
+
+// refresh fetches the JWKS again unless the window's fetches are used up;
+// it reports whether it fetched.
 func (ks *KeySet) refresh(ctx context.Context) bool {
 	ks.mu.RLock()
-	recent := !ks.last.IsZero() && ks.now().Sub(ks.last) < ks.minRefresh
+	limited := ks.limited()
 	ks.mu.RUnlock()
-	if recent {
+	if limited {
 		return false
 	}
 	_, err, _ := ks.group.Do("jwks", func() (any, error) {
 		ks.mu.Lock()
-		if !ks.last.IsZero() && ks.now().Sub(ks.last) < ks.minRefresh {
+		if ks.limited() {
 			ks.mu.Unlock()
-			return nil, nil
+			return nil, errLimited
 		}
-		ks.last = ks.now()
+		ks.fetches = append(ks.fetches, ks.now())
+		if len(ks.fetches) > Burst {
+			ks.fetches = ks.fetches[1:]
+		}
 		ks.mu.Unlock()
 		// Not the caller's context: a client going away must not fail the
 		// fetch every waiting request shares.

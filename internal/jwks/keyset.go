@@ -43,9 +43,9 @@ type KeySet struct {
 	now        func() time.Time
 	algs       []jose.SignatureAlgorithm
 
-	group singleflight.Group
-	mu    sync.RWMutex
-	keys  []jose.JSONWebKey
+	group   singleflight.Group
+	mu      sync.RWMutex
+	keys    []jose.JSONWebKey
 	fetches []time.Time // the last Burst fetch attempts, oldest first
 }
 

@@ -68,7 +68,7 @@ func NewKeySet(jwksURL string, client *http.Client, algs []string, minRefresh ti
 // VerifySignature implements oidc.KeySet: it returns the payload of jwt
 // when a key of the set with its kid verifies its signature.
 func (ks *KeySet) VerifySignature(ctx context.Context, jwt string) ([]byte, error) {
-	jws, err := jose.ParseSigned(jwt, ks.algs)
+	jws, err := jose.ParseSignedCompact(jwt, ks.algs)
 	if err != nil {
 		return nil, fmt.Errorf("malformed jwt: %w", err)
 	}

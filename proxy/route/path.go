@@ -40,6 +40,9 @@ func NormalizePath(escaped string) (string, error) {
 	if escaped[0] != '/' || len(escaped) > maxPathLen {
 		return "", ambiguousErr{"does not start with '/' or is too long"}
 	}
+	if plain(escaped) {
+		return escaped, nil // the common case: nothing to decode or clean
+	}
 	decoded, err := decode(escaped)
 	if err != nil {
 		return "", err
@@ -52,6 +55,23 @@ type ambiguousErr struct{ why string }
 
 func (e ambiguousErr) Error() string { return ErrAmbiguousPath.Error() + ": " + e.why }
 func (e ambiguousErr) Unwrap() error { return ErrAmbiguousPath }
+
+// plain reports whether p is already normal: printable ASCII without '%',
+// '\\', ';' or '#', and no empty, "." or ".." segment (but a trailing slash),
+// nor a segment ending in a dot or space.
+func plain(p string) bool {
+	for i := 1; i < len(p); i++ {
+		c := p[i]
+		switch {
+		case c <= 0x20 || c >= 0x7f || c == '%' || c == '\\' || c == ';' || c == '#':
+			return false
+		case c == '/' && (p[i-1] == '/' || p[i-1] == '.'):
+			return false
+		}
+	}
+	last := p[len(p)-1]
+	return last != '.' && (len(p) == 1 || p[len(p)-2] != '/' || last != '/')
+}
 
 // decode percent-decodes s once, refusing the bytes and escapes that make a
 // path ambiguous.

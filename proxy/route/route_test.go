@@ -192,6 +192,16 @@ func FuzzNormalizePath(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in string) {
 		n, err := NormalizePath(in)
+		if p, _, _ := strings.Cut(in, "?"); p != "" && p[0] == '/' && plain(p) {
+			// The fast path agrees with decoding and cleaning.
+			d, derr := decode(p)
+			if derr == nil {
+				d, derr = clean(d)
+			}
+			if derr != nil || d != n || err != nil {
+				t.Fatalf("fast path %q = %q, %v; slow path %q, %v", in, n, err, d, derr)
+			}
+		}
 		if err != nil {
 			return
 		}

@@ -3,6 +3,7 @@ package proxy_test
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/config"
+	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil"
 	"github.com/gatehouse-proxy/gatehouse/internal/testutil/jwtissuer"
 )
@@ -328,6 +330,55 @@ func TestRoutesHostsAreReturnAddresses(t *testing.T) {
 		loc := resp.Header.Get("Location")
 		if got := strings.EqualFold(loc, rd) || strings.HasPrefix(strings.ToLower(loc), strings.ToLower(rd)); got != ok {
 			t.Errorf("login asked to return to %s went to %q (%d)", rd, loc, resp.StatusCode)
+		}
+	}
+}
+
+// TestRoutesDecisionLogsAndSkipJWT: every decision is logged once (debug
+// when admitted, info when refused) with the route and the rule, never the
+// token; --skip-jwt-bearer-tokens accepts tokens where no route does.
+func TestRoutesDecisionLogsAndSkipJWT(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	is := jwtissuer.Start(t)
+	g := testutil.StartGateway(t, testutil.GatewayConfig{
+		Deps: gateway.Deps{Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))},
+		Options: func(o *config.Options) {
+			o.SkipJWTBearerTokens = true
+			o.JWTBearer = []config.JWTBearerOptions{{IssuerURL: is.URL(), Audiences: []string{"gatehouse"}}}
+			o.Routes = []config.RouteOptions{{Name: "deploy", Path: "/deploy/", API: true, Allow: config.AllowOptions{Claims: map[string]string{"roles": "deployer"}}}}
+		}})
+	waitReady(t, g)
+	anon := testutil.NewBrowser(t)
+	plain := is.Sign(t, is.Claims("svc-a", "gatehouse"))
+	deployer := is.Claims("svc-b", "gatehouse")
+	deployer["roles"] = []string{"reader", "deployer"}
+	deployTok := is.Sign(t, deployer)
+
+	if e := testutil.DecodeEcho(t, testutil.Do(t, anon, g.Server.URL+"/anything", "Authorization", "Bearer "+plain)); e.Header.Get("X-Forwarded-User") != "svc-a" {
+		t.Errorf("token on a path no route takes: user %q", e.Header.Get("X-Forwarded-User"))
+	}
+	if resp := testutil.Do(t, anon, g.Server.URL+"/deploy/x", "Authorization", "Bearer "+plain); resp.StatusCode != http.StatusForbidden {
+		t.Errorf("token without the roles claim: %d, want 403", resp.StatusCode)
+	}
+	if resp := testutil.Do(t, anon, g.Server.URL+"/deploy/x", "Authorization", "Bearer "+deployTok); resp.StatusCode != http.StatusOK {
+		t.Errorf("token whose roles list holds deployer: %d, want 200", resp.StatusCode)
+	}
+	out := logs.String()
+	for _, want := range []string{
+		`level=INFO msg="access denied" route=deploy`, `default deny`, `user=svc-a provider=jwt_bearer`,
+		`level=DEBUG msg="access granted" route=deploy`, `claim matches`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("logs lack %q:\n%s", want, out)
+		}
+	}
+	if n := strings.Count(out, `msg="access denied"`); n != 1 {
+		t.Errorf("%d denial lines for one denial:\n%s", n, out)
+	}
+	for _, tok := range []string{plain, deployTok, strings.Split(plain, ".")[2]} {
+		if strings.Contains(out, tok) {
+			t.Fatal("a token reached the logs")
 		}
 	}
 }

@@ -2,11 +2,13 @@ package proxy_test
 
 import (
 	"encoding/json"
+	"html"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -91,7 +93,7 @@ func TestRoutesEndToEnd(t *testing.T) {
 	t.Parallel()
 	s := startRoutes(t, nil)
 	anon := testutil.NewBrowser(t)
-	html := []string{"Accept", "text/html"}
+	htmlAccept := []string{"Accept", "text/html"}
 
 	// Public: no session needed; client identity headers never pass.
 	resp := s.get(t, anon, "/healthz/live", "X-Forwarded-User", "admin", "X-Auth-Request-Email", "boss@example.com")
@@ -101,18 +103,18 @@ func TestRoutesEndToEnd(t *testing.T) {
 	}
 	// Not public: near misses of the public prefix.
 	for _, p := range []string{"/healthzz", "/HEALTHZ", "/healthz./x", "/admin/"} {
-		if resp := s.get(t, anon, p, html...); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/oauth2/sign_in") {
+		if resp := s.get(t, anon, p, htmlAccept...); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/oauth2/sign_in") {
 			t.Errorf("anonymous %s: status %d, want 302 to sign in", p, resp.StatusCode)
 		}
 	}
 	// Dot segments: redirected to the cleaned path, judged there.
 	for _, p := range []string{"/healthz/../admin/", "/healthz//..//admin/"} {
-		if resp := s.get(t, anon, p, html...); resp.StatusCode/100 != 3 || resp.Header.Get("Location") != "/admin/" {
+		if resp := s.get(t, anon, p, htmlAccept...); resp.StatusCode/100 != 3 || resp.Header.Get("Location") != "/admin/" {
 			t.Errorf("anonymous %s: status %d to %q, want a redirect to /admin/", p, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
 	for _, p := range []string{"/healthz/..%2fadmin/", "/healthz;/../admin/", "/healthz/%252e%252e/admin/", "/healthz/..%5cadmin"} {
-		if resp := s.get(t, anon, p, html...); resp.StatusCode != http.StatusBadRequest {
+		if resp := s.get(t, anon, p, htmlAccept...); resp.StatusCode != http.StatusBadRequest {
 			t.Errorf("anonymous %s: status %d, want 400", p, resp.StatusCode)
 		}
 	}
@@ -124,29 +126,49 @@ func TestRoutesEndToEnd(t *testing.T) {
 		t.Errorf("alice on /admin/: upstream %q, %+v", resp.Header.Get("X-Upstream"), e)
 	}
 	// Encoded dot segments: served as the cleaned path, under its route.
-	if resp := s.get(t, anon, "/healthz/%2e%2e/admin/", html...); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/oauth2/sign_in") {
+	if resp := s.get(t, anon, "/healthz/%2e%2e/admin/", htmlAccept...); resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "/oauth2/sign_in") {
 		t.Errorf("anonymous /healthz/%%2e%%2e/admin/: %d, want 302 to sign in", resp.StatusCode)
 	}
 	resp = s.get(t, s.alice, "/healthz/%2e%2e/admin/x")
 	if e := testutil.DecodeEcho(t, resp); resp.Header.Get("X-Upstream") != "B" || e.Path != "/admin/x" {
 		t.Errorf("alice on /healthz/%%2e%%2e/admin/x: upstream %q, path %q", resp.Header.Get("X-Upstream"), e.Path)
 	}
-	if resp := s.get(t, s.bob, "/healthz/%2e%2e/admin/x", html...); resp.StatusCode != http.StatusForbidden {
+	if resp := s.get(t, s.bob, "/healthz/%2e%2e/admin/x", htmlAccept...); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("bob on /healthz/%%2e%%2e/admin/x: %d, want 403", resp.StatusCode)
 	}
 	resp = s.get(t, s.alice, "/ADMIN/x") // a case-insensitive upstream's /admin/x: the admin route
 	if e := testutil.DecodeEcho(t, resp); resp.Header.Get("X-Upstream") != "B" || e.Path != "/ADMIN/x" {
 		t.Errorf("alice on /ADMIN/x: upstream %q, path %q", resp.Header.Get("X-Upstream"), e.Path)
 	}
-	if resp := s.get(t, s.bob, "/Admin./x", html...); resp.StatusCode != http.StatusForbidden {
+	if resp := s.get(t, s.bob, "/Admin./x", htmlAccept...); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("bob on /Admin./x: %d, want 403", resp.StatusCode)
 	}
-	resp = s.get(t, s.bob, "/admin/users", html...)
+	resp = s.get(t, s.bob, "/admin/users", htmlAccept...)
 	body, _ := io.ReadAll(resp.Body)
 	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "bob@other.org") ||
 		!strings.Contains(string(body), "Use another account") || !strings.Contains(string(body), "Sign out") {
 		t.Errorf("bob on /admin/: status %d:\n%s", resp.StatusCode, body)
 	}
+	// "Use another account": the form signs bob out, then starts a login
+	// that makes the provider ask for the account (prompt=login).
+	m := regexp.MustCompile(`(?s)<form method="post" action="/oauth2/sign_out">\s*<input type="hidden" name="rd" value="([^"]*)">\s*<input type="hidden" name="csrf" value="([^"]*)">`).FindStringSubmatch(string(body))
+	if m == nil {
+		t.Fatalf("no 'Use another account' form:\n%s", body)
+	}
+	form := url.Values{"rd": {html.UnescapeString(m[1])}, "csrf": {html.UnescapeString(m[2])}}
+	resp = send(t, s.bob, http.MethodPost, s.g.Server.URL+"/oauth2/sign_out", strings.NewReader(form.Encode()),
+		"Content-Type", "application/x-www-form-urlencoded", "Origin", s.g.Server.URL, "Sec-Fetch-Site", "same-origin")
+	if loc := resp.Header.Get("Location"); resp.StatusCode != http.StatusFound || !strings.HasPrefix(loc, "/oauth2/start?") {
+		t.Fatalf("use another account: %d to %q, want /oauth2/start", resp.StatusCode, loc)
+	}
+	resp = testutil.Do(t, s.bob, s.g.Server.URL+resp.Header.Get("Location"))
+	if auth, _ := url.Parse(resp.Header.Get("Location")); auth == nil || auth.Query().Get("prompt") != "login" || !strings.Contains(auth.Query().Get("redirect_uri"), "/oauth2/callback") {
+		t.Errorf("use another account started %q, want the provider with prompt=login", resp.Header.Get("Location"))
+	}
+	if resp := s.get(t, s.bob, "/app", "Accept", "application/json"); resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("bob is still signed in after 'Use another account': %d", resp.StatusCode)
+	}
+	s.bob = s.login(t, "bob")
 	resp = s.get(t, s.bob, "/admin/users", "Accept", "application/json")
 	if got := decodeJSON(t, resp); resp.StatusCode != http.StatusForbidden || got["error"] != "forbidden" || got["route"] != "admin" {
 		t.Errorf("bob on /admin/ as API client: %d %v", resp.StatusCode, got)

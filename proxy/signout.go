@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/subtle"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
@@ -136,7 +137,12 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *session.
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if s != nil && h.c.ProviderSignOut {
+	// "Use another account" (the forbidden page) signs out here, then
+	// signs in again with prompt=login: the provider asks for the account
+	// anyway, and its logout could not come back to /oauth2/start (not a
+	// registered post-logout address).
+	again := strings.HasPrefix(rd.String(), redirect.StartPage.Target().String()+"?")
+	if s != nil && h.c.ProviderSignOut && !again {
 		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
 			back := rd.String()
 			if !rd.IsAbs() {

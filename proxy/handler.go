@@ -465,7 +465,14 @@ func (h *Handler) redirectURL(r *http.Request, id string) string {
 	return h.view(r).Origin() + "/oauth2/callback"
 }
 
-// safeRedirect validates rd for this request.
+// safeRedirect validates rd for this request. The request's own host is
+// trusted as a return address unless every route names a host: then only
+// the hosts of the routes and --whitelist-domain are (the gateway adds the
+// route hosts to the validator), never a Host header no route knows.
 func (h *Handler) safeRedirect(r *http.Request, rd string) redirect.Target {
-	return h.d.Redirects.Validate(rd, h.view(r).Host)
+	host := h.view(r).Host
+	if h.routing != nil && h.routing.hostsOnly {
+		host = ""
+	}
+	return h.d.Redirects.Validate(rd, host)
 }

@@ -47,6 +47,9 @@ type Route struct {
 type routing struct {
 	table  *route.Table
 	routes []Route
+	// hostsOnly: every route names a host, so a request's Host that no
+	// route knows is not trusted for return addresses.
+	hostsOnly bool
 }
 
 // newRouting compiles routes and builds one reverse proxy per route with
@@ -64,6 +67,7 @@ func (h *Handler) newRouting(routes []Route) (*routing, error) {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
 	rt := &routing{table: table, routes: slices.Clone(routes)}
+	rt.hostsOnly = !slices.ContainsFunc(routes, func(r Route) bool { return r.Host == "" })
 	transports := map[string]http.RoundTripper{}
 	for i, r := range routes {
 		if r.Upstream == nil {

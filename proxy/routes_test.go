@@ -342,6 +342,7 @@ func TestRoutesHostsAreReturnAddresses(t *testing.T) {
 		"https://pr-7.preview.corp.example/":    true,
 		"https://wiki.corp.example/":            false,
 		"https://grafana.corp.example.evil/":    false,
+		g.Server.URL + "/x":                     false, // the request's own Host, which no route names
 	} {
 		resp := g.Get(t, "/oauth2/start?rd="+url.QueryEscape(rd))
 		if resp.StatusCode != http.StatusFound {

@@ -184,15 +184,3 @@ func underPrefix(p, prefix string) bool {
 	}
 	return strings.HasPrefix(p, prefix) && (len(p) == len(prefix) || p[len(prefix)] == '/')
 }
-
-// Hosts returns the exact hosts and wildcard suffixes (".example.com") the
-// routes name, for redirect validation.
-func (t *Table) Hosts() []string {
-	var out []string
-	for _, c := range t.routes {
-		if c.host != "" && !slices.Contains(out, c.host) {
-			out = append(out, c.host)
-		}
-	}
-	return out
-}

@@ -46,6 +46,16 @@ providers:
     allowed_instances:
       - mastodon.social
       - "*.example.social"
+
+# Per-path policy (docs/routes.md): the first matching route wins.
+routes:
+  - name: health
+    path: /healthz
+    public: true
+  - name: admin
+    path: /admin/
+    upstream: http://127.0.0.1:9000
+    allow: {groups: [admins]}
 `
 
 // writeMarkdown writes docs/configuration.md from the same tags as Usage.

@@ -405,3 +405,26 @@ func TestRoutesDecisionLogsAndSkipJWT(t *testing.T) {
 		}
 	}
 }
+
+// TestRoutesReadyWaitsForIssuer: a jwt_bearer issuer that does not answer
+// at start-up keeps /ready at 503 (the log names it) until it does.
+func TestRoutesReadyWaitsForIssuer(t *testing.T) {
+	t.Parallel()
+	logs := &syncBuffer{}
+	is := jwtissuer.Start(t)
+	is.SetDown(true)
+	g := testutil.StartGateway(t, testutil.GatewayConfig{
+		Deps: gateway.Deps{Logger: slog.New(slog.NewTextHandler(logs, nil))},
+		Options: func(o *config.Options) {
+			o.JWTBearer = []config.JWTBearerOptions{{IssuerURL: is.URL(), Audiences: []string{"gatehouse"}}}
+			o.Routes = []config.RouteOptions{{Name: "api", Path: "/api/", Bearer: true}}
+		}})
+	if resp := testutil.Do(t, http.DefaultClient, g.Server.URL+"/ready"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("/ready with the issuer down: %d, want 503", resp.StatusCode)
+	}
+	if !strings.Contains(logs.String(), is.URL()) {
+		t.Errorf("the log does not name the unreachable issuer:\n%s", logs.String())
+	}
+	is.SetDown(false)
+	waitReady(t, g)
+}

@@ -405,6 +405,9 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code,
 	}
 	switch status {
 	case http.StatusUnauthorized:
+		if wantsRedirect(r) && h.showSignedOut(w, r) {
+			return
+		}
 		if wantsRedirect(r) {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Redirect(w, r, redirect.SignInPage.With(back).String(), http.StatusFound)

@@ -149,6 +149,11 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *session.
 				back = h.view(r).Origin() + back
 			}
 			if target := p.SignOutURL(s.Grant(), back); target != "" {
+				if !hasRD {
+					// The provider sends the browser back to "/": show it
+					// the signed-out page there rather than a new sign-in.
+					http.SetCookie(w, h.c.Cookie.NewCookie(h.signedOutName(), "1", h.flowMax))
+				}
 				h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User, "provider_logout", true)
 				http.Redirect(w, r, target, http.StatusFound)
 				return
@@ -163,4 +168,22 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *session.
 		return
 	}
 	h.pages.signedOut(w)
+}
+
+// signedOutName names the cookie marking a browser that went to the
+// provider to sign out: its next page without a session is the signed-out
+// page (once). It starts like the flow cookies, so it never reaches the
+// upstream.
+func (h *Handler) signedOutName() string { return h.flowName + "signed_out" }
+
+// showSignedOut answers r with the signed-out page, and reports true, when
+// r carries the signedOutName cookie: the browser is back from the
+// provider's sign-out. The cookie is expired, so it shows once.
+func (h *Handler) showSignedOut(w http.ResponseWriter, r *http.Request) bool {
+	if _, err := r.Cookie(h.signedOutName()); err != nil {
+		return false
+	}
+	http.SetCookie(w, h.c.Cookie.ExpiredCookie(h.signedOutName()))
+	h.pages.signedOut(w)
+	return true
 }

@@ -66,8 +66,8 @@ func TestRoutesYAML(t *testing.T) {
 func TestRoutesErrors(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ name, yaml, want string }{
-		{"unknown key", "routes:\n  - name: a\n    pathh: /x\n", `routes[0].pathh: is not a known key`},
-		{"unknown allow key", "routes:\n  - name: a\n    allow: {group: [x]}\n", `routes[0].allow.group: is not a known key`},
+		{"unknown key", "routes:\n  - name: a\n    pathh: /x\n", `routes[0] ("a").pathh: is not a known key`},
+		{"unknown allow key", "routes:\n  - name: a\n    allow: {group: [x]}\n", `routes[0] ("a").allow.group: is not a known key`},
 		{"duplicate", "routes:\n  - name: a\n  - name: a\n", `routes[1] ("a").name: is also the name of routes[0]`},
 		{"no name", "routes:\n  - path: /x\n", `routes[0].name: is required`},
 		{"bad regexp", "routes:\n  - name: re\n    path: \"~([\"\n", `routes[0] ("re"): path "~([" does not compile`},

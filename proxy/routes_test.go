@@ -46,6 +46,7 @@ func startRoutes(t *testing.T, extra func(o *config.Options)) *routesStack {
 		o.ReverseProxy = true
 		o.Routes = []config.RouteOptions{
 			{Name: "health", Path: "/healthz", Public: true},
+			{Name: "grafana", Host: "grafana.corp.example", Allow: config.AllowOptions{Groups: []string{"admins"}}},
 			{Name: "admin", Path: "/admin/", Upstream: s.b.URL, Allow: config.AllowOptions{Groups: []string{"admins"}}},
 			{Name: "b-app", Path: "/b/", Upstream: s.b.URL, StripPrefix: true},
 			{Name: "api", Path: "/api/", API: true, Bearer: true, Allow: config.AllowOptions{Groups: []string{"deployers", "admins"}}},
@@ -274,6 +275,9 @@ func TestRoutesForwardAuth(t *testing.T) {
 		{"bob admin cleaned", s.bob, []string{"X-Forwarded-Uri", "/healthz/../admin/"}, http.StatusForbidden},
 		{"bob ambiguous", s.bob, []string{"X-Forwarded-Uri", "/healthz/..%2Fadmin/"}, http.StatusBadRequest},
 		{"bob elsewhere", s.bob, []string{"X-Forwarded-Uri", "/wiki"}, http.StatusAccepted},
+		{"bob on grafana", s.bob, []string{"X-Forwarded-Host", "Grafana.Corp.Example.:443", "X-Forwarded-Uri", "/d/1"}, http.StatusForbidden},
+		{"alice on grafana", s.alice, []string{"X-Forwarded-Host", "grafana.corp.example", "X-Forwarded-Uri", "/d/1"}, http.StatusAccepted},
+		{"bob on grafana's health", s.bob, []string{"X-Forwarded-Host", "grafana.corp.example", "X-Forwarded-Uri", "/healthz"}, http.StatusAccepted},
 		{"alice allowed_groups narrows", s.alice, []string{"X-Forwarded-Uri", "/wiki"}, http.StatusAccepted},
 	} {
 		resp := s.get(t, tc.c, "/oauth2/auth", tc.header...)
@@ -283,6 +287,23 @@ func TestRoutesForwardAuth(t *testing.T) {
 		if tc.name == "public" && resp.Header.Get("X-Auth-Request-User") != "" {
 			t.Errorf("public route answered with identity headers: %v", resp.Header)
 		}
+	}
+	// Reverse-proxy mode, the route chosen by the Host header itself (the
+	// cookie jar keys cookies by Host: send the gateway's by hand).
+	cookie := func(c *http.Client) string {
+		u, _ := url.Parse(s.g.Server.URL)
+		var parts []string
+		for _, ck := range c.Jar.Cookies(u) {
+			parts = append(parts, ck.Name+"="+ck.Value)
+		}
+		return strings.Join(parts, "; ")
+	}
+	resp := send(t, http.DefaultClient, http.MethodGet, s.g.Server.URL+"/d/1", nil, "Host", "GRAFANA.corp.example", "Accept", "application/json", "Cookie", cookie(s.bob))
+	if got := decodeJSON(t, resp); resp.StatusCode != http.StatusForbidden || got["route"] != "grafana" {
+		t.Errorf("bob with Host grafana.corp.example: %d %v", resp.StatusCode, got)
+	}
+	if resp := send(t, http.DefaultClient, http.MethodGet, s.g.Server.URL+"/d/1", nil, "Host", "grafana.corp.example", "Cookie", cookie(s.alice)); resp.StatusCode != http.StatusOK {
+		t.Errorf("alice with Host grafana.corp.example: %d", resp.StatusCode)
 	}
 	if resp := s.get(t, s.bob, "/oauth2/auth?allowed_groups=admins", "X-Forwarded-Uri", "/wiki"); resp.StatusCode != http.StatusForbidden {
 		t.Errorf("allowed_groups with routes: %d, want 403", resp.StatusCode)
@@ -306,6 +327,9 @@ func TestRoutesUntrustedForwardedHeaders(t *testing.T) {
 	anon := testutil.NewBrowser(t)
 	if resp := s.get(t, anon, "/oauth2/auth", "X-Original-URL", "/healthz"); resp.StatusCode != http.StatusUnauthorized {
 		t.Errorf("untrusted X-Original-URL made the check public: %d", resp.StatusCode)
+	}
+	if resp := s.get(t, s.bob, "/dash", "X-Forwarded-Host", "grafana.corp.example"); resp.StatusCode != http.StatusOK {
+		t.Errorf("untrusted X-Forwarded-Host chose the grafana route: %d", resp.StatusCode)
 	}
 	// Host: an untrusted X-Forwarded-Host does not select a host route, and never reaches the upstream.
 	e := testutil.DecodeEcho(t, s.get(t, s.bob, "/wiki", "X-Forwarded-Host", "evil.example", "X-Forwarded-Uri", "/healthz",

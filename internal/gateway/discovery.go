@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"errors"
+	"log/slog"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -110,4 +112,20 @@ func providerError(id string, err error) error {
 		err = fmt.Errorf("provider %q: %w", id, err)
 	}
 	return fmt.Errorf("%w. Fix: correct this provider's configuration, then run 'gatehouse config check'", err)
+}
+
+// namedCheck reports a failed readiness check as "what: unavailable",
+// which /ready shows, and logs its cause (which may name internal
+// addresses) instead of showing it. A nil check stays nil.
+func namedCheck(what string, check func(context.Context) error, log *slog.Logger) func(context.Context) error {
+	if check == nil {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		if err := check(ctx); err != nil {
+			log.WarnContext(ctx, "not ready: "+what, "err", err)
+			return errors.New(what + ": unavailable")
+		}
+		return nil
+	}
 }

@@ -29,11 +29,12 @@ import (
 type Gateway struct {
 	*proxy.Handler
 	redis redis.UniversalClient
+	// stop ends background work: jwt_bearer discovery, and the discovery
+	// retries of providers that were down at start-up.
+	stop context.CancelFunc
 	// outer is the handler with the access log and request metrics
 	// around it.
 	outer http.Handler
-	// stop ends the discovery retries of pending providers.
-	stop context.CancelFunc
 }
 
 // ServeHTTP serves r through the access log and metrics middleware.
@@ -41,7 +42,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.outer.ServeHTTP(w, r)
 }
 
-// Close releases the gateway's connections.
+// Close releases the gateway's connections and ends its background work.
 func (g *Gateway) Close() error {
 	if g.stop != nil {
 		g.stop()
@@ -148,17 +149,17 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
-	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout})
+	var bctx context.Context
+	bctx, g.stop = context.WithCancel(ctx)
+	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout, newBearer(bctx, cfg, d.HTTPClient, d.Logger)})
 	if err != nil {
 		return fail(err)
 	}
 	built = h
 	g.Handler = h
 	g.outer = accessLog(cfg, d, h)
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	g.stop = cancel
 	for _, p := range provs.pending {
-		go g.retryDiscovery(rctx, p, res, h)
+		go g.retryDiscovery(bctx, p, res, h)
 	}
 	return g, nil
 }
@@ -246,6 +247,8 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		SignOutGET:              cfg.SignOutGET,
 		TrustedProxies:          cfg.TrustedProxies,
 		ForwardAuthPrefixRoute:  cfg.ForwardAuthPrefixRoute,
+		Routes:                  proxyRoutes(cfg),
+		SkipJWTBearerTokens:     cfg.SkipJWTBearerTokens,
 		BodyTimeout:             cfg.RequestBodyTimeout,
 		UpstreamBodyIdleTimeout: upstreamBodyIdle(cfg.UpstreamBodyIdleTimeout),
 		Pages:                   pagesConfig(cfg),
@@ -256,8 +259,9 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Refresher:         refresher,
 		Codec:             flowCodec,
 		Authorizer:        proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
-		Redirects:         redirect.NewValidator(cfg.WhitelistDomains),
-		Ready:             st.ready,
+		Redirects:         redirect.NewValidator(redirectHosts(cfg)),
+		Ready:             readiness(namedCheck("session store "+cfg.SessionStore, st.ready, d.Logger), namedCheck("jwt_bearer keys", bearerReady(lc.bearer), d.Logger)),
+		Bearer:            bearerVerifier(lc.bearer),
 		Assertions:        lc.signer,
 		BackchannelLogout: lc.backchannel,
 		UpstreamTransport: d.UpstreamTransport,

@@ -20,6 +20,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/backchannel"
+	"github.com/gatehouse-proxy/gatehouse/proxy/bearer"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -28,6 +29,7 @@ import (
 type lifecycle struct {
 	signer      *assertion.Signer // nil: no assertions
 	backchannel http.Handler      // nil: no back-channel logout
+	bearer      *bearer.Verifier  // nil: no jwt_bearer issuers
 }
 
 // newAssertions returns the signer of --signing-key-file, nil without

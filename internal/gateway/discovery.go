@@ -3,8 +3,8 @@ package gateway
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"strings"
 	"time"

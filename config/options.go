@@ -124,7 +124,7 @@ type Options struct {
 	TLSMinVersion      string `flag:"tls-min-version" default:"1.2" help:"oldest TLS version the listener accepts: 1.2 or 1.3"`
 	MetricsAddress     string `flag:"metrics-address" help:"host:port serving /metrics in the Prometheus text format on a listener of its own, never the public one (empty: off)"`
 	AccessLog          bool   `flag:"access-log" default:"true" help:"log one line per request (in --log-format) with method, host, path without query, status, bytes, duration, user, provider, route, upstream status and request id; never tokens or cookies"`
-	CustomTemplatesDir string `flag:"custom-templates-dir" help:"directory of templates overriding the built-in pages (layout.html, sign_in.html, error.html, sign_out.html, signed_out.html, continue.html: the built-in names; a missing file keeps the built-in one); parsed at start-up"`
+	CustomTemplatesDir string `flag:"custom-templates-dir" help:"directory of templates overriding the built-in pages (layout.html, sign_in.html, error.html, forbidden.html, sign_out.html, signed_out.html, continue.html: the built-in names; a missing file keeps the built-in one); parsed at start-up"`
 	Banner             string `flag:"banner" help:"text shown at the top of the sign-in page (plain text, escaped)"`
 	Footer             string `flag:"footer" help:"text shown at the bottom of every page (plain text, escaped)"`
 	LogoURL            string `flag:"logo-url" help:"image shown on the pages: an https:// URL or a path on this site (/static/logo.svg)"`

@@ -24,8 +24,8 @@ var templateFS embed.FS
 type PagesConfig struct {
 	// TemplatesDir holds templates replacing the built-in ones of the
 	// same file name (layout.html, sign_in.html, error.html,
-	// sign_out.html, signed_out.html, continue.html); a missing file
-	// keeps the built-in one. "" uses the built-in pages only.
+	// forbidden.html, sign_out.html, signed_out.html, continue.html); a
+	// missing file keeps the built-in one. "" uses the built-in pages only.
 	TemplatesDir string
 	// Banner is plain text shown above the sign-in choices; Footer plain
 	// text at the bottom of every page. Both are escaped.
@@ -109,6 +109,7 @@ func (p *pages) tryRender() error {
 		"continue.html":   continueData{Target: back},
 		"signed_out.html": nil,
 		"sign_out.html":   signOutPageData{Redirect: back, HasRedirect: true, Token: "sample"},
+		"forbidden.html":  forbiddenData{Account: "alice@example.com", Provider: "Example", Route: "admin", Again: back, SignOut: back, Token: "sample"},
 	}
 	for name, data := range samples {
 		if err := p.tmpl.ExecuteTemplate(io.Discard, name, data); err != nil {

@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/session"
@@ -33,21 +32,7 @@ func SessionFrom(ctx context.Context) *session.Session {
 func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 	transport := h.d.UpstreamTransport
 	if transport == nil {
-		timeout := h.c.UpstreamTimeout
-		if timeout <= 0 {
-			timeout = 30 * time.Second
-		}
-		transport = &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: timeout,
-			ExpectContinueTimeout: time.Second,
-		}
+		transport = NewUpstreamTransport(UpstreamTransportConfig{ResponseHeaderTimeout: h.c.UpstreamTimeout})
 	}
 	return &httputil.ReverseProxy{
 		Transport: transport,

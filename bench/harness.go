@@ -33,6 +33,7 @@ func (s *setup) close() {
 const (
 	nameUpstream = "upstream (answers only)"
 	nameBare     = "bare reverse proxy"
+	nameBarePool = "bare + buffer pool"
 	nameCookie   = "gatehouse cookie store"
 	nameRedis    = "gatehouse redis store"
 	nameAuth     = "gatehouse /oauth2/auth"
@@ -61,6 +62,10 @@ func start(ctx context.Context, dir string, log io.Writer) (_ *setup, err error)
 		return nil, err
 	}
 	bare, bareAddr, err := s.startRole(ctx, self, roleBare, "http://"+upAddr)
+	if err != nil {
+		return nil, err
+	}
+	barePool, barePoolAddr, err := s.startRole(ctx, self, roleBarePool, "http://"+upAddr)
 	if err != nil {
 		return nil, err
 	}
@@ -93,6 +98,7 @@ func start(ctx context.Context, dir string, log io.Writer) (_ *setup, err error)
 	s.add(target{name: nameUpstream, addr: upAddr, path: "/bench", cookie: cookieJar, status: http.StatusOK}, up, "")
 	// The bare proxy gets the very request the cookie-store gateway gets.
 	s.add(target{name: nameBare, addr: bareAddr, path: "/bench", cookie: cookieJar, status: http.StatusOK}, bare, "")
+	s.add(target{name: nameBarePool, addr: barePoolAddr, path: "/bench", cookie: cookieJar, status: http.StatusOK}, barePool, "")
 	s.add(target{name: nameCookie, addr: cookieAddr, path: "/bench", cookie: cookieJar, status: http.StatusOK, user: user}, cookieGW, cookieFile)
 	s.add(target{name: nameRedis, addr: redisGWAddr, path: "/bench", cookie: redisJar, status: http.StatusOK, user: user}, redisGW, redisFile)
 	s.add(target{name: nameAuth, addr: cookieAddr, path: "/oauth2/auth", cookie: cookieJar, status: http.StatusAccepted}, cookieGW, cookieFile)

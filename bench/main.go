@@ -32,6 +32,7 @@ type options struct {
 	allocOps    int
 	json        bool
 	smoke       bool
+	profileDir  string
 }
 
 func main() {
@@ -79,6 +80,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.IntVar(&o.rounds, "rounds", 3, "rounds; each runs every configuration once, in turn")
 	fs.IntVar(&o.allocOps, "alloc-requests", 2000, "requests served in process to count allocations per request")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of the table")
+	fs.StringVar(&o.profileDir, "profile", "", "also profile each gatehouse configuration in process under the same load (CPU and allocations, pprof files in this directory)")
 	fs.BoolVar(&o.smoke, "smoke", false, "a few seconds: check every configuration answers correctly, no figures asserted")
 	if err := fs.Parse(args); err != nil {
 		return o, err

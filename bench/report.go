@@ -93,6 +93,11 @@ func harness(ctx context.Context, o options, log io.Writer) (*report, error) {
 		}
 	}
 	rep.summarize(mem)
+	if o.profileDir != "" {
+		if err := s.profileGateways(ctx, o.profileDir, o.connections, o.duration, log); err != nil {
+			return nil, err
+		}
+	}
 	return rep, nil
 }
 
@@ -107,9 +112,9 @@ func (s *setup) allocsOf(ctx context.Context, t target, n int) (allocs, error) {
 		}
 		defer closeGW()
 		return measureAllocs(h, t, n)
-	case t.name == nameBare:
+	case t.name == nameBare || t.name == nameBarePool:
 		up := s.targets[0]
-		return measureAllocs(bareProxy(mustURL("http://"+up.addr)), t, n)
+		return measureAllocs(bareProxy(mustURL("http://"+up.addr), t.name == nameBarePool), t, n)
 	default:
 		return measureAllocs(upstreamHandler(), t, n)
 	}

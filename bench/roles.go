@@ -26,6 +26,7 @@ const roleEnv = "GATEHOUSE_BENCH_ROLE"
 const (
 	roleUpstream  = "upstream"
 	roleBare      = "bare"
+	roleBarePool  = "bare-pooled"
 	roleAddrEnv   = "GATEHOUSE_BENCH_ADDR"
 	roleTargetEnv = "GATEHOUSE_BENCH_TARGET"
 )
@@ -47,12 +48,12 @@ func runRole() (bool, error) {
 	switch role {
 	case roleUpstream:
 		h = upstreamHandler()
-	case roleBare:
+	case roleBare, roleBarePool:
 		target, err := url.Parse(os.Getenv(roleTargetEnv))
 		if err != nil {
 			return true, fmt.Errorf("bare proxy target: %w", err)
 		}
-		h = bareProxy(target)
+		h = bareProxy(target, role == roleBarePool)
 	default:
 		return true, fmt.Errorf("unknown role %q", role)
 	}
@@ -75,9 +76,10 @@ func upstreamHandler() http.Handler {
 
 // bareProxy is the baseline: httputil.ReverseProxy doing what any proxy
 // does (host, X-Forwarded-*) with a transport whose idle pool fits the
-// load, the same transport Gatehouse uses.
-func bareProxy(target *url.URL) http.Handler {
-	return &httputil.ReverseProxy{
+// load, the same transport Gatehouse uses. pooled also gives it the copy
+// buffer pool Gatehouse uses (a second, stricter baseline).
+func bareProxy(target *url.URL, pooled bool) http.Handler {
+	rp := &httputil.ReverseProxy{
 		Transport: proxy.NewUpstreamTransport(proxy.UpstreamTransportConfig{}),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -85,6 +87,10 @@ func bareProxy(target *url.URL) http.Handler {
 			pr.SetXForwarded()
 		},
 	}
+	if pooled {
+		rp.BufferPool = proxy.NewBufferPool()
+	}
+	return rp
 }
 
 // serveUntil serves h on addr until ctx ends.

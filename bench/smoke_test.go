@@ -38,7 +38,7 @@ func TestSmoke(t *testing.T) {
 	if code := run([]string{"--smoke"}, &out, &log); code != 0 {
 		t.Fatalf("bench --smoke: exit %d\n%s", code, log.String())
 	}
-	for _, name := range []string{nameUpstream, nameBare, nameCookie, nameRedis, nameAuth} {
+	for _, name := range []string{nameUpstream, nameBare, nameBarePool, nameCookie, nameRedis, nameAuth} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("table lacks %q:\n%s", name, out.String())
 		}

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/session"
@@ -36,17 +37,59 @@ var identityHeaderPrefixes = []string{
 
 // stripIdentityHeaders deletes every client-supplied identity header from h,
 // including spellings with underscores that some upstreams (CGI, PHP,
-// nginx with underscores_in_headers) treat as the same name.
+// nginx with underscores_in_headers) treat as the same name. It allocates
+// nothing for the usual ASCII names.
 func stripIdentityHeaders(h http.Header) {
 	for name := range h {
-		normal := strings.ReplaceAll(strings.ToLower(name), "_", "-")
-		for _, prefix := range identityHeaderPrefixes {
-			if strings.HasPrefix(normal, prefix) {
-				delete(h, name)
-				break
-			}
+		if isIdentityHeader(name) {
+			delete(h, name)
 		}
 	}
+}
+
+// isIdentityHeader reports whether name, normalised (lower-case, '_' →
+// '-'), starts with one of identityHeaderPrefixes.
+func isIdentityHeader(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] >= utf8.RuneSelf {
+			// Unicode case folding can turn other letters into ASCII
+			// ones (the Kelvin sign into 'k'): judge as strings.ToLower.
+			normal := strings.ReplaceAll(strings.ToLower(name), "_", "-")
+			for _, prefix := range identityHeaderPrefixes {
+				if strings.HasPrefix(normal, prefix) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if len(name) < 2 || name[0]|0x20 != 'x' {
+		return false // every prefix starts with "x-"
+	}
+	for _, prefix := range identityHeaderPrefixes {
+		if len(name) >= len(prefix) && foldedPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
+// foldedPrefix reports whether the ASCII name starts with the lower-case
+// prefix, ignoring case and taking '_' for '-'.
+func foldedPrefix(name, prefix string) bool {
+	for i := 0; i < len(prefix); i++ {
+		c := name[i]
+		switch {
+		case c == '_':
+			c = '-'
+		case 'A' <= c && c <= 'Z':
+			c += 'a' - 'A'
+		}
+		if c != prefix[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // identityValues lists the identity header values for s, keyed by the

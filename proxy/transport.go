@@ -3,6 +3,8 @@ package proxy
 import (
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"sync"
 	"time"
 )
 
@@ -51,4 +53,31 @@ func NewUpstreamTransport(c UpstreamTransportConfig) *http.Transport {
 		ResponseHeaderTimeout: c.ResponseHeaderTimeout,
 		ExpectContinueTimeout: time.Second,
 	}
+}
+
+// copyBufferSize is the size of the buffers NewBufferPool hands out: what
+// httputil.ReverseProxy allocates for each response without a pool.
+const copyBufferSize = 32 << 10
+
+// NewBufferPool returns an httputil.BufferPool that reuses response copy
+// buffers. Without one, httputil.ReverseProxy allocates 32 KiB for every
+// response it forwards, more than every other allocation of a proxied
+// request together.
+func NewBufferPool() httputil.BufferPool { return &bufferPool{} }
+
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if buf, ok := b.p.Get().(*[]byte); ok {
+		return *buf
+	}
+	return make([]byte, copyBufferSize)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) < copyBufferSize {
+		return
+	}
+	buf = buf[:copyBufferSize]
+	b.p.Put(&buf)
 }

@@ -35,7 +35,8 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 		transport = NewUpstreamTransport(UpstreamTransportConfig{ResponseHeaderTimeout: h.c.UpstreamTimeout})
 	}
 	return &httputil.ReverseProxy{
-		Transport: transport,
+		Transport:  transport,
+		BufferPool: NewBufferPool(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			pr.Out.Host = pr.In.Host

@@ -153,7 +153,8 @@ type roundStat struct {
 
 // memTrack follows one process's RSS over the whole run.
 type memTrack struct {
-	first, last, max uint64
+	idle             uint64 // before any load
+	first, last, max uint64 // under load
 }
 
 func (m *memTrack) sample(v uint64) {

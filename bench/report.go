@@ -27,6 +27,7 @@ type row struct {
 	CPURatio    float64       `json:"cpu_ratio_to_bare"`
 	Allocs      allocs        `json:"allocs"`
 	AllocsRatio float64       `json:"allocs_ratio_to_bare"`
+	RSSIdle     uint64        `json:"rss_idle_bytes"`
 	RSSFirst    uint64        `json:"rss_first_bytes"`
 	RSSLast     uint64        `json:"rss_last_bytes"`
 	RSSMax      uint64        `json:"rss_max_bytes"`
@@ -66,6 +67,7 @@ func harness(ctx context.Context, o options, log io.Writer) (*report, error) {
 		r := &row{Name: t.name, proc: s.server[t.name]}
 		if mem[r.proc] == nil {
 			mem[r.proc] = &memTrack{}
+			mem[r.proc].idle, _ = r.proc.rss()
 		}
 		if r.Allocs, err = s.allocsOf(ctx, t, o.allocOps); err != nil {
 			return nil, err
@@ -144,7 +146,7 @@ func (rep *report) summarize(mem map[*process]*memTrack) {
 		r.CPUPerReq = cpu / time.Duration(r.Requests)
 		r.P50, r.P99 = r.hist.quantile(0.50), r.hist.quantile(0.99)
 		m := mem[r.proc]
-		r.RSSFirst, r.RSSLast, r.RSSMax = m.first, m.last, m.max
+		r.RSSIdle, r.RSSFirst, r.RSSLast, r.RSSMax = m.idle, m.first, m.last, m.max
 	}
 	for _, r := range rep.Rows {
 		r.P99Added = r.P99 - bare.P99
@@ -168,12 +170,12 @@ func (rep *report) writeTable(w io.Writer) error {
 		rep.Connections, rep.Rounds, rep.Duration, rep.Machine, rep.CPUs, rep.GoVersion)
 	fmt.Fprintln(w, "ratios are to the bare reverse proxy of the same run; req/s ratio: mean (min–max of the rounds)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "configuration\treq/s\t× bare\tp50\tp99\tp99 added\tCPU µs/req\t× bare\tallocs/req\tB/req\t× bare\tRSS MiB first→last (max)\t")
+	fmt.Fprintln(tw, "configuration\treq/s\t× bare\tp50\tp99\tp99 added\tCPU µs/req\t× bare\tallocs/req\tB/req\t× bare\tRSS MiB idle, load first→last (max)\t")
 	for _, r := range rep.Rows {
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f (%.2f–%.2f)\t%v\t%v\t%v\t%.0f\t%.2f\t%.0f\t%.0f\t%.2f\t%.1f→%.1f (%.1f)\t\n",
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f (%.2f–%.2f)\t%v\t%v\t%v\t%.0f\t%.2f\t%.0f\t%.0f\t%.2f\t%.1f, %.1f→%.1f (%.1f)\t\n",
 			r.Name, r.ReqPerSec, r.Ratio, r.RatioMin, r.RatioMax, r.P50, r.P99, r.P99Added,
 			float64(r.CPUPerReq)/float64(time.Microsecond), r.CPURatio,
-			r.Allocs.PerOp, r.Allocs.BytesPerOp, r.AllocsRatio, mib(r.RSSFirst), mib(r.RSSLast), mib(r.RSSMax))
+			r.Allocs.PerOp, r.Allocs.BytesPerOp, r.AllocsRatio, mib(r.RSSIdle), mib(r.RSSFirst), mib(r.RSSLast), mib(r.RSSMax))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -80,7 +80,8 @@ type binaryPayload interface {
 //
 // A Codec is safe for concurrent use.
 type Codec struct {
-	codecs []*securecookie.SecureCookie // newest first
+	// verifiers decode, one per secret, newest first (verify.go).
+	verifiers []*verifier
 	// encoder is codecs[0] without securecookie's length limit, so that
 	// Encode can report an oversized value as ErrTooLarge itself.
 	encoder *securecookie.SecureCookie
@@ -133,11 +134,11 @@ func NewCodec(secrets [][]byte, opts ...CodecOption) (*Codec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("session codec: derive block key: %w", err)
 		}
-		sc := securecookie.New(hashKey, blockKey).
-			SetSerializer(serializer{c}).
-			MaxLength(MaxValueSize).
-			MaxAge(int(cfg.maxAge / time.Second))
-		c.codecs = append(c.codecs, sc)
+		v, err := newVerifier(hashKey, blockKey, cfg.maxAge)
+		if err != nil {
+			return nil, fmt.Errorf("session codec: %w", err)
+		}
+		c.verifiers = append(c.verifiers, v)
 		if i == 0 {
 			c.encoder = securecookie.New(hashKey, blockKey).
 				SetSerializer(serializer{c}).
@@ -168,8 +169,8 @@ func (c *Codec) Decode(name, value string, dst any) error {
 		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrInvalid, len(value), MaxValueSize)
 	}
 	var first error
-	for _, sc := range c.codecs {
-		err := sc.Decode(name, value, dst)
+	for _, v := range c.verifiers {
+		err := v.decode(name, value, serializer{c}, dst)
 		if err == nil {
 			return nil
 		}

@@ -123,6 +123,9 @@ func NewRedisClient(o RedisConfig) (redis.UniversalClient, error) {
 	return redis.NewClient(u.Simple()), nil
 }
 
+// redisBufferSize is the read and the write buffer of each Redis connection.
+const redisBufferSize = 8 << 10
+
 // tuned returns the client options Gatehouse uses in every Redis mode.
 //
 // Every command runs under a context deadline (the store's timeout), so a
@@ -142,6 +145,11 @@ func tuned(timeout time.Duration) *redis.UniversalOptions {
 		PoolTimeout:           timeout,
 		ContextTimeoutEnabled: true,
 		ConnMaxIdleTime:       5 * time.Minute,
+		// A session value is a few KiB (larger ones are read through the
+		// buffer all the same): go-redis's 32 KiB buffers each way cost
+		// 64 KiB of memory per pooled connection for nothing.
+		ReadBufferSize:  redisBufferSize,
+		WriteBufferSize: redisBufferSize,
 		// Sentinel clients do not support it; go-redis leaves it out there.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}

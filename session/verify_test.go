@@ -12,7 +12,8 @@ import (
 
 // TestVerifierAgreesWithSecurecookie: on a valid value and on every
 // single-byte change and truncation of it, the codec accepts exactly what
-// gorilla/securecookie's own Decode accepts with the same keys.
+// gorilla/securecookie's own Decode accepts with the same keys (no
+// truncation, and no change but base64 slack, is accepted).
 func TestVerifierAgreesWithSecurecookie(t *testing.T) {
 	t.Parallel()
 	secret := newSecret(t)
@@ -42,7 +43,9 @@ func TestVerifierAgreesWithSecurecookie(t *testing.T) {
 				continue
 			}
 			v := value[:i] + string(ch) + value[i+1:]
-			if ours, theirs := judge(v); ours != theirs || ours {
+			// Both may accept a change in a base64 character's unused
+			// low bits: it decodes to the same bytes.
+			if ours, theirs := judge(v); ours != theirs {
 				t.Fatalf("byte %d set to %q: ours accepts %v, securecookie %v", i, ch, ours, theirs)
 			}
 		}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gorilla/securecookie"
-	"github.com/redis/go-redis/v9"
 )
 
 // TestVerifierAgreesWithSecurecookie: on a valid value and on every
@@ -75,23 +74,5 @@ func TestVerifierMaxAge(t *testing.T) {
 		if (err == nil) != tc.ok || (!tc.ok && !errors.Is(err, errExpired)) {
 			t.Errorf("%v later: err = %v, want ok=%v", tc.later, err, tc.ok)
 		}
-	}
-}
-
-// TestRedisClientProtocol: RESP2 unless the URL asks for another protocol.
-func TestRedisClientProtocol(t *testing.T) {
-	t.Parallel()
-	for url, want := range map[string]int{
-		"redis://127.0.0.1:6379/0":            2,
-		"redis://127.0.0.1:6379/0?protocol=3": 3,
-	} {
-		c, err := NewRedisClient(RedisConfig{URL: url})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := c.(*redis.Client).Options().Protocol; got != want {
-			t.Errorf("%s: protocol %d, want %d", url, got, want)
-		}
-		_ = c.Close()
 	}
 }

@@ -127,8 +127,8 @@ func BenchmarkIdentityHeaders(b *testing.B) {
 	h := http.Header{}
 	b.ReportAllocs()
 	for b.Loop() {
-		for _, kv := range identityValues(s, false) {
-			h.Set(upstreamHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
+		for _, kv := range identityValues(s, false, upstreamNames) {
+			h.Set(kv[0], cleanHeaderValue(kv[1]))
 		}
 		h.Set(headerProvider, s.ProviderID)
 	}

@@ -57,8 +57,8 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 			if s == nil {
 				return // unreachable: protected() always sets it.
 			}
-			for _, kv := range identityValues(s, h.c.PassAccessToken) {
-				pr.Out.Header.Set(upstreamHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
+			for _, kv := range identityValues(s, h.c.PassAccessToken, upstreamNames) {
+				pr.Out.Header.Set(kv[0], cleanHeaderValue(kv[1]))
 			}
 			pr.Out.Header.Set(headerProvider, s.ProviderID)
 			if a := assertionFrom(pr.In.Context()); a != "" {

@@ -154,9 +154,13 @@ func tuned(timeout time.Duration) *redis.UniversalOptions {
 		Protocol: 2,
 		// A session value is a few KiB (larger ones are read through the
 		// buffer all the same): go-redis's 32 KiB buffers each way cost
-		// 64 KiB of memory per pooled connection for nothing.
-		ReadBufferSize:  redisBufferSize,
-		WriteBufferSize: redisBufferSize,
+		// 64 KiB of memory per pooled connection for nothing, and its
+		// pipeline connections' 128 KiB buffers 256 KiB for pipelines of
+		// a few small commands (saving, signing out).
+		ReadBufferSize:          redisBufferSize,
+		WriteBufferSize:         redisBufferSize,
+		PipelineReadBufferSize:  redisBufferSize,
+		PipelineWriteBufferSize: redisBufferSize,
 		// Sentinel clients do not support it; go-redis leaves it out there.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}

@@ -70,6 +70,13 @@ type Config struct {
 	// WhitelistDomains are the hosts return addresses may name.
 	WhitelistDomains []redirect.AllowedHost
 
+	// Routes are the 'routes' list, checked, in order; JWTBearer the
+	// issuers of machine clients' tokens; SkipJWTBearerTokens accepts
+	// them everywhere.
+	Routes              []Route
+	JWTBearer           []JWTBearerOptions
+	SkipJWTBearerTokens bool
+
 	// Cookies and sessions.
 	CookieName string
 	// CookieSecretKeys are the decoded 32-byte cookie secrets, newest
@@ -127,6 +134,7 @@ func (o *Options) Validate() (*Config, error) {
 	v.redirectURL(n.RedirectURL, n.CookieSecure)
 	c.Providers = v.providers(n)
 	c.WhitelistDomains = v.authorization(n)
+	c.Routes = v.routes(n)
 	c.CookieSecretKeys = v.cookies(n)
 	c.RedisPassword, c.RedisSentinelPassword = v.redis(n)
 	c.SigningKeys, c.AssertionIssuer = v.assertions(n)
@@ -140,6 +148,7 @@ func (o *Options) Validate() (*Config, error) {
 	c.ForwardAuthPrefixRoute = n.ForwardAuthPrefixRoute
 	c.MaxConnections, c.RequestBodyTimeout, c.UpstreamBodyIdleTimeout = n.MaxConnections, n.RequestBodyTimeout, n.UpstreamBodyIdleTimeout
 	c.ProviderSignOut, c.SignOutGET, c.EmailDomains = n.ProviderSignOut, n.SignOutGET, n.EmailDomains
+	c.JWTBearer, c.SkipJWTBearerTokens = n.JWTBearer, n.SkipJWTBearerTokens
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
 	c.CookieExpire, c.CookieRefresh, c.RefreshWindow, c.SessionStore = n.CookieExpire, n.CookieRefresh, n.RefreshWindow, n.SessionStore
@@ -162,6 +171,8 @@ func (o *Options) clone() *Options {
 	n.RedisSentinelAddrs = slices.Clone(o.RedisSentinelAddrs)
 	n.RedisClusterAddrs = slices.Clone(o.RedisClusterAddrs)
 	n.SigningKeyFiles = slices.Clone(o.SigningKeyFiles)
+	n.Routes = slices.Clone(o.Routes)
+	n.JWTBearer = slices.Clone(o.JWTBearer)
 	n.Providers = make([]ProviderOptions, len(o.Providers))
 	for i, p := range o.Providers {
 		n.Providers[i] = p.clone()

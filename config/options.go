@@ -82,7 +82,12 @@ type Options struct {
 
 	// ---- authorization ----
 	EmailDomains     []string `flag:"email-domain" group:"Authorization" help:"allowed email domain: 'example.com', '*.example.com' for its subdomains, '*' for any (repeatable; at least one); identities without an email are refused unless '*' is given"`
-	WhitelistDomains []string `flag:"whitelist-domain" help:"hosts that ?rd= may redirect to after login: 'app.example.com', '.example.com' for subdomains, optional ':port' (repeatable)"`
+	WhitelistDomains []string `flag:"whitelist-domain" help:"hosts that ?rd= may redirect to after login: 'app.example.com', '.example.com' for subdomains, optional ':port' (repeatable); the hosts of routes are allowed without being listed"`
+
+	// ---- routes (docs/routes.md) ----
+	Routes              []RouteOptions     `flag:"-" yaml:"routes" group:"Routes and machine access" help:"per-path and per-host policy: evaluated in order, the first match decides the upstream and who may pass; requests no route takes keep the top-level upstream and rules (docs/routes.md)"`
+	JWTBearer           []JWTBearerOptions `flag:"-" yaml:"jwt_bearer" help:"issuers whose JWTs machine clients may present as 'Authorization: Bearer' on routes with bearer: true (docs/routes.md)"`
+	SkipJWTBearerTokens bool               `flag:"skip-jwt-bearer-tokens" default:"false" help:"accept bearer JWTs from the jwt_bearer issuers on every route and on requests no route takes, as if each had bearer: true"`
 
 	// ---- cookies and sessions ----
 	CookieName           string        `flag:"cookie-name" default:"_gatehouse" group:"Cookies and sessions" help:"name of the session cookie (chunks add _0, _1, ...)"`

@@ -35,7 +35,7 @@ func Usage(w io.Writer) {
 			fmt.Fprintf(&b, "  %s (YAML only)\n", o.yamlKey)
 			writeWrapped(&b, o.help, "        ")
 			b.WriteString("        Keys of each entry:\n")
-			writeYAMLKeys(&b, reflect.TypeFor[ProviderOptions](), "          ")
+			writeYAMLKeys(&b, o.typ.Elem(), "          ")
 			continue
 		}
 		head := "  --" + o.name

@@ -91,7 +91,9 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		RedirectURL:  h.redirectURL(r, id),
 		Started:      h.now(),
 	}
-	authURL, err := p.AuthCodeURL(r.Context(), f.params())
+	params := f.params()
+	params.Reauthenticate = q.Get("prompt") == "login"
+	authURL, err := p.AuthCodeURL(r.Context(), params)
 	if err != nil {
 		h.providerFailed(w, r, id, err, rd)
 		return
@@ -232,7 +234,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := session.New(f.ProviderID, grant, h.now(), h.c.SessionLifetime)
-	if !h.keep(w, r, s, retry) {
+	if !h.keep(w, r, s, retry, f.Redirect) {
 		return
 	}
 	h.sendBack(w, r, f.Redirect)
@@ -278,11 +280,15 @@ func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow
 
 // keep authorizes the new session s and saves it; when either fails it
 // answers and returns false.
-func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry redirect.Target) bool {
+func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry, back redirect.Target) bool {
 	ctx := r.Context()
 	if err := h.d.Authorizer.Allow(s); err != nil {
 		h.log.InfoContext(ctx, "login refused", "provider", s.ProviderID, "user", s.Identity.User, "reason", err)
-		h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
+		if wantsJSON(r) {
+			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
+		} else {
+			h.forbidden(w, r, nil, s, back, false)
+		}
 		return false
 	}
 	if err := h.d.Store.Save(ctx, w, r, s); err != nil {

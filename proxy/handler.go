@@ -19,6 +19,7 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
+	"github.com/gatehouse-proxy/gatehouse/proxy/route"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -60,6 +61,14 @@ type Config struct {
 	// ForwardAuthPrefixRoute also answers /oauth2/auth/<original path>
 	// (Envoy ext_authz's path_prefix); off, only /oauth2/auth answers.
 	ForwardAuthPrefixRoute bool
+	// Routes are the route table, in order (the first match wins); with
+	// none, every request goes to Upstream under the global rules. With
+	// routes, request paths are normalised (route.NormalizePath) and an
+	// ambiguous one is answered 400.
+	Routes []Route
+	// SkipJWTBearerTokens accepts bearer tokens (Deps.Bearer) on every
+	// route and on requests no route takes.
+	SkipJWTBearerTokens bool
 }
 
 // Deps are what the handler works with; New checks them.
@@ -86,6 +95,9 @@ type Deps struct {
 	BackchannelLogout http.Handler
 	// Ready reports readiness (e.g. Redis reachable); nil is always ready.
 	Ready func(ctx context.Context) error
+	// Bearer verifies machine clients' bearer tokens on routes that
+	// accept them; nil accepts none.
+	Bearer BearerVerifier
 	// UpstreamTransport is used to reach Config.Upstream; nil uses a
 	// transport with Config.UpstreamTimeout as response-header timeout.
 	UpstreamTransport http.RoundTripper
@@ -102,6 +114,7 @@ type Handler struct {
 	byID      map[string]providers.Provider
 	mux       *http.ServeMux
 	upstream  *httputil.ReverseProxy
+	routing   *routing // nil without routes
 	pages     *pages
 	log       *slog.Logger
 	now       func() time.Time
@@ -172,6 +185,11 @@ func New(c Config, d Deps) (*Handler, error) {
 	if c.Upstream != nil {
 		h.upstream = h.newReverseProxy(c.Upstream)
 	}
+	if len(c.Routes) > 0 {
+		if h.routing, err = h.newRouting(c.Routes); err != nil {
+			return nil, err
+		}
+	}
 	h.mux = h.routes()
 	return h, nil
 }
@@ -220,13 +238,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	v := h.trust.Prepare(r)
 	r = r.WithContext(context.WithValue(r.Context(), viewKey{}, v))
+	if h.routing != nil {
+		// Before the mux, which would redirect "/a/..;/b" to its cleaned
+		// form: an ambiguous path is refused, never reinterpreted.
+		if _, err := route.NormalizePath(r.URL.EscapedPath()); err != nil {
+			h.log.InfoContext(r.Context(), "ambiguous request path refused", "reason", err)
+			h.fail(w, r, http.StatusBadRequest, "bad_request", "This address is not valid.")
+			return
+		}
+	}
 	h.guardBody(w, r, h.ownRoute(r.URL.Path), h.mux.ServeHTTP)
 }
 
 // ownRoute reports whether path is answered by Gatehouse itself rather
 // than proxied to the upstream.
 func (h *Handler) ownRoute(path string) bool {
-	return h.upstream == nil || path == "/ping" || path == "/ready" || redirect.IsOwnPath(path)
+	return (h.upstream == nil && h.routing == nil) || path == "/ping" || path == "/ready" || redirect.IsOwnPath(path)
 }
 
 type viewKey struct{}
@@ -269,6 +296,20 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // there is none usable: 401 (no session), 403 (not allowed), 503 (store or
 // provider unavailable).
 func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*session.Session, int, string) {
+	s, status, code := h.loadSession(w, r)
+	if s == nil {
+		return nil, status, code
+	}
+	if err := h.d.Authorizer.Allow(s); err != nil {
+		h.log.InfoContext(r.Context(), "access denied", "user", s.Identity.User, "provider", s.ProviderID, "path", r.URL.Path, "reason", err)
+		return nil, http.StatusForbidden, "forbidden"
+	}
+	return s, 0, ""
+}
+
+// loadSession loads and refreshes the request's session, without
+// authorizing it; see authenticated for the statuses.
+func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request) (*session.Session, int, string) {
 	ctx := r.Context()
 	s, err := h.d.Store.Load(ctx, r)
 	switch {
@@ -304,31 +345,52 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 			return nil, http.StatusServiceUnavailable, "refresh_unavailable"
 		}
 	}
-	if err := h.d.Authorizer.Allow(s); err != nil {
-		h.log.InfoContext(ctx, "access denied", "user", s.Identity.User, "provider", s.ProviderID, "path", r.URL.Path, "reason", err)
-		return nil, http.StatusForbidden, "forbidden"
-	}
 	return s, 0, ""
 }
 
-// protected serves every non-/oauth2 path: proxy with a session, otherwise
-// send browsers to sign in and give API clients 401.
+// protected serves every non-/oauth2 path: it finds the request's route,
+// proxies public routes at once, and otherwise proxies with a session (or
+// a bearer token where accepted) that the rules admit; browsers without
+// one are sent to sign in, API clients get 401.
 func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
-	s, status, code := h.authenticated(w, r)
-	if s == nil {
-		h.deny(w, r, status, code, h.view(r).URI)
-		return
-	}
-	if h.upstream == nil {
-		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.")
-		return
-	}
-	r = r.WithContext(withSession(r.Context(), s))
-	r, ok := h.signAssertion(w, r, s)
+	rt, r, ok := h.selectRoute(w, r)
 	if !ok {
 		return
 	}
-	h.upstream.ServeHTTP(w, r)
+	if rt != nil && rt.Public {
+		h.log.DebugContext(r.Context(), "access granted", "route", rt.Name, "path", r.URL.Path, "rule", "public")
+		h.forward(w, r, rt, access{})
+		return
+	}
+	a := h.authorize(w, r, rt)
+	h.logDecision(r, rt, a)
+	if a.status != 0 {
+		h.refuse(w, r, rt, a)
+		return
+	}
+	h.forward(w, r, rt, a)
+}
+
+// forward proxies r to rt's upstream with a's identity (none for a public
+// route).
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *Route, a access) {
+	p := h.proxyFor(rt)
+	if p == nil {
+		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.")
+		return
+	}
+	if a.s != nil {
+		ctx := withSession(r.Context(), a.s)
+		if a.bearer {
+			ctx = context.WithValue(ctx, bearerKey{}, true)
+		}
+		r = r.WithContext(ctx)
+		var ok bool
+		if r, ok = h.signAssertion(w, r, a.s); !ok {
+			return
+		}
+	}
+	p.ServeHTTP(w, r)
 }
 
 // deny answers a request without a usable session; rd, the URI asked
@@ -343,6 +405,9 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code,
 	}
 	switch status {
 	case http.StatusUnauthorized:
+		if wantsRedirect(r) && h.showSignedOut(w, r) {
+			return
+		}
 		if wantsRedirect(r) {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Redirect(w, r, redirect.SignInPage.With(back).String(), http.StatusFound)
@@ -403,7 +468,14 @@ func (h *Handler) redirectURL(r *http.Request, id string) string {
 	return h.view(r).Origin() + "/oauth2/callback"
 }
 
-// safeRedirect validates rd for this request.
+// safeRedirect validates rd for this request. The request's own host is
+// trusted as a return address unless every route names a host: then only
+// the hosts of the routes and --whitelist-domain are (the gateway adds the
+// route hosts to the validator), never a Host header no route knows.
 func (h *Handler) safeRedirect(r *http.Request, rd string) redirect.Target {
-	return h.d.Redirects.Validate(rd, h.view(r).Host)
+	host := h.view(r).Host
+	if h.routing != nil && h.routing.hostsOnly {
+		host = ""
+	}
+	return h.d.Redirects.Validate(rd, host)
 }

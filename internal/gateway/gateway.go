@@ -28,10 +28,14 @@ import (
 type Gateway struct {
 	*proxy.Handler
 	redis redis.UniversalClient
+	stop  context.CancelFunc // ends background work (jwt_bearer discovery)
 }
 
-// Close releases the gateway's connections.
+// Close releases the gateway's connections and ends its background work.
 func (g *Gateway) Close() error {
+	if g.stop != nil {
+		g.stop()
+	}
 	if g.redis != nil {
 		return g.redis.Close()
 	}
@@ -117,7 +121,9 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
-	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout})
+	var bctx context.Context
+	bctx, g.stop = context.WithCancel(ctx)
+	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout, newBearer(bctx, cfg, d.HTTPClient, d.Logger)})
 	if err != nil {
 		return fail(err)
 	}
@@ -197,6 +203,8 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		SignOutGET:              cfg.SignOutGET,
 		TrustedProxies:          cfg.TrustedProxies,
 		ForwardAuthPrefixRoute:  cfg.ForwardAuthPrefixRoute,
+		Routes:                  proxyRoutes(cfg),
+		SkipJWTBearerTokens:     cfg.SkipJWTBearerTokens,
 		BodyTimeout:             cfg.RequestBodyTimeout,
 		UpstreamBodyIdleTimeout: upstreamBodyIdle(cfg.UpstreamBodyIdleTimeout),
 	}, proxy.Deps{
@@ -205,8 +213,9 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		Refresher:         refresher,
 		Codec:             flowCodec,
 		Authorizer:        proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
-		Redirects:         redirect.NewValidator(cfg.WhitelistDomains),
-		Ready:             st.ready,
+		Redirects:         redirect.NewValidator(redirectHosts(cfg)),
+		Ready:             readiness(st.ready, bearerReady(lc.bearer)),
+		Bearer:            bearerVerifier(lc.bearer),
 		Assertions:        lc.signer,
 		BackchannelLogout: lc.backchannel,
 		UpstreamTransport: d.UpstreamTransport,

@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"github.com/gatehouse-proxy/gatehouse/proxy/bearer"
+
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +25,7 @@ import (
 type lifecycle struct {
 	signer      *assertion.Signer // nil: no assertions
 	backchannel http.Handler      // nil: no back-channel logout
+	bearer      *bearer.Verifier  // nil: no jwt_bearer issuers
 }
 
 // newAssertions returns the signer of --signing-key-file, nil without

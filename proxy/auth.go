@@ -78,8 +78,8 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	copies := h.answersProxyCheck(r)
-	for _, kv := range identityValues(s, h.c.PassAccessToken && copies) {
-		w.Header().Set(authHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
+	for _, kv := range identityValues(s, h.c.PassAccessToken && copies, authNames) {
+		w.Header().Set(kv[0], cleanHeaderValue(kv[1]))
 	}
 	if copies {
 		if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {

@@ -8,7 +8,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
@@ -29,28 +28,14 @@ func SessionFrom(ctx context.Context) *session.Session {
 }
 
 // newTransport is a transport to an upstream, tuned for many concurrent
-// requests (a keep-alive pool per upstream host), with
-// Config.UpstreamTimeout as response-header timeout; Deps.UpstreamTransport
-// when set.
+// requests (NewUpstreamTransport: a keep-alive pool per upstream host),
+// with Config.UpstreamTimeout as response-header timeout;
+// Deps.UpstreamTransport when set.
 func (h *Handler) newTransport() http.RoundTripper {
 	if h.d.UpstreamTransport != nil {
 		return h.d.UpstreamTransport
 	}
-	timeout := h.c.UpstreamTimeout
-	if timeout <= 0 {
-		timeout = 30 * time.Second
-	}
-	return &http.Transport{
-		Proxy:                 nil,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		ForceAttemptHTTP2:     true,
-		MaxIdleConns:          1024,
-		MaxIdleConnsPerHost:   256,
-		IdleConnTimeout:       90 * time.Second,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: timeout,
-		ExpectContinueTimeout: time.Second,
-	}
+	return NewUpstreamTransport(UpstreamTransportConfig{ResponseHeaderTimeout: h.c.UpstreamTimeout})
 }
 
 // newReverseProxy forwards authenticated requests to target, the default
@@ -68,7 +53,8 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 // are relayed, by httputil.ReverseProxy.
 func (h *Handler) newReverseProxyWith(target *url.URL, transport http.RoundTripper, preserveHost bool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport: accesslog.Transport(transport),
+		Transport:  accesslog.Transport(transport),
+		BufferPool: NewBufferPool(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
 			if preserveHost {
@@ -99,8 +85,8 @@ func (h *Handler) newReverseProxyWith(target *url.URL, transport http.RoundTripp
 			if s == nil {
 				return // a public route: no identity
 			}
-			for _, kv := range identityValues(s, h.c.PassAccessToken) {
-				pr.Out.Header.Set(upstreamHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
+			for _, kv := range identityValues(s, h.c.PassAccessToken, upstreamNames) {
+				pr.Out.Header.Set(kv[0], cleanHeaderValue(kv[1]))
 			}
 			pr.Out.Header.Set(headerProvider, s.ProviderID)
 			if a := assertionFrom(pr.In.Context()); a != "" {

@@ -80,8 +80,7 @@ type binaryPayload interface {
 //
 // A Codec is safe for concurrent use.
 type Codec struct {
-	// verifiers decode, one per secret, newest first (verify.go).
-	verifiers []*verifier
+	codecs []*securecookie.SecureCookie // newest first
 	// encoder is codecs[0] without securecookie's length limit, so that
 	// Encode can report an oversized value as ErrTooLarge itself.
 	encoder *securecookie.SecureCookie
@@ -134,11 +133,11 @@ func NewCodec(secrets [][]byte, opts ...CodecOption) (*Codec, error) {
 		if err != nil {
 			return nil, fmt.Errorf("session codec: derive block key: %w", err)
 		}
-		v, err := newVerifier(hashKey, blockKey, cfg.maxAge)
-		if err != nil {
-			return nil, fmt.Errorf("session codec: %w", err)
-		}
-		c.verifiers = append(c.verifiers, v)
+		sc := securecookie.New(hashKey, blockKey).
+			SetSerializer(serializer{c}).
+			MaxLength(MaxValueSize).
+			MaxAge(int(cfg.maxAge / time.Second))
+		c.codecs = append(c.codecs, sc)
 		if i == 0 {
 			c.encoder = securecookie.New(hashKey, blockKey).
 				SetSerializer(serializer{c}).
@@ -169,8 +168,8 @@ func (c *Codec) Decode(name, value string, dst any) error {
 		return fmt.Errorf("%w: value of %d bytes exceeds %d", ErrInvalid, len(value), MaxValueSize)
 	}
 	var first error
-	for _, v := range c.verifiers {
-		err := v.decode(name, value, serializer{c}, dst)
+	for _, sc := range c.codecs {
+		err := sc.Decode(name, value, dst)
 		if err == nil {
 			return nil
 		}

@@ -110,7 +110,33 @@ type Config struct {
 	RedisKeyPrefix        string
 	RedisTimeout          time.Duration
 
+	// Operations: TLS, metrics, access log and pages (see validate_ops.go).
+	Operations
+
 	validated bool
+}
+
+// Operations are the settings for running Gatehouse in production: the
+// TLS listener, metrics, the access log and the branding of its pages.
+type Operations struct {
+	// HTTPSAddress is the TLS listener's host:port; "" for none. At least
+	// one of HTTPAddress and HTTPSAddress is set.
+	HTTPSAddress string
+	// TLSCertFile and TLSKeyFile hold the listener's certificate chain
+	// and key (checked to load as a pair); they are re-read on change.
+	TLSCertFile, TLSKeyFile string
+	// TLSMinVersion is tls.VersionTLS12 or tls.VersionTLS13.
+	TLSMinVersion uint16
+	// MetricsAddress serves /metrics; "" for off.
+	MetricsAddress string
+	// AccessLog logs one line per request.
+	AccessLog bool
+	// CustomTemplatesDir overrides the built-in page templates; "" for
+	// none.
+	CustomTemplatesDir string
+	// Banner and Footer are plain text shown on the pages; LogoURL an
+	// https:// URL or a same-site path, checked.
+	Banner, Footer, LogoURL string
 }
 
 // Validated reports whether c was made by Options.Validate.
@@ -139,6 +165,7 @@ func (o *Options) Validate() (*Config, error) {
 	c.RedisPassword, c.RedisSentinelPassword = v.redis(n)
 	c.SigningKeys, c.AssertionIssuer = v.assertions(n)
 	v.sessionLifecycle(n, c.Providers)
+	c.Operations = v.operations(n)
 	if len(v.errs) > 0 {
 		return nil, errors.Join(v.errs...)
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/bearer"
 	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/session"
@@ -108,8 +109,16 @@ func (h *Handler) routeRule(rt *Route, a access) access {
 // info when refused. Never a token.
 func (h *Handler) logDecision(r *http.Request, rt *Route, a access) {
 	attrs := []any{"route", routeName(rt), "path", r.URL.Path, "rule", a.reason, "bearer", a.bearer}
+	entry := accesslog.FromContext(r.Context())
 	if a.s != nil {
 		attrs = append(attrs, "user", a.s.Identity.User, "provider", a.s.ProviderID)
+		entry.SetUser(a.s.Identity.User, a.s.ProviderID)
+	}
+	switch a.status {
+	case 0:
+		entry.SetAuthorization(accesslog.Allowed)
+	case http.StatusForbidden:
+		entry.SetAuthorization(accesslog.Denied)
 	}
 	if a.status == 0 {
 		h.log.DebugContext(r.Context(), "access granted", attrs...)

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
@@ -67,6 +68,7 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	}
 	s := a.s
 	if d := locationRules(r.URL.Query(), s); !d.Admitted {
+		accesslog.FromContext(r.Context()).SetAuthorization(accesslog.Denied)
 		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID, "reason", d.Reason)
 		if redirectMode {
 			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden))

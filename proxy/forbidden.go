@@ -38,7 +38,7 @@ func (h *Handler) forbidden(w http.ResponseWriter, r *http.Request, rt *Route, s
 		Again:   redirect.StartAgain(s.ProviderID, back),
 		SignOut: redirect.SignOutPage.With(redirect.SignInPage.With(back)),
 	}
-	if p, ok := h.byID[s.ProviderID]; ok {
+	if p, ok := h.providers.get(s.ProviderID); ok {
 		d.Provider = p.Info().DisplayName
 	}
 	if len(d.Again.String()) > maxSignInLen {

@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/proxy/route"
@@ -61,6 +61,8 @@ type Config struct {
 	// ForwardAuthPrefixRoute also answers /oauth2/auth/<original path>
 	// (Envoy ext_authz's path_prefix); off, only /oauth2/auth answers.
 	ForwardAuthPrefixRoute bool
+	// Pages brands the HTML pages (templates, banner, footer, logo).
+	Pages PagesConfig
 	// Routes are the route table, in order (the first match wins); with
 	// none, every request goes to Upstream under the global rules. With
 	// routes, request paths are normalised (route.NormalizePath) and an
@@ -75,6 +77,10 @@ type Config struct {
 type Deps struct {
 	// Providers are the configured identity providers, in sign-in page order.
 	Providers []providers.Provider
+	// Pending are providers configured but not ready yet (their discovery
+	// is being retried); they follow Providers on the sign-in page, their
+	// logins answer 503 and /ready names them until ProviderReady.
+	Pending []providers.Info
 	// Store keeps sessions.
 	Store session.Store
 	// Refresher refreshes tokens before they expire; nil disables refresh.
@@ -111,7 +117,7 @@ type Deps struct {
 type Handler struct {
 	c         Config
 	d         Deps
-	byID      map[string]providers.Provider
+	providers *providerSet
 	mux       *http.ServeMux
 	upstream  *httputil.ReverseProxy
 	routing   *routing // nil without routes
@@ -133,7 +139,7 @@ const FlowLifetime = 10 * time.Minute
 
 // New builds the handler.
 func New(c Config, d Deps) (*Handler, error) {
-	if len(d.Providers) == 0 {
+	if len(d.Providers)+len(d.Pending) == 0 {
 		return nil, errors.New("proxy: at least one provider is required")
 	}
 	if d.Store == nil || d.Codec == nil {
@@ -154,7 +160,6 @@ func New(c Config, d Deps) (*Handler, error) {
 	h := &Handler{
 		c:         c,
 		d:         d,
-		byID:      make(map[string]providers.Provider, len(d.Providers)),
 		log:       d.Logger,
 		now:       d.Now,
 		flowMax:   FlowLifetime,
@@ -171,15 +176,11 @@ func New(c Config, d Deps) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
-	for _, p := range d.Providers {
-		id := p.Info().ID
-		if _, dup := h.byID[id]; dup {
-			return nil, fmt.Errorf("proxy: duplicate provider id %q", id)
-		}
-		h.byID[id] = p
-	}
 	var err error
-	if h.pages, err = newPages(); err != nil {
+	if h.providers, err = newProviderSet(d.Providers, d.Pending); err != nil {
+		return nil, err
+	}
+	if h.pages, err = newPages(c.Pages); err != nil {
 		return nil, err
 	}
 	if c.Upstream != nil {
@@ -266,15 +267,22 @@ func (h *Handler) ping(w http.ResponseWriter, _ *http.Request) {
 func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var problems []string
+	for _, id := range h.providers.notReady() {
+		problems = append(problems, "provider "+id+": not discovered yet (retrying)")
+	}
 	if h.d.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if err := h.d.Ready(ctx); err != nil {
 			h.log.WarnContext(r.Context(), "not ready", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("NOT READY\n"))
-			return
+			problems = append(problems, strings.Split(err.Error(), "\n")...)
 		}
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(readyText(problems)))
+		return
 	}
 	_, _ = w.Write([]byte("OK\n"))
 }
@@ -300,10 +308,14 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 	if s == nil {
 		return nil, status, code
 	}
+	entry := accesslog.FromContext(r.Context())
+	entry.SetUser(s.Identity.User, s.ProviderID)
 	if err := h.d.Authorizer.Allow(s); err != nil {
+		entry.SetAuthorization(accesslog.Denied)
 		h.log.InfoContext(r.Context(), "access denied", "user", s.Identity.User, "provider", s.ProviderID, "path", r.URL.Path, "reason", err)
 		return nil, http.StatusForbidden, "forbidden"
 	}
+	entry.SetAuthorization(accesslog.Allowed)
 	return s, 0, ""
 }
 
@@ -329,7 +341,11 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request) (*session.
 	if s.Expired(h.now()) {
 		return nil, http.StatusUnauthorized, "unauthorized"
 	}
-	if _, ok := h.byID[s.ProviderID]; !ok {
+	if h.providers.isPending(s.ProviderID) {
+		// Keep the session: its provider is coming back.
+		return nil, http.StatusServiceUnavailable, "provider_unavailable"
+	}
+	if _, ok := h.providers.get(s.ProviderID); !ok {
 		// The provider was removed from the configuration: the session can
 		// no longer be refreshed or signed out properly.
 		return nil, http.StatusUnauthorized, "unauthorized"

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/proxy/route"
@@ -156,6 +157,7 @@ func (h *Handler) match(ctx context.Context, host, method, path string) *Route {
 	if slot, ok := ctx.Value(routeNameKey{}).(*string); ok {
 		*slot = rt.Name
 	}
+	accesslog.FromContext(ctx).SetRoute(rt.Name)
 	return rt
 }
 

@@ -334,10 +334,14 @@ func TestRoutesUntrustedForwardedHeaders(t *testing.T) {
 	// Host: an untrusted X-Forwarded-Host does not select a host route, and never reaches the upstream.
 	e := testutil.DecodeEcho(t, s.get(t, s.bob, "/wiki", "X-Forwarded-Host", "evil.example", "X-Forwarded-Uri", "/healthz",
 		"X-Request-Id", "spoofed", "X-Real-IP", "203.0.113.9", "X-Forwarded-For", "203.0.113.9"))
-	for _, h := range []string{"X-Forwarded-Uri", "X-Request-Id", "X-Real-Ip"} {
+	for _, h := range []string{"X-Forwarded-Uri", "X-Real-Ip"} {
 		if v := e.Header.Get(h); v != "" {
 			t.Errorf("upstream got untrusted %s: %q", h, v)
 		}
+	}
+	// An untrusted request id is replaced by Gatehouse's own.
+	if v := e.Header.Get("X-Request-Id"); v == "spoofed" || len(v) != 32 {
+		t.Errorf("upstream got X-Request-Id %q; want a generated one, not the untrusted one", v)
 	}
 	if v := e.Header.Get("X-Forwarded-Host"); v == "evil.example" {
 		t.Errorf("upstream got the untrusted X-Forwarded-Host")

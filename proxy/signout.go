@@ -143,7 +143,8 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *session.
 	// registered post-logout address).
 	again := strings.HasPrefix(rd.String(), redirect.StartPage.Target().String()+"?")
 	if s != nil && h.c.ProviderSignOut && !again {
-		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
+		p, _ := h.providers.get(s.ProviderID)
+		if p, ok := p.(providers.SignOutURLer); ok {
 			back := rd.String()
 			if !rd.IsAbs() {
 				back = h.view(r).Origin() + back

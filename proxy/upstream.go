@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -52,7 +53,7 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 // are relayed, by httputil.ReverseProxy.
 func (h *Handler) newReverseProxyWith(target *url.URL, transport http.RoundTripper, preserveHost bool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport:  transport,
+		Transport:  accesslog.Transport(transport),
 		BufferPool: NewBufferPool(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
@@ -72,6 +73,7 @@ func (h *Handler) newReverseProxyWith(target *url.URL, transport http.RoundTripp
 				pr.Out.Header.Set("X-Forwarded-Proto", v.Scheme)
 			}
 			h.dropOwnCookies(pr.Out)
+			accesslog.ForwardRequestID(pr.In.Context(), pr.Out.Header)
 			if isBearer(pr.In.Context()) {
 				if rt := routeOf(pr.In.Context()); rt == nil || !rt.ForwardBearer {
 					// The client's credential, not Gatehouse's: kept

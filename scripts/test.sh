@@ -51,8 +51,19 @@ if ! command -v helm >/dev/null 2>&1 && [ ! -x "$(go env GOPATH | cut -d: -f1)/b
 fi
 # ---- end helm ----
 
+# ---- staticcheck: pinned, built once into $(go env GOPATH)/bin ----
+STATICCHECK_VERSION=v0.8.2
+STATICCHECK="$(go env GOPATH | cut -d: -f1)/bin/staticcheck"
+if [ ! -x "$STATICCHECK" ] || ! "$STATICCHECK" -version 2>/dev/null | grep -q "${STATICCHECK_VERSION#v}"; then
+  echo "installing: staticcheck $STATICCHECK_VERSION (go install honnef.co/go/tools/cmd/staticcheck)"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+# ---- end staticcheck ----
+
 echo "== go vet"
 go vet ./...
+echo "== staticcheck"
+"$STATICCHECK" ./...
 echo "== gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go'))
 if [ -n "$unformatted" ]; then

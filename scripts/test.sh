@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs Gatehouse's whole test suite: installs the real servers and tools
 # the tests start (redis-server, redis-sentinel, redis-cli, nginx, chromium
-# and the pinned npm packages) when they are missing, then go vet and
+# and the pinned npm packages) when they are missing, then go vet, staticcheck (pinned) and
 # go test -race over every package, the end-to-end browser suite (e2e/)
 # included. A prerequisite still missing then fails the tests that need it
 # (GATEHOUSE_TEST_STRICT=1) instead of skipping them.

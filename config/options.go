@@ -95,7 +95,9 @@ type Options struct {
 	CookieSameSite       string        `flag:"cookie-samesite" default:"lax" help:"SameSite attribute: lax, strict or none"`
 	CookieExpire         time.Duration `flag:"cookie-expire" default:"168h" help:"session lifetime, whatever the tokens say; must be > 0"`
 	CookieRefresh        time.Duration `flag:"cookie-refresh" default:"0s" help:"refresh tokens when the session was last refreshed longer ago than this; 0 disables; must be < --cookie-expire"`
-	RefreshWindow        time.Duration `flag:"refresh-window" default:"1m" help:"refresh tokens that expire within this window"`
+	RefreshWindow        time.Duration `flag:"refresh-window" default:"1m" help:"refresh tokens that expire within this window (or within half their lifetime, when that is shorter)"`
+	RefreshTimeout       time.Duration `flag:"refresh-timeout" default:"30s" help:"how long one token refresh may take at the provider; it runs to this deadline even when no request waits for it any more, so a slow provider's rotated refresh token is kept"`
+	RefreshWait          time.Duration `flag:"refresh-wait" default:"10s" help:"how long a request waits for a token refresh; after that it is served with the current access token while it is valid, else answered 503; at most --refresh-timeout"`
 	SessionStore         string        `flag:"session-store" default:"cookie" help:"cookie (encrypted cookie, no server) or redis"`
 
 	// Revocation: provider-side checks of live sessions.

@@ -112,6 +112,8 @@ type Handler struct {
 
 	bodyTimeout      time.Duration
 	upstreamBodyIdle time.Duration // <= 0: unbounded
+
+	storeOutage, refreshOutage *outageLog // rate-limited outage reports
 }
 
 // FlowLifetime bounds how long a login may take between /oauth2/start and
@@ -158,6 +160,8 @@ func New(c Config, d Deps) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.storeOutage = newOutageLog(h.log, "session store", time.Now)
+	h.refreshOutage = newOutageLog(h.log, "token refresh", time.Now)
 	for _, p := range d.Providers {
 		id := p.Info().ID
 		if _, dup := h.byID[id]; dup {
@@ -273,9 +277,11 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 	s, err := h.d.Store.Load(ctx, r)
 	switch {
 	case errors.Is(err, session.ErrUnavailable):
-		h.log.ErrorContext(ctx, "session store unavailable", "path", r.URL.Path, "err", err)
+		h.storeOutage.failed(ctx, r.URL.Path, err)
 		return nil, http.StatusServiceUnavailable, "session_store_unavailable"
-	case err != nil:
+	case err == nil:
+		h.storeOutage.ok(ctx)
+	default:
 		if !errors.Is(err, session.ErrNotFound) {
 			h.log.WarnContext(ctx, "session load failed", "path", r.URL.Path, "err", err)
 		} else {
@@ -299,9 +305,14 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 		case errors.Is(err, session.ErrNotFound):
 			h.log.InfoContext(ctx, "session ended by provider", "path", r.URL.Path)
 			return nil, http.StatusUnauthorized, "unauthorized"
-		case err != nil:
-			h.log.ErrorContext(ctx, "session refresh failed", "path", r.URL.Path, "err", err)
+		case errors.Is(err, session.ErrUnavailable):
+			h.storeOutage.failed(ctx, r.URL.Path, err)
 			return nil, http.StatusServiceUnavailable, "refresh_unavailable"
+		case err != nil:
+			h.refreshOutage.failed(ctx, r.URL.Path, err)
+			return nil, http.StatusServiceUnavailable, "refresh_unavailable"
+		default:
+			h.refreshOutage.ok(ctx)
 		}
 	}
 	if err := h.d.Authorizer.Allow(s); err != nil {

@@ -242,3 +242,29 @@ func mustRequest(t *testing.T, u string) *http.Request {
 	req.Header.Set("Accept", "application/json")
 	return req
 }
+
+// TestRefreshBackOffSharedByReplicas: after a refresh fails on one replica
+// (the provider answers 503) the other replica does not resend the refresh
+// token at its next request: it serves the still-valid token.
+func TestRefreshBackOffSharedByReplicas(t *testing.T) {
+	t.Parallel()
+	a, b, _, clk := redisPair(t, devidp.Options{AccessTokenTTL: 10 * time.Minute, RefreshTokenRotation: true}, 5*time.Second)
+	first := testutil.DecodeEcho(t, a.Login(t, "alice", "/")).Header.Get("X-Forwarded-Access-Token")
+	cookies := sessionCookies(t, a)
+	base := a.IdP.RefreshCalls()
+	clk.Advance(9*time.Minute + 30*time.Second) // due, still valid
+	a.IdP.SetDown(true)
+	for i, g := range []*testutil.Gateway{a, b, a, b} {
+		resp, err := getWith(t, g.Server.URL, cookies)
+		if err != nil {
+			t.Fatal(err)
+		}
+		echo := testutil.DecodeEcho(t, resp)
+		if tok := echo.Header.Get("X-Forwarded-Access-Token"); tok != first {
+			t.Fatalf("request %d with the provider down: token changed or missing, want the still-valid one", i)
+		}
+	}
+	if got := a.IdP.RefreshCalls() - base; got != 1 {
+		t.Errorf("%d refresh grants from two replicas during the back-off, want 1", got)
+	}
+}

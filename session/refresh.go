@@ -221,7 +221,7 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 	case <-ctx.Done():
 		return nil, fmt.Errorf("session refresh: %w", ctx.Err())
 	case <-t.C:
-		r.d.Logger.WarnContext(ctx, "token refresh still running, answering with the current tokens while they last",
+		r.d.Logger.DebugContext(ctx, "token refresh still running, answering with the current tokens while they last",
 			"provider", s.ProviderID, "user", s.Identity.User, "waited", r.c.Wait)
 		return r.current(s, fmt.Errorf("still running after %v", r.c.Wait))
 	}

@@ -55,29 +55,37 @@ func TestRedisOutageIsLoggedOnceAndSummarised(t *testing.T) {
 	g2.Client = testutil.NewBrowser(t)
 	testutil.DecodeEcho(t, g2.Login(t, "bob", "/"))
 
+	// One outage (a second, brief one is possible when the first
+	// connections after the restart meet the pool's stale ones): each is
+	// logged once at ERROR, summarised at most every 10 s (a few times at
+	// most on a slow machine), and ends with a recovery line at INFO.
 	out := logs.String()
-	if got := logs.count("session store unavailable;"); got != 1 {
-		t.Errorf("first-failure line logged %d times, want once:\n%s", got, out)
+	outages := logs.count("session store unavailable;")
+	if outages < 1 || outages > 2 {
+		t.Errorf("first-failure line logged %d times, want once per outage:\n%s", outages, out)
 	}
-	// Summaries come at most every 10 s: a few at most on a slow machine.
-	if errs := logs.count("level=ERROR"); errs > 1+3 {
+	if errs := logs.count("level=ERROR"); errs > outages*4 {
 		t.Errorf("%d ERROR lines for %d failed requests, want the first failure and a few summaries:\n%s", errs, n, out)
 	}
-	recovered := ""
+	counted, recoveries := 0, 0
 	for l := range strings.Lines(out) {
-		if strings.Contains(l, "session store available again") {
-			recovered = l
+		if !strings.Contains(l, "session store available again") {
+			continue
+		}
+		recoveries++
+		if !strings.Contains(l, "level=INFO") || !strings.Contains(l, "unavailable_for=") {
+			t.Errorf("recovery line without its level or duration: %s", l)
+		}
+		if i := strings.Index(l, "answered_503="); i >= 0 {
+			var c int
+			_, _ = fmt.Sscanf(l[i+len("answered_503="):], "%d", &c)
+			counted += c
 		}
 	}
-	if recovered == "" || !strings.Contains(recovered, "level=INFO") || !strings.Contains(recovered, "unavailable_for=") {
-		t.Fatalf("no recovery line at INFO with the outage's duration:\n%s", out)
-	}
-	// Every request answered 503 is counted.
-	var counted int
-	if i := strings.Index(recovered, "answered_503="); i >= 0 {
-		_, _ = fmt.Sscanf(recovered[i+len("answered_503="):], "%d", &counted)
+	if recoveries != outages {
+		t.Fatalf("%d outages but %d recovery lines:\n%s", outages, recoveries, out)
 	}
 	if counted < n {
-		t.Errorf("recovery line counts %d requests answered 503, want at least %d: %s", counted, n, recovered)
+		t.Errorf("recovery lines count %d requests answered 503, want at least %d:\n%s", counted, n, out)
 	}
 }

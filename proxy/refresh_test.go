@@ -254,6 +254,7 @@ func TestRefreshBackOffSharedByReplicas(t *testing.T) {
 	base := a.IdP.RefreshCalls()
 	clk.Advance(9*time.Minute + 30*time.Second) // due, still valid
 	a.IdP.SetDown(true)
+	start := time.Now()
 	for i, g := range []*testutil.Gateway{a, b, a, b} {
 		resp, err := getWith(t, g.Server.URL, cookies)
 		if err != nil {
@@ -264,7 +265,10 @@ func TestRefreshBackOffSharedByReplicas(t *testing.T) {
 			t.Fatalf("request %d with the provider down: token changed or missing, want the still-valid one", i)
 		}
 	}
-	if got := a.IdP.RefreshCalls() - base; got != 1 {
+	// The back-off lives in Redis in real time (at least 1 s): on a
+	// machine too loaded to send four requests within it, a second attempt
+	// is right.
+	if got := a.IdP.RefreshCalls() - base; got != 1 && time.Since(start) < time.Second {
 		t.Errorf("%d refresh grants from two replicas during the back-off, want 1", got)
 	}
 }

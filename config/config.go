@@ -70,6 +70,13 @@ type Config struct {
 	// WhitelistDomains are the hosts return addresses may name.
 	WhitelistDomains []redirect.AllowedHost
 
+	// Routes are the 'routes' list, checked, in order; JWTBearer the
+	// issuers of machine clients' tokens; SkipJWTBearerTokens accepts
+	// them everywhere.
+	Routes              []Route
+	JWTBearer           []JWTBearerOptions
+	SkipJWTBearerTokens bool
+
 	// Cookies and sessions.
 	CookieName string
 	// CookieSecretKeys are the decoded 32-byte cookie secrets, newest
@@ -105,7 +112,33 @@ type Config struct {
 	RedisKeyPrefix        string
 	RedisTimeout          time.Duration
 
+	// Operations: TLS, metrics, access log and pages (see validate_ops.go).
+	Operations
+
 	validated bool
+}
+
+// Operations are the settings for running Gatehouse in production: the
+// TLS listener, metrics, the access log and the branding of its pages.
+type Operations struct {
+	// HTTPSAddress is the TLS listener's host:port; "" for none. At least
+	// one of HTTPAddress and HTTPSAddress is set.
+	HTTPSAddress string
+	// TLSCertFile and TLSKeyFile hold the listener's certificate chain
+	// and key (checked to load as a pair); they are re-read on change.
+	TLSCertFile, TLSKeyFile string
+	// TLSMinVersion is tls.VersionTLS12 or tls.VersionTLS13.
+	TLSMinVersion uint16
+	// MetricsAddress serves /metrics; "" for off.
+	MetricsAddress string
+	// AccessLog logs one line per request.
+	AccessLog bool
+	// CustomTemplatesDir overrides the built-in page templates; "" for
+	// none.
+	CustomTemplatesDir string
+	// Banner and Footer are plain text shown on the pages; LogoURL an
+	// https:// URL or a same-site path, checked.
+	Banner, Footer, LogoURL string
 }
 
 // Validated reports whether c was made by Options.Validate.
@@ -129,10 +162,12 @@ func (o *Options) Validate() (*Config, error) {
 	v.redirectURL(n.RedirectURL, n.CookieSecure)
 	c.Providers = v.providers(n)
 	c.WhitelistDomains = v.authorization(n)
+	c.Routes = v.routes(n)
 	c.CookieSecretKeys = v.cookies(n)
 	c.RedisPassword, c.RedisSentinelPassword = v.redis(n)
 	c.SigningKeys, c.AssertionIssuer = v.assertions(n)
 	v.sessionLifecycle(n, c.Providers)
+	c.Operations = v.operations(n)
 	if len(v.errs) > 0 {
 		return nil, errors.Join(v.errs...)
 	}
@@ -142,6 +177,7 @@ func (o *Options) Validate() (*Config, error) {
 	c.ForwardAuthPrefixRoute = n.ForwardAuthPrefixRoute
 	c.MaxConnections, c.RequestBodyTimeout, c.UpstreamBodyIdleTimeout = n.MaxConnections, n.RequestBodyTimeout, n.UpstreamBodyIdleTimeout
 	c.ProviderSignOut, c.SignOutGET, c.EmailDomains = n.ProviderSignOut, n.SignOutGET, n.EmailDomains
+	c.JWTBearer, c.SkipJWTBearerTokens = n.JWTBearer, n.SkipJWTBearerTokens
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
 	c.CookieExpire, c.CookieRefresh, c.RefreshWindow, c.SessionStore = n.CookieExpire, n.CookieRefresh, n.RefreshWindow, n.SessionStore
@@ -165,6 +201,8 @@ func (o *Options) clone() *Options {
 	n.RedisSentinelAddrs = slices.Clone(o.RedisSentinelAddrs)
 	n.RedisClusterAddrs = slices.Clone(o.RedisClusterAddrs)
 	n.SigningKeyFiles = slices.Clone(o.SigningKeyFiles)
+	n.Routes = slices.Clone(o.Routes)
+	n.JWTBearer = slices.Clone(o.JWTBearer)
 	n.Providers = make([]ProviderOptions, len(o.Providers))
 	for i, p := range o.Providers {
 		n.Providers[i] = p.clone()

@@ -55,7 +55,7 @@ func TestExampleYAML(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for name, content := range map[string]string{
-		"cookie_secret":      strings.Repeat("c", 32) + "\n",
+		"cookie_secret":      "CMz6m42Blf5jEzXvt9oe5IkKE6BHR9JbfoKLp1syhYc=\n",
 		"redis_password":     "redis\n",
 		"corp_client_secret": "corp\n",
 		"osu_client_secret":  "osu\n",

@@ -362,7 +362,7 @@ func (d *yamlDecoder) value(n *yaml.Node, v reflect.Value, errKey string) {
 		}
 		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
 		for i, item := range n.Content {
-			d.value(item, s.Index(i), fmt.Sprintf("%s[%d]", errKey, i))
+			d.value(item, s.Index(i), fmt.Sprintf("%s[%d]%s", errKey, i, routeLabel(errKey, item)))
 		}
 		v.Set(s)
 
@@ -465,4 +465,19 @@ func yamlKeys(t reflect.Type) []string {
 		}
 	}
 	return keys
+}
+
+// routeLabel is ` ("name")` for an entry of the routes list that has a
+// name, so that errors name the route as validation does; "" otherwise.
+func routeLabel(listKey string, item *yaml.Node) string {
+	item = resolveAlias(item)
+	if listKey != "routes" || item.Kind != yaml.MappingNode {
+		return ""
+	}
+	for i := 0; i+1 < len(item.Content); i += 2 {
+		if k, v := item.Content[i], resolveAlias(item.Content[i+1]); k.Value == "name" && v.Kind == yaml.ScalarNode && v.Value != "" {
+			return fmt.Sprintf(" (%q)", v.Value)
+		}
+	}
+	return ""
 }

@@ -46,6 +46,16 @@ providers:
     allowed_instances:
       - mastodon.social
       - "*.example.social"
+
+# Per-path policy (docs/routes.md): the first matching route wins.
+routes:
+  - name: health
+    path: /healthz
+    public: true
+  - name: admin
+    path: /admin/
+    upstream: http://127.0.0.1:9000
+    allow: {groups: [admins]}
 `
 
 // writeMarkdown writes docs/configuration.md from the same tags as Usage.
@@ -111,8 +121,11 @@ problem at once, naming the option and the fix; it never prints a secret.
 			def = "`" + d + "`"
 		}
 		help := o.help
-		if o.name == "" {
+		switch o.yamlKey {
+		case "providers":
 			help += " (see [Providers list](#providers-list))"
+		case "routes", "jwt_bearer":
+			help += " (see [Routes list](#routes-list))"
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", flagCell, envCell, yamlCell, def, mdEscape(help))
 	}
@@ -137,7 +150,23 @@ optional; every other type needs ` + "`client_id`" + ` and a client secret. A ke
 any other type, so a restriction is never silently ignored. See [providers.md](providers.md) for each type. Provider endpoints must be
 ` + "`https://`" + ` (` + "`http://`" + ` only for loopback hosts). Errors name entries as ` + "`providers[0].client_id`" + `
 (counting from 0).
+
+## Routes list
+
+The YAML key ` + "`routes`" + ` lists the routes, evaluated in order (the first match wins); see
+[routes.md](routes.md) for the model and worked examples. Each entry takes these keys:
+
+| Key | Type | Description |
+|---|---|---|
 `)
+	writeMarkdownKeys(&b, reflect.TypeFor[RouteOptions](), "")
+	b.WriteString(`
+Each entry of ` + "`jwt_bearer`" + ` (the issuers of machine clients' tokens) takes these keys:
+
+| Key | Type | Description |
+|---|---|---|
+`)
+	writeMarkdownKeys(&b, reflect.TypeFor[JWTBearerOptions](), "")
 	io.WriteString(w, b.String())
 }
 

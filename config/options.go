@@ -36,7 +36,7 @@ type Options struct {
 	ConfigFile string `flag:"config" yaml:"-" group:"Configuration file" help:"YAML configuration file; flags and GATEHOUSE_* variables override its values"`
 
 	// ---- server ----
-	HTTPAddress             string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port to listen on"`
+	HTTPAddress             string        `flag:"http-address" default:"127.0.0.1:4180" group:"Server" help:"host:port of the plain HTTP listener; may be empty when --https-address is set"`
 	ShutdownTimeout         time.Duration `flag:"shutdown-timeout" default:"15s" help:"how long in-flight requests may finish after SIGTERM"`
 	ReverseProxy            bool          `flag:"reverse-proxy" default:"false" help:"trust the forwarding headers of a proxy on this machine (loopback peers: nginx auth_request next to Gatehouse); the same as --trusted-proxy 127.0.0.0/8 --trusted-proxy ::1"`
 	TrustedProxies          []string      `flag:"trusted-proxy" yaml:"trusted_proxies" help:"IP address or CIDR range of a proxy in front of Gatehouse (nginx, Traefik, Caddy, Envoy, an ingress controller) whose X-Forwarded-For/-Proto/-Host/-Port/-Uri/-Method, X-Original-URL/-URI, X-Real-IP and X-Request-Id are honoured, and the only peers /oauth2/auth hands token and cookie copies to (repeatable); from other peers these headers are dropped; identity headers are never honoured from anyone"`
@@ -83,7 +83,12 @@ type Options struct {
 
 	// ---- authorization ----
 	EmailDomains     []string `flag:"email-domain" group:"Authorization" help:"allowed email domain: 'example.com', '*.example.com' for its subdomains, '*' for any (repeatable; at least one); identities without an email are refused unless '*' is given"`
-	WhitelistDomains []string `flag:"whitelist-domain" help:"hosts that ?rd= may redirect to after login: 'app.example.com', '.example.com' for subdomains, optional ':port' (repeatable)"`
+	WhitelistDomains []string `flag:"whitelist-domain" help:"hosts that ?rd= may redirect to after login: 'app.example.com', '.example.com' for subdomains, optional ':port' (repeatable); the hosts of routes are allowed without being listed"`
+
+	// ---- routes (docs/routes.md) ----
+	Routes              []RouteOptions     `flag:"-" yaml:"routes" group:"Routes and machine access" help:"per-path and per-host policy: evaluated in order, the first match decides the upstream and who may pass; requests no route takes keep the top-level upstream and rules (docs/routes.md)"`
+	JWTBearer           []JWTBearerOptions `flag:"-" yaml:"jwt_bearer" help:"issuers whose JWTs machine clients may present as 'Authorization: Bearer' on routes with bearer: true (docs/routes.md)"`
+	SkipJWTBearerTokens bool               `flag:"skip-jwt-bearer-tokens" default:"false" help:"accept bearer JWTs from the jwt_bearer issuers on every route and on requests no route takes, as if each had bearer: true"`
 
 	// ---- cookies and sessions ----
 	CookieName           string        `flag:"cookie-name" default:"_gatehouse" group:"Cookies and sessions" help:"name of the session cookie (chunks add _0, _1, ...)"`
@@ -115,8 +120,20 @@ type Options struct {
 	RedisKeyPrefix            string        `flag:"redis-key-prefix" default:"gatehouse:" help:"prefix of every Redis key Gatehouse writes"`
 	RedisTimeout              time.Duration `flag:"redis-timeout" default:"2s" help:"timeout of every Redis call"`
 
+	// ---- operations: TLS, metrics, access log, pages (issue 12) ----
+	HTTPSAddress       string `flag:"https-address" group:"TLS, metrics, logs and pages" help:"host:port of a TLS listener (HTTP/2 on) besides or instead of --http-address; needs --tls-cert-file and --tls-key-file"`
+	TLSCertFile        string `flag:"tls-cert-file" help:"PEM certificate chain of the TLS listener; re-read when the file changes (cert-manager rotation), without dropping connections"`
+	TLSKeyFile         string `flag:"tls-key-file" help:"PEM private key of --tls-cert-file; re-read with it"`
+	TLSMinVersion      string `flag:"tls-min-version" default:"1.2" help:"oldest TLS version the listener accepts: 1.2 or 1.3"`
+	MetricsAddress     string `flag:"metrics-address" help:"host:port serving /metrics in the Prometheus text format on a listener of its own, never the public one (empty: off)"`
+	AccessLog          bool   `flag:"access-log" default:"true" help:"log one line per request (in --log-format) with method, host, path without query, status, bytes, duration, user, provider, route, upstream status and request id; never tokens or cookies"`
+	CustomTemplatesDir string `flag:"custom-templates-dir" help:"directory of templates overriding the built-in pages (layout.html, sign_in.html, error.html, forbidden.html, sign_out.html, signed_out.html, continue.html: the built-in names; a missing file keeps the built-in one); parsed at start-up"`
+	Banner             string `flag:"banner" help:"text shown at the top of the sign-in page (plain text, escaped)"`
+	Footer             string `flag:"footer" help:"text shown at the bottom of every page (plain text, escaped)"`
+	LogoURL            string `flag:"logo-url" help:"image shown on the pages: an https:// URL or a path on this site (/static/logo.svg)"`
+
 	// ---- misc ----
-	Version bool `flag:"version" default:"false" yaml:"-" env:"-" group:"Miscellaneous" help:"print the version and exit"`
+	Version bool `flag:"version" default:"false" yaml:"-" env:"-" group:"Miscellaneous" help:"print the version, commit, build date and Go version and exit (the same as 'gatehouse version')"`
 }
 
 // ProviderOptions configures one provider in the YAML 'providers' list.

@@ -9,7 +9,16 @@ import (
 )
 
 // usageIntro is the text before the options in --help.
-const usageIntro = `Usage: gatehouse [flags]
+const usageIntro = `Usage: gatehouse [serve] [flags]
+
+Commands:
+  serve      run the gateway (the default command)
+  dev        run a self-contained demo on loopback (built-in provider and upstream)
+  config     config check: validate the configuration and print it, secrets redacted
+  secret     print a new random 32-byte cookie secret (base64)
+  sessions   list or revoke a user's sessions (Redis session store)
+  version    print the version, commit, build date and Go version (also --version)
+  help       describe a command: gatehouse help [COMMAND]
 
 Gatehouse is an authenticating reverse proxy. Every option can be given as a
 flag, as a GATEHOUSE_* environment variable, or in the YAML file named by
@@ -35,7 +44,7 @@ func Usage(w io.Writer) {
 			fmt.Fprintf(&b, "  %s (YAML only)\n", o.yamlKey)
 			writeWrapped(&b, o.help, "        ")
 			b.WriteString("        Keys of each entry:\n")
-			writeYAMLKeys(&b, reflect.TypeFor[ProviderOptions](), "          ")
+			writeYAMLKeys(&b, o.typ.Elem(), "          ")
 			continue
 		}
 		head := "  --" + o.name

@@ -19,7 +19,7 @@ import (
 const CallbackPath = "/oauth2/callback"
 
 // cookieSecretFix tells how to make a cookie secret.
-const cookieSecretFix = "generate one with 'openssl rand -base64 32'"
+const cookieSecretFix = "run 'gatehouse secret' (or 'openssl rand -base64 32') and use its output"
 
 // validator collects problems.
 type validator struct {
@@ -47,7 +47,7 @@ func orList(items []string) string {
 }
 
 func (v *validator) server(o *Options) {
-	if p := checkHostPort(o.HTTPAddress, true); p != "" {
+	if p := checkHostPort(o.HTTPAddress, true); p != "" && o.HTTPAddress != "" {
 		v.add("http-address", p, "write host:port, e.g. 127.0.0.1:4180 or :4180 for every interface")
 	}
 	if o.ShutdownTimeout < 0 {

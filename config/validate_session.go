@@ -63,9 +63,9 @@ func (v *validator) cookieKeys(o *Options) [][]byte {
 	case o.CookieSecret != "" && o.CookieSecretFile != "":
 		v.add("cookie-secret-file", "is set together with --cookie-secret", "keep only one")
 	case o.CookieSecret != "":
-		k, problem := decodeSecret(o.CookieSecret)
+		k, problem, fix := cookieKey(o.CookieSecret)
 		if problem != "" {
-			v.add("cookie-secret", problem, cookieSecretFix)
+			v.add("cookie-secret", problem, fix)
 		}
 		keys = append(keys, k)
 	case o.CookieSecretFile != "":
@@ -81,9 +81,9 @@ func (v *validator) cookieKeys(o *Options) [][]byte {
 				continue
 			}
 			n++
-			k, problem := decodeSecret(line)
+			k, problem, fix := cookieKey(line)
 			if problem != "" {
-				v.add("cookie-secret-file", fmt.Sprintf("line %d of %q %s", i+1, o.CookieSecretFile, problem), cookieSecretFix)
+				v.add("cookie-secret-file", fmt.Sprintf("line %d of %q %s", i+1, o.CookieSecretFile, problem), fix)
 			}
 			keys = append(keys, k)
 		}
@@ -94,9 +94,12 @@ func (v *validator) cookieKeys(o *Options) [][]byte {
 		v.add("cookie-secret", "is required", "set --cookie-secret-file to a file holding the output of 'openssl rand -base64 32'")
 	}
 	for i, s := range o.CookiePreviousSecret {
-		k, problem := decodeSecret(s)
+		k, problem, fix := cookieKey(s)
+		if problem != "" && fix == "" {
+			fix = "give the secret exactly as it was configured before"
+		}
 		if problem != "" {
-			v.add("cookie-previous-secret", fmt.Sprintf("entry %d %s", i+1, problem), "give the secret exactly as it was configured before")
+			v.add("cookie-previous-secret", fmt.Sprintf("entry %d %s", i+1, problem), fix)
 		}
 		keys = append(keys, k)
 	}
@@ -106,6 +109,24 @@ func (v *validator) cookieKeys(o *Options) [][]byte {
 // notTokenRune reports runes not allowed in a cookie name (RFC 6265 token).
 func notTokenRune(r rune) bool {
 	return r <= ' ' || r >= 0x7f || strings.ContainsRune(`()<>@,;:\"/[]?={}`, r)
+}
+
+// cookieKey decodes a cookie secret and refuses known placeholders and
+// guessable keys. fix is secretCommandFix for a weak secret, otherwise
+// cookieSecretFix ("" never when problem is set, except for a previous
+// secret that is merely malformed: the caller decides).
+func cookieKey(s string) (key []byte, problem, fix string) {
+	key, problem = decodeSecret(s)
+	if problem == "" {
+		if problem = weakSecret(s, key); problem != "" {
+			return key, problem, secretCommandFix
+		}
+		return key, "", ""
+	}
+	if weakSecret(s, nil) != "" && strings.HasPrefix(strings.ToLower(strings.TrimSpace(s)), "replace") {
+		return key, "is a placeholder from an example, not a secret", secretCommandFix
+	}
+	return key, problem, cookieSecretFix
 }
 
 // decodeSecret decodes a cookie secret: 32 raw bytes, or base64 (standard

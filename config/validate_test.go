@@ -15,7 +15,7 @@ import (
 // Secret values used by the tests; no error message may contain them.
 const (
 	testClientSecret = "client-secret-value-7f3a"
-	testCookieRaw    = "0123456789abcdef0123456789ABCDEF" // 32 bytes
+	testCookieRaw    = "q8Zr3vK1xWm7NpT2dLs9HfB4gYc6JuE0" // 32 bytes
 )
 
 // validOptions returns Options that pass Validate: one oidc provider given
@@ -32,7 +32,7 @@ func validOptions() *Options {
 
 func TestValidateOK(t *testing.T) {
 	t.Parallel()
-	key32 := bytes.Repeat([]byte{0xfb}, 32)
+	key32 := testKey(0xfb)
 	tests := []struct {
 		name string
 		mod  func(*Options)
@@ -179,7 +179,7 @@ func TestValidateErrors(t *testing.T) {
 
 		// cookie secrets
 		{"no cookie secret", func(o *Options) { o.CookieSecret = "" }, "cookie-secret", "is required. Fix: set --cookie-secret-file"},
-		{"cookie secret 17 bytes", func(o *Options) { o.CookieSecret = "0123456789abcdefg" }, "cookie-secret", "is 17 bytes; must be 32 bytes (raw or base64). Fix: generate one with 'openssl rand -base64 32'"},
+		{"cookie secret 17 bytes", func(o *Options) { o.CookieSecret = "0123456789abcdefg" }, "cookie-secret", "is 17 bytes; must be 32 bytes (raw or base64). Fix: run 'gatehouse secret'"},
 		{"cookie secret 16 raw bytes", func(o *Options) { o.CookieSecret = "0123456789abcdef" }, "cookie-secret", "is 16 bytes"},
 		{"cookie secret 24 raw bytes", func(o *Options) { o.CookieSecret = "0123456789abcdef01234567" }, "cookie-secret", "is 24 bytes"},
 		{"cookie secret base64 of 16", func(o *Options) { o.CookieSecret = base64.StdEncoding.EncodeToString(make([]byte, 16)) }, "cookie-secret", "16 bytes decoded from base64"},
@@ -379,9 +379,7 @@ func TestSecretsFromFiles(t *testing.T) {
 		}
 		return path
 	}
-	k1 := bytes.Repeat([]byte{1}, 32)
-	k2 := bytes.Repeat([]byte{2}, 32)
-	k3 := bytes.Repeat([]byte{3}, 32)
+	k1, k2, k3 := testKey(1), testKey(2), testKey(3)
 	o := validOptions()
 	o.ClientSecret = ""
 	o.ClientSecretFile = write("client", "from-file\n")
@@ -623,4 +621,16 @@ func TestSecretsNeverInErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testKey returns a fixed 32-byte key that looks random (distinct bytes,
+// no repetition), different for each seed.
+func testKey(seed byte) []byte {
+	k := make([]byte, 32)
+	x := uint32(seed)*2654435761 + 12345
+	for i := range k {
+		x = x*1664525 + 1013904223
+		k[i] = byte(x >> 24)
+	}
+	return k
 }

@@ -4,7 +4,6 @@
 package deploy_test
 
 import (
-	"encoding/base64"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,7 +15,7 @@ import (
 
 // testCookieSecret is a valid cookie secret for tests: the base64 of 32
 // bytes, as 'openssl rand -base64 32' prints it.
-var testCookieSecret = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+const testCookieSecret = "lvYO4leQrGlastM1jLPSfSm7Z5+8dY/QGt9WWVzi8Ic="
 
 // loadInPod runs Gatehouse's own configuration loader and validator on a
 // container's args as the container would see them: every file of files is

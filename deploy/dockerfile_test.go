@@ -145,7 +145,7 @@ func TestDockerfileBinary(t *testing.T) {
 	vars := mainStringVars(t, filepath.Join("..", build.pkg))
 	for _, a := range buildArgs {
 		if !vars[a.variable] {
-			t.Logf("main.%s is not declared (yet): -X main.%s has no effect", a.variable, a.variable)
+			t.Errorf("main.%s is not declared: -X main.%s has no effect", a.variable, a.variable)
 			continue
 		}
 		if !strings.Contains(string(out), a.value) {

@@ -23,7 +23,7 @@ import (
 
 // testCookieSecret is the cookie secret of every gateway the tests start
 // (32 bytes, base64).
-const testCookieSecret = "ZTJlLXRlc3QtY29va2llLXNlY3JldC0zMi1ieXRlcyE="
+const testCookieSecret = "Lk4Qh2Zp9WcR7xVt1NbM3yFs8GdJ6uAe0oIw5TqYrEg="
 
 // gatehouse is one gatehouse process run from a YAML configuration, as an
 // operator would run it. It is stopped when the test ends; its log is

@@ -273,4 +273,4 @@ func outsideDomainForbidden(t *testing.T, s *stack) {
 // forbidden page of the routes change: a 403 page naming the account, with
 // "Sign out" and "Use another account" (which makes the provider ask for
 // the account again). Flip it when that change is merged.
-const forbiddenPageLanded = false
+const forbiddenPageLanded = true

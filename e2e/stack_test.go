@@ -133,8 +133,12 @@ func providerLogin(b *tab, op *oidcprovider.Provider, username string) {
 	b.typeInto(`input[name="password"]`, account.Password)
 	b.click(`button[type="submit"]`)
 	signIn := p.URL
+	// "Submitting Callback" is the provider's self-submitting form that
+	// ends another account's provider session before this one goes on
+	// (signing in as someone else, "use another account"): the browser
+	// moves past it by itself.
 	p = b.waitPage("the provider's answer to the sign-in form", func(p pageState) bool {
-		return !atProvider(p) || p.H1 == "Authorize" || p.URL != signIn
+		return !atProvider(p) || p.H1 == "Authorize" || (p.URL != signIn && p.Title != "Submitting Callback")
 	})
 	if atProvider(p) && p.H1 == "Authorize" {
 		b.clickText("Continue")

@@ -260,6 +260,9 @@ func (o *OIDC) AuthCodeURL(_ context.Context, p AuthParams) (string, error) {
 	for _, k := range slices.Sorted(maps.Keys(o.preset.authParams)) {
 		opts = append(opts, oauth2.SetAuthURLParam(k, o.preset.authParams[k]))
 	}
+	if p.Reauthenticate {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "login"))
+	}
 	return cfg.AuthCodeURL(p.State, opts...), nil
 }
 

@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,8 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/go-jose/go-jose/v4"
+
+	"github.com/gatehouse-proxy/gatehouse/internal/jwks"
 )
 
 // LogoutTokenVerifier is implemented by providers that accept OpenID
@@ -81,11 +84,35 @@ type logoutSupport struct {
 func (o *OIDC) initLifecycle(provider *oidc.Provider) {
 	// The provider's verifier: its key set (shared with ID tokens) and the
 	// asymmetric algorithms it advertises, never none or HMAC.
-	o.logoutVerifier = provider.Verifier(&oidc.Config{ClientID: o.c.ClientID, Now: o.c.Now})
+	o.logoutVerifier = o.newLogoutVerifier(provider)
 	_ = provider.Claims(&o.logoutSupport) // absent without discovery
 	if o.c.Revalidate.Every > 0 && o.ValidateEvery() == 0 {
 		o.log.Warn("session re-validation is on, but the provider has no userinfo endpoint and no introspection_url is set; sessions are not re-checked")
 	}
+}
+
+// newLogoutVerifier verifies logout tokens with the provider's keys
+// through a jwks.KeySet: the back-channel endpoint is open to anyone, and
+// go-oidc's own key set would fetch the JWKS again for every token naming
+// an unknown key id.
+func (o *OIDC) newLogoutVerifier(provider *oidc.Provider) *oidc.IDTokenVerifier {
+	var meta struct {
+		Issuer  string   `json:"issuer"`
+		JWKSURI string   `json:"jwks_uri"`
+		Algs    []string `json:"id_token_signing_alg_values_supported"`
+	}
+	_ = provider.Claims(&meta) // absent without discovery
+	algs := slices.DeleteFunc(slices.Clone(meta.Algs), func(a string) bool { return !slices.Contains(asymmetricAlgs, a) })
+	switch {
+	case len(algs) > 0:
+	case meta.JWKSURI == "":
+		algs = asymmetricAlgs // without discovery, as the ID-token verifier
+	default:
+		algs = []string{oidc.RS256}
+	}
+	issuer, jwksURL := cmp.Or(meta.Issuer, o.c.IssuerURL), cmp.Or(meta.JWKSURI, o.c.JWKSURL)
+	keys := jwks.NewKeySet(jwksURL, o.c.HTTPClient, algs, 0)
+	return oidc.NewVerifier(issuer, keys, &oidc.Config{ClientID: o.c.ClientID, Now: o.c.Now, SupportedSigningAlgs: algs})
 }
 
 // BackchannelLogoutSupport reports what discovery said:

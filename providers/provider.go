@@ -69,6 +69,11 @@ type AuthParams struct {
 	// Info().NeedsInstance is true; empty otherwise. Providers normalise and
 	// validate it in AuthCodeURL and must re-validate it in Redeem.
 	Instance string
+	// Reauthenticate asks the provider to let the user choose or re-enter
+	// the account instead of reusing its own session ("use another
+	// account"): OpenID Connect providers send prompt=login; providers
+	// without such a parameter ignore it.
+	Reauthenticate bool
 }
 
 // Grant is what a successful login or refresh yields: who the user is and

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/policy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
@@ -48,30 +49,26 @@ const maxSignInLen = 2048
 func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	redirectMode, _ := strconv.ParseBool(r.URL.Query().Get("redirect"))
-	s, status, code := h.authenticated(w, r)
-	if s == nil {
-		rd := h.safeRedirect(r, h.view(r).Original())
-		signIn := redirect.StartPage.With(rd)
-		if len(signIn.String()) > maxSignInLen {
-			signIn = redirect.StartPage.With(redirect.Target{})
-		}
-		switch {
-		case status == http.StatusUnauthorized && redirectMode && h.navigation(r):
-			http.Redirect(w, r, signIn.String(), http.StatusFound)
-		case redirectMode:
-			// The proxy shows this answer to the client: say why.
-			h.fail(w, r, status, code, denyMessage(status), redirect.SignInPage.With(rd))
-		default:
-			if status == http.StatusUnauthorized {
-				// For proxies that cannot encode the original URL
-				// themselves (nginx: auth_request_set + return 302).
-				w.Header().Set(headerSignIn, signIn.String())
-			}
-			w.WriteHeader(status)
-		}
+	rt, ok := h.authRoute(r)
+	if !ok {
+		h.log.InfoContext(r.Context(), "ambiguous original path refused")
+		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
+	if rt != nil && rt.Public {
+		h.log.DebugContext(r.Context(), "access granted", "route", rt.Name, "rule", "public")
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	a := h.authorize(w, r, rt)
+	h.logDecision(r, rt, a)
+	if a.status != 0 {
+		h.authRefused(w, r, rt, a, redirectMode)
+		return
+	}
+	s := a.s
 	if d := locationRules(r.URL.Query(), s); !d.Admitted {
+		accesslog.FromContext(r.Context()).SetAuthorization(accesslog.Denied)
 		h.log.InfoContext(r.Context(), "access denied by auth_request rule", "user", s.Identity.User, "provider", s.ProviderID, "reason", d.Reason)
 		if redirectMode {
 			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden))
@@ -81,8 +78,8 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	copies := h.answersProxyCheck(r)
-	for _, kv := range identityValues(s, h.c.PassAccessToken && copies) {
-		w.Header().Set(authHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
+	for _, kv := range identityValues(s, h.c.PassAccessToken && copies, authNames) {
+		w.Header().Set(kv[0], cleanHeaderValue(kv[1]))
 	}
 	if copies {
 		if h.c.SetAuthorizationHeader && s.Tokens.AccessToken != "" {
@@ -100,6 +97,39 @@ func (h *Handler) auth(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set(assertion.AuthHeader, token)
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// authRefused answers an /oauth2/auth check that a refused: 401 (with
+// the sign-in URL, or a redirect for forward-auth proxies in redirect
+// mode), 403 or 503; bearer clients get JSON.
+func (h *Handler) authRefused(w http.ResponseWriter, r *http.Request, rt *Route, a access, redirectMode bool) {
+	status, code := a.status, a.code
+	if a.bearer {
+		h.refuse(w, r, rt, a)
+		return
+	}
+	if status == http.StatusUnauthorized && h.bearerOn(rt) {
+		w.Header().Set("WWW-Authenticate", "Bearer")
+	}
+	rd := h.safeRedirect(r, h.view(r).Original())
+	signIn := redirect.StartPage.With(rd)
+	if len(signIn.String()) > maxSignInLen {
+		signIn = redirect.StartPage.With(redirect.Target{})
+	}
+	switch {
+	case status == http.StatusUnauthorized && redirectMode && h.navigation(r):
+		http.Redirect(w, r, signIn.String(), http.StatusFound)
+	case redirectMode:
+		// The proxy shows this answer to the client: say why.
+		h.fail(w, r, status, code, denyMessage(status), redirect.SignInPage.With(rd))
+	default:
+		if status == http.StatusUnauthorized {
+			// For proxies that cannot encode the original URL
+			// themselves (nginx: auth_request_set + return 302).
+			w.Header().Set(headerSignIn, signIn.String())
+		}
+		w.WriteHeader(status)
+	}
 }
 
 // answersProxyCheck reports whether r is a trusted proxy asking about

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -46,11 +47,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) providerButtons() []providers.Info {
-	infos := make([]providers.Info, 0, len(h.d.Providers))
-	for _, p := range h.d.Providers {
-		infos = append(infos, p.Info())
-	}
-	return infos
+	return h.providers.order
 }
 
 // start begins a login: GET /oauth2/start?provider=ID&rd=URL[&instance=X].
@@ -58,10 +55,14 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	rd := h.returnTo(r)
 	id := q.Get("provider")
-	if id == "" && len(h.d.Providers) == 1 {
-		id = h.d.Providers[0].Info().ID
+	if id == "" && len(h.providers.order) == 1 {
+		id = h.providers.order[0].ID
 	}
-	p, ok := h.byID[id]
+	p, ok := h.providers.get(id)
+	if info, pending := h.providers.infoOf(id); !ok && pending && h.providers.isPending(id) {
+		h.pendingPage(w, r, info)
+		return
+	}
 	if !ok {
 		if id == "" {
 			// Several providers: let the user choose.
@@ -72,6 +73,7 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	info := p.Info()
+	accesslog.FromContext(r.Context()).SetProvider(id)
 	instance := ""
 	if info.NeedsInstance {
 		instance = q.Get("instance")
@@ -91,7 +93,9 @@ func (h *Handler) start(w http.ResponseWriter, r *http.Request) {
 		RedirectURL:  h.redirectURL(r, id),
 		Started:      h.now(),
 	}
-	authURL, err := p.AuthCodeURL(r.Context(), f.params())
+	params := f.params()
+	params.Reauthenticate = q.Get("prompt") == "login"
+	authURL, err := p.AuthCodeURL(r.Context(), params)
 	if err != nil {
 		h.providerFailed(w, r, id, err, rd)
 		return
@@ -209,6 +213,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 			"This sign-in attempt expired or was started in another browser. Please try again.", retry)
 		return
 	}
+	accesslog.FromContext(ctx).SetProvider(f.ProviderID)
 	// The flow is single-use whatever happens next.
 	http.SetCookie(w, h.c.Cookie.ExpiredCookie(h.flowCookieName(state)))
 	retry = redirect.SignInPage.With(f.Redirect)
@@ -221,7 +226,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, http.StatusBadRequest, "invalid_request", "The provider did not send a sign-in code.", retry)
 		return
 	}
-	p, ok := h.byID[f.ProviderID]
+	p, ok := h.providers.get(f.ProviderID)
 	if !ok {
 		h.fail(w, r, http.StatusBadRequest, "unknown_provider", "That sign-in option no longer exists.", retry)
 		return
@@ -232,7 +237,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s := session.New(f.ProviderID, grant, h.now(), h.c.SessionLifetime)
-	if !h.keep(w, r, s, retry) {
+	if !h.keep(w, r, s, retry, f.Redirect) {
 		return
 	}
 	h.sendBack(w, r, f.Redirect)
@@ -245,7 +250,8 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 // carrying an error.
 func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow, q url.Values, retry redirect.Target) bool {
 	ctx := r.Context()
-	if c, ok := h.byID[f.ProviderID].(providers.ResponseIssuerChecker); ok {
+	p, _ := h.providers.get(f.ProviderID)
+	if c, ok := p.(providers.ResponseIssuerChecker); ok {
 		iss, present := q["iss"]
 		err := c.CheckResponseIssuer(q.Get("iss"), present)
 		if err == nil && len(iss) > 1 {
@@ -278,11 +284,16 @@ func (h *Handler) refusedResponse(w http.ResponseWriter, r *http.Request, f flow
 
 // keep authorizes the new session s and saves it; when either fails it
 // answers and returns false.
-func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry redirect.Target) bool {
+func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Session, retry, back redirect.Target) bool {
 	ctx := r.Context()
 	if err := h.d.Authorizer.Allow(s); err != nil {
+		accesslog.FromContext(ctx).SetAuthorization(accesslog.Denied)
 		h.log.InfoContext(ctx, "login refused", "provider", s.ProviderID, "user", s.Identity.User, "reason", err)
-		h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
+		if wantsJSON(r) {
+			h.fail(w, r, http.StatusForbidden, "forbidden", denyMessage(http.StatusForbidden), retry)
+		} else {
+			h.forbidden(w, r, nil, s, back, false)
+		}
 		return false
 	}
 	if err := h.d.Store.Save(ctx, w, r, s); err != nil {
@@ -296,6 +307,8 @@ func (h *Handler) keep(w http.ResponseWriter, r *http.Request, s *session.Sessio
 		h.fail(w, r, http.StatusServiceUnavailable, "session_store_unavailable", denyMessage(http.StatusServiceUnavailable), retry)
 		return false
 	}
+	accesslog.FromContext(ctx).SetUser(s.Identity.User, s.ProviderID)
+	accesslog.FromContext(ctx).SetAuthorization(accesslog.Allowed)
 	h.log.InfoContext(ctx, "login", "provider", s.ProviderID, "user", s.Identity.User)
 	return true
 }

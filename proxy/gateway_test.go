@@ -390,7 +390,7 @@ func TestSessionCookieAttacks(t *testing.T) {
 	})
 	t.Run("another secret", func(t *testing.T) {
 		other := testutil.StartGateway(t, testutil.GatewayConfig{IdPServer: g.IdP, Options: func(o *config.Options) {
-			o.CookieSecret = "another-secret-of-32-bytes-len!!"
+			o.CookieSecret = "VwR+ffQu8hbenMI2TrXM5CrIscftaV9VgN9VhjsoFIk="
 		}})
 		if got := get(t, other.Server.URL, session.Value); got != http.StatusUnauthorized {
 			t.Errorf("cookie from another secret: status %d, want 401", got)
@@ -398,7 +398,7 @@ func TestSessionCookieAttacks(t *testing.T) {
 	})
 	t.Run("rotated secret still decodes", func(t *testing.T) {
 		rotated := testutil.StartGateway(t, testutil.GatewayConfig{IdPServer: g.IdP, Options: func(o *config.Options) {
-			o.CookieSecret = "the-new-secret-of-32-bytes-len!!"
+			o.CookieSecret = "PTKFicN5j8lipeEqii5jLc5J/9jaTRX3VM6W/CrjNt8="
 			o.CookiePreviousSecret = []string{testutil.TestCookieSecret}
 		}})
 		if got := get(t, rotated.Server.URL, session.Value); got != http.StatusOK {

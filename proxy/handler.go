@@ -7,7 +7,6 @@ import (
 	"cmp"
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -17,8 +16,10 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
+	"github.com/gatehouse-proxy/gatehouse/proxy/route"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -60,12 +61,26 @@ type Config struct {
 	// ForwardAuthPrefixRoute also answers /oauth2/auth/<original path>
 	// (Envoy ext_authz's path_prefix); off, only /oauth2/auth answers.
 	ForwardAuthPrefixRoute bool
+	// Pages brands the HTML pages (templates, banner, footer, logo).
+	Pages PagesConfig
+	// Routes are the route table, in order (the first match wins); with
+	// none, every request goes to Upstream under the global rules. With
+	// routes, request paths are normalised (route.NormalizePath) and an
+	// ambiguous one is answered 400.
+	Routes []Route
+	// SkipJWTBearerTokens accepts bearer tokens (Deps.Bearer) on every
+	// route and on requests no route takes.
+	SkipJWTBearerTokens bool
 }
 
 // Deps are what the handler works with; New checks them.
 type Deps struct {
 	// Providers are the configured identity providers, in sign-in page order.
 	Providers []providers.Provider
+	// Pending are providers configured but not ready yet (their discovery
+	// is being retried); they follow Providers on the sign-in page, their
+	// logins answer 503 and /ready names them until ProviderReady.
+	Pending []providers.Info
 	// Store keeps sessions.
 	Store session.Store
 	// Refresher refreshes tokens before they expire; nil disables refresh.
@@ -86,6 +101,9 @@ type Deps struct {
 	BackchannelLogout http.Handler
 	// Ready reports readiness (e.g. Redis reachable); nil is always ready.
 	Ready func(ctx context.Context) error
+	// Bearer verifies machine clients' bearer tokens on routes that
+	// accept them; nil accepts none.
+	Bearer BearerVerifier
 	// UpstreamTransport is used to reach Config.Upstream; nil uses a
 	// transport with Config.UpstreamTimeout as response-header timeout.
 	UpstreamTransport http.RoundTripper
@@ -99,9 +117,10 @@ type Deps struct {
 type Handler struct {
 	c         Config
 	d         Deps
-	byID      map[string]providers.Provider
+	providers *providerSet
 	mux       *http.ServeMux
 	upstream  *httputil.ReverseProxy
+	routing   *routing // nil without routes
 	pages     *pages
 	log       *slog.Logger
 	now       func() time.Time
@@ -122,7 +141,7 @@ const FlowLifetime = 10 * time.Minute
 
 // New builds the handler.
 func New(c Config, d Deps) (*Handler, error) {
-	if len(d.Providers) == 0 {
+	if len(d.Providers)+len(d.Pending) == 0 {
 		return nil, errors.New("proxy: at least one provider is required")
 	}
 	if d.Store == nil || d.Codec == nil {
@@ -143,7 +162,6 @@ func New(c Config, d Deps) (*Handler, error) {
 	h := &Handler{
 		c:         c,
 		d:         d,
-		byID:      make(map[string]providers.Provider, len(d.Providers)),
 		log:       d.Logger,
 		now:       d.Now,
 		flowMax:   FlowLifetime,
@@ -162,19 +180,20 @@ func New(c Config, d Deps) (*Handler, error) {
 	}
 	h.storeOutage = newOutageLog(h.log, "session store", time.Now)
 	h.refreshOutage = newOutageLog(h.log, "token refresh", time.Now)
-	for _, p := range d.Providers {
-		id := p.Info().ID
-		if _, dup := h.byID[id]; dup {
-			return nil, fmt.Errorf("proxy: duplicate provider id %q", id)
-		}
-		h.byID[id] = p
-	}
 	var err error
-	if h.pages, err = newPages(); err != nil {
+	if h.providers, err = newProviderSet(d.Providers, d.Pending); err != nil {
+		return nil, err
+	}
+	if h.pages, err = newPages(c.Pages); err != nil {
 		return nil, err
 	}
 	if c.Upstream != nil {
 		h.upstream = h.newReverseProxy(c.Upstream)
+	}
+	if len(c.Routes) > 0 {
+		if h.routing, err = h.newRouting(c.Routes); err != nil {
+			return nil, err
+		}
 	}
 	h.mux = h.routes()
 	return h, nil
@@ -224,13 +243,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	v := h.trust.Prepare(r)
 	r = r.WithContext(context.WithValue(r.Context(), viewKey{}, v))
+	if h.routing != nil {
+		// Before the mux, which would redirect "/a/..;/b" to its cleaned
+		// form: an ambiguous path is refused, never reinterpreted.
+		if _, err := route.NormalizePath(r.URL.EscapedPath()); err != nil {
+			h.log.InfoContext(r.Context(), "ambiguous request path refused", "reason", err)
+			h.fail(w, r, http.StatusBadRequest, "bad_request", "This address is not valid.")
+			return
+		}
+	}
 	h.guardBody(w, r, h.ownRoute(r.URL.Path), h.mux.ServeHTTP)
 }
 
 // ownRoute reports whether path is answered by Gatehouse itself rather
 // than proxied to the upstream.
 func (h *Handler) ownRoute(path string) bool {
-	return h.upstream == nil || path == "/ping" || path == "/ready" || redirect.IsOwnPath(path)
+	return (h.upstream == nil && h.routing == nil) || path == "/ping" || path == "/ready" || redirect.IsOwnPath(path)
 }
 
 type viewKey struct{}
@@ -243,15 +271,22 @@ func (h *Handler) ping(w http.ResponseWriter, _ *http.Request) {
 func (h *Handler) ready(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
+	var problems []string
+	for _, id := range h.providers.notReady() {
+		problems = append(problems, "provider "+id+": not discovered yet (retrying)")
+	}
 	if h.d.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
 		defer cancel()
 		if err := h.d.Ready(ctx); err != nil {
 			h.log.WarnContext(r.Context(), "not ready", "err", err)
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("NOT READY\n"))
-			return
+			problems = append(problems, strings.Split(err.Error(), "\n")...)
 		}
+	}
+	if len(problems) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(readyText(problems)))
+		return
 	}
 	_, _ = w.Write([]byte("OK\n"))
 }
@@ -273,6 +308,24 @@ func (h *Handler) notFound(w http.ResponseWriter, r *http.Request) {
 // there is none usable: 401 (no session), 403 (not allowed), 503 (store or
 // provider unavailable).
 func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*session.Session, int, string) {
+	s, status, code := h.loadSession(w, r)
+	if s == nil {
+		return nil, status, code
+	}
+	entry := accesslog.FromContext(r.Context())
+	entry.SetUser(s.Identity.User, s.ProviderID)
+	if err := h.d.Authorizer.Allow(s); err != nil {
+		entry.SetAuthorization(accesslog.Denied)
+		h.log.InfoContext(r.Context(), "access denied", "user", s.Identity.User, "provider", s.ProviderID, "path", r.URL.Path, "reason", err)
+		return nil, http.StatusForbidden, "forbidden"
+	}
+	entry.SetAuthorization(accesslog.Allowed)
+	return s, 0, ""
+}
+
+// loadSession loads and refreshes the request's session, without
+// authorizing it; see authenticated for the statuses.
+func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request) (*session.Session, int, string) {
 	ctx := r.Context()
 	s, err := h.d.Store.Load(ctx, r)
 	switch {
@@ -294,7 +347,11 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 	if s.Expired(h.now()) {
 		return nil, http.StatusUnauthorized, "unauthorized"
 	}
-	if _, ok := h.byID[s.ProviderID]; !ok {
+	if h.providers.isPending(s.ProviderID) {
+		// Keep the session: its provider is coming back.
+		return nil, http.StatusServiceUnavailable, "provider_unavailable"
+	}
+	if _, ok := h.providers.get(s.ProviderID); !ok {
 		// The provider was removed from the configuration: the session can
 		// no longer be refreshed or signed out properly.
 		return nil, http.StatusUnauthorized, "unauthorized"
@@ -315,31 +372,52 @@ func (h *Handler) authenticated(w http.ResponseWriter, r *http.Request) (*sessio
 			h.refreshOutage.ok(ctx)
 		}
 	}
-	if err := h.d.Authorizer.Allow(s); err != nil {
-		h.log.InfoContext(ctx, "access denied", "user", s.Identity.User, "provider", s.ProviderID, "path", r.URL.Path, "reason", err)
-		return nil, http.StatusForbidden, "forbidden"
-	}
 	return s, 0, ""
 }
 
-// protected serves every non-/oauth2 path: proxy with a session, otherwise
-// send browsers to sign in and give API clients 401.
+// protected serves every non-/oauth2 path: it finds the request's route,
+// proxies public routes at once, and otherwise proxies with a session (or
+// a bearer token where accepted) that the rules admit; browsers without
+// one are sent to sign in, API clients get 401.
 func (h *Handler) protected(w http.ResponseWriter, r *http.Request) {
-	s, status, code := h.authenticated(w, r)
-	if s == nil {
-		h.deny(w, r, status, code, h.view(r).URI)
-		return
-	}
-	if h.upstream == nil {
-		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.")
-		return
-	}
-	r = r.WithContext(withSession(r.Context(), s))
-	r, ok := h.signAssertion(w, r, s)
+	rt, r, ok := h.selectRoute(w, r)
 	if !ok {
 		return
 	}
-	h.upstream.ServeHTTP(w, r)
+	if rt != nil && rt.Public {
+		h.log.DebugContext(r.Context(), "access granted", "route", rt.Name, "path", r.URL.Path, "rule", "public")
+		h.forward(w, r, rt, access{})
+		return
+	}
+	a := h.authorize(w, r, rt)
+	h.logDecision(r, rt, a)
+	if a.status != 0 {
+		h.refuse(w, r, rt, a)
+		return
+	}
+	h.forward(w, r, rt, a)
+}
+
+// forward proxies r to rt's upstream with a's identity (none for a public
+// route).
+func (h *Handler) forward(w http.ResponseWriter, r *http.Request, rt *Route, a access) {
+	p := h.proxyFor(rt)
+	if p == nil {
+		h.fail(w, r, http.StatusNotFound, "not_found", "No upstream is configured for this address.")
+		return
+	}
+	if a.s != nil {
+		ctx := withSession(r.Context(), a.s)
+		if a.bearer {
+			ctx = context.WithValue(ctx, bearerKey{}, true)
+		}
+		r = r.WithContext(ctx)
+		var ok bool
+		if r, ok = h.signAssertion(w, r, a.s); !ok {
+			return
+		}
+	}
+	p.ServeHTTP(w, r)
 }
 
 // deny answers a request without a usable session; rd, the URI asked
@@ -354,6 +432,9 @@ func (h *Handler) deny(w http.ResponseWriter, r *http.Request, status int, code,
 	}
 	switch status {
 	case http.StatusUnauthorized:
+		if wantsRedirect(r) && h.showSignedOut(w, r) {
+			return
+		}
 		if wantsRedirect(r) {
 			w.Header().Set("Cache-Control", "no-store")
 			http.Redirect(w, r, redirect.SignInPage.With(back).String(), http.StatusFound)
@@ -414,7 +495,14 @@ func (h *Handler) redirectURL(r *http.Request, id string) string {
 	return h.view(r).Origin() + "/oauth2/callback"
 }
 
-// safeRedirect validates rd for this request.
+// safeRedirect validates rd for this request. The request's own host is
+// trusted as a return address unless every route names a host: then only
+// the hosts of the routes and --whitelist-domain are (the gateway adds the
+// route hosts to the validator), never a Host header no route knows.
 func (h *Handler) safeRedirect(r *http.Request, rd string) redirect.Target {
-	return h.d.Redirects.Validate(rd, h.view(r).Host)
+	host := h.view(r).Host
+	if h.routing != nil && h.routing.hostsOnly {
+		host = ""
+	}
+	return h.d.Redirects.Validate(rd, host)
 }

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bytes"
-	"embed"
 	"encoding/json"
 	"html/template"
 	"net/http"
@@ -11,20 +10,10 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 )
 
-//go:embed templates/*.html
-var templateFS embed.FS
-
 // pages renders Gatehouse's own HTML pages.
 type pages struct {
 	tmpl *template.Template
-}
-
-func newPages() (*pages, error) {
-	t, err := template.ParseFS(templateFS, "templates/*.html")
-	if err != nil {
-		return nil, err
-	}
-	return &pages{tmpl: t}, nil
+	csp  string // Content-Security-Policy, allowing the logo's origin
 }
 
 type signInData struct {
@@ -50,10 +39,10 @@ type continueData struct {
 }
 
 // setPageHeaders sets the security headers of every Gatehouse page.
-func setPageHeaders(h http.Header) {
+func (p *pages) setPageHeaders(h http.Header) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("Content-Security-Policy", p.csp)
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
@@ -65,7 +54,7 @@ func (p *pages) render(w http.ResponseWriter, status int, name string, data any)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
-	setPageHeaders(w.Header())
+	p.setPageHeaders(w.Header())
 	if status != 0 {
 		w.WriteHeader(status)
 	}

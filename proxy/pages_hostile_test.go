@@ -28,6 +28,7 @@ var pageMarkers = map[string]string{
 	"sign_out.html":   `<form method="post" action="/oauth2/sign_out">`,
 	"signed_out.html": `<h1>You are signed out</h1>`,
 	"continue.html":   `<h1>You are signed in</h1>`,
+	"forbidden.html":  `Use another account`,
 }
 
 func hostilePayloads(t *testing.T) []string {
@@ -143,6 +144,11 @@ func TestPagesWithHostileRequestData(t *testing.T) {
 		o.CookieSameSite = "strict"
 		o.ProviderSignOut = false
 	}})
+	// Refuses everyone at the callback: the forbidden page.
+	refusing := testutil.StartGateway(t, testutil.GatewayConfig{Options: func(o *config.Options) {
+		o.ReverseProxy = true
+		o.EmailDomains = []string{"nobody.example"}
+	}})
 	seen := map[string]bool{}
 	saw503 := false
 	get := func(t *testing.T, g *testutil.Gateway, c *http.Client, method, path string, header ...string) {
@@ -195,6 +201,12 @@ func TestPagesWithHostileRequestData(t *testing.T) {
 		if i == 0 {
 			get(t, strict, b, http.MethodGet, "/oauth2/sign_out?rd="+q) // with a session: the token form
 		}
+		// A login refused at the callback, that asked to return to the
+		// payload: the forbidden page's links carry it.
+		b = testutil.NewBrowser(t)
+		start = testutil.Do(t, b, refusing.Server.URL+"/oauth2/start?rd="+q)
+		callback = refusing.IdP.Authorize(t, b, testutil.Location(t, start), "alice")
+		get(t, refusing, b, http.MethodGet, strings.TrimPrefix(callback, refusing.Server.URL))
 	}
 	if !saw503 {
 		t.Error("no 503 page with a Try again link was rendered: the outage case is not covered")

@@ -3,6 +3,7 @@ package proxy
 import (
 	"crypto/subtle"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/providers"
@@ -136,13 +137,24 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *session.
 		return
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	if s != nil && h.c.ProviderSignOut {
-		if p, ok := h.byID[s.ProviderID].(providers.SignOutURLer); ok {
+	// "Use another account" (the forbidden page) signs out here, then
+	// signs in again with prompt=login: the provider asks for the account
+	// anyway, and its logout could not come back to /oauth2/start (not a
+	// registered post-logout address).
+	again := strings.HasPrefix(rd.String(), redirect.StartPage.Target().String()+"?")
+	if s != nil && h.c.ProviderSignOut && !again {
+		p, _ := h.providers.get(s.ProviderID)
+		if p, ok := p.(providers.SignOutURLer); ok {
 			back := rd.String()
 			if !rd.IsAbs() {
 				back = h.view(r).Origin() + back
 			}
 			if target := p.SignOutURL(s.Grant(), back); target != "" {
+				if !hasRD {
+					// The provider sends the browser back to "/": show it
+					// the signed-out page there rather than a new sign-in.
+					http.SetCookie(w, h.c.Cookie.NewCookie(h.signedOutName(), "1", h.flowMax))
+				}
 				h.log.InfoContext(ctx, "logout", "provider", s.ProviderID, "user", s.Identity.User, "provider_logout", true)
 				http.Redirect(w, r, target, http.StatusFound)
 				return
@@ -157,4 +169,22 @@ func (h *Handler) endSession(w http.ResponseWriter, r *http.Request, s *session.
 		return
 	}
 	h.pages.signedOut(w)
+}
+
+// signedOutName names the cookie marking a browser that went to the
+// provider to sign out: its next page without a session is the signed-out
+// page (once). It starts like the flow cookies, so it never reaches the
+// upstream.
+func (h *Handler) signedOutName() string { return h.flowName + "signed_out" }
+
+// showSignedOut answers r with the signed-out page, and reports true, when
+// r carries the signedOutName cookie: the browser is back from the
+// provider's sign-out. The cookie is expired, so it shows once.
+func (h *Handler) showSignedOut(w http.ResponseWriter, r *http.Request) bool {
+	if _, err := r.Cookie(h.signedOutName()); err != nil {
+		return false
+	}
+	http.SetCookie(w, h.c.Cookie.ExpiredCookie(h.signedOutName()))
+	h.pages.signedOut(w)
+	return true
 }

@@ -8,8 +8,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
-	"time"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -27,33 +27,39 @@ func SessionFrom(ctx context.Context) *session.Session {
 	return s
 }
 
-// newReverseProxy forwards authenticated requests to target with identity
-// headers. The client's identity headers were stripped in ServeHTTP;
-// Gatehouse's own cookies are removed so the upstream never sees them.
-func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
-	transport := h.d.UpstreamTransport
-	if transport == nil {
-		timeout := h.c.UpstreamTimeout
-		if timeout <= 0 {
-			timeout = 30 * time.Second
-		}
-		transport = &http.Transport{
-			Proxy:                 nil,
-			DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-			ForceAttemptHTTP2:     true,
-			MaxIdleConns:          256,
-			MaxIdleConnsPerHost:   64,
-			IdleConnTimeout:       90 * time.Second,
-			TLSHandshakeTimeout:   10 * time.Second,
-			ResponseHeaderTimeout: timeout,
-			ExpectContinueTimeout: time.Second,
-		}
+// newTransport is a transport to an upstream, tuned for many concurrent
+// requests (NewUpstreamTransport: a keep-alive pool per upstream host),
+// with Config.UpstreamTimeout as response-header timeout;
+// Deps.UpstreamTransport when set.
+func (h *Handler) newTransport() http.RoundTripper {
+	if h.d.UpstreamTransport != nil {
+		return h.d.UpstreamTransport
 	}
+	return NewUpstreamTransport(UpstreamTransportConfig{ResponseHeaderTimeout: h.c.UpstreamTimeout})
+}
+
+// newReverseProxy forwards authenticated requests to target, the default
+// upstream, keeping the client's Host as Gatehouse always did.
+func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
+	return h.newReverseProxyWith(target, h.newTransport(), true)
+}
+
+// newReverseProxyWith forwards requests to target through transport, with
+// identity headers for an authenticated request. The client's identity
+// headers were stripped in ServeHTTP; Gatehouse's own cookies are removed
+// so the upstream never sees them. preserveHost keeps the client's Host;
+// otherwise the upstream's host is sent. Streaming answers
+// (text/event-stream) are flushed as they come, and upgrades (WebSockets)
+// are relayed, by httputil.ReverseProxy.
+func (h *Handler) newReverseProxyWith(target *url.URL, transport http.RoundTripper, preserveHost bool) *httputil.ReverseProxy {
 	return &httputil.ReverseProxy{
-		Transport: transport,
+		Transport:  accesslog.Transport(transport),
+		BufferPool: NewBufferPool(),
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.SetURL(target)
-			pr.Out.Host = pr.In.Host
+			if preserveHost {
+				pr.Out.Host = pr.In.Host
+			}
 			// X-Forwarded-For: the peer is appended to a trusted proxy's
 			// chain; an untrusted peer's chain was deleted on arrival, so
 			// it starts anew. -Host and -Proto: the client's view, which
@@ -67,18 +73,26 @@ func (h *Handler) newReverseProxy(target *url.URL) *httputil.ReverseProxy {
 				pr.Out.Header.Set("X-Forwarded-Proto", v.Scheme)
 			}
 			h.dropOwnCookies(pr.Out)
+			accesslog.ForwardRequestID(pr.In.Context(), pr.Out.Header)
+			if isBearer(pr.In.Context()) {
+				if rt := routeOf(pr.In.Context()); rt == nil || !rt.ForwardBearer {
+					// The client's credential, not Gatehouse's: kept
+					// from the upstream unless the route asks for it.
+					pr.Out.Header.Del("Authorization")
+				}
+			}
 			s := SessionFrom(pr.In.Context())
 			if s == nil {
-				return // unreachable: protected() always sets it.
+				return // a public route: no identity
 			}
-			for _, kv := range identityValues(s, h.c.PassAccessToken) {
-				pr.Out.Header.Set(upstreamHeaderPrefix+kv[0], cleanHeaderValue(kv[1]))
+			for _, kv := range identityValues(s, h.c.PassAccessToken, upstreamNames) {
+				pr.Out.Header.Set(kv[0], cleanHeaderValue(kv[1]))
 			}
 			pr.Out.Header.Set(headerProvider, s.ProviderID)
 			if a := assertionFrom(pr.In.Context()); a != "" {
 				pr.Out.Header.Set(assertion.UpstreamHeader, a)
 			}
-			if h.c.SetAuthorizationHeader {
+			if h.c.SetAuthorizationHeader && !isBearer(pr.In.Context()) {
 				// The upstream trusts this header to come from Gatehouse: a
 				// client's own never passes, even when there is no token.
 				pr.Out.Header.Del("Authorization")

@@ -64,6 +64,13 @@ export GATEHOUSE_E2E_ARTIFACTS="${GATEHOUSE_E2E_ARTIFACTS:-$PWD/.cache/e2e-scree
 rm -rf "$GATEHOUSE_E2E_ARTIFACTS"
 status=0
 go test -race -count=1 -timeout 12m "$@" ./... || status=$?
+echo "== fuzz (brief): path normalisation and route matching"
+# A fixed number of executions rather than a duration: bounded on a busy
+# machine too. The seeds (the path-confusion payloads) also run as unit
+# tests above.
+for target in FuzzNormalizePath FuzzMatch; do
+  go test -run '^$' -fuzz "^${target}\$" -fuzztime 20000x -parallel 2 ./proxy/route || status=$?
+done
 if [ -d "$GATEHOUSE_E2E_ARTIFACTS" ] && [ -n "$(ls -A "$GATEHOUSE_E2E_ARTIFACTS")" ]; then
   echo "== e2e screenshots in $GATEHOUSE_E2E_ARTIFACTS:"
   ls "$GATEHOUSE_E2E_ARTIFACTS" | sed 's/^/  /'

@@ -82,9 +82,13 @@ type ticketWire struct {
 // ticketSecretSize is the length of a ticket's per-session secret.
 const ticketSecretSize = 32
 
-// sealFormat is the first byte of every value the store writes, so that the
-// format can evolve.
-const sealFormat byte = 1
+// The first byte of every value the store writes names its format, so that
+// the format can evolve: sealFormat is written, values of sealFormatJSON
+// (written by earlier versions) are still read.
+const (
+	sealFormatJSON byte = 1 // the session as JSON
+	sealFormat     byte = 2 // the session's binary encoding (binary.go)
+)
 
 // hkdfInfoRedis separates the Redis value key from any other use of the
 // ticket secret.
@@ -155,10 +159,7 @@ func aead(secret []byte) (cipher.AEAD, error) {
 
 // seal encrypts s for key under t's secret.
 func seal(t ticket, key string, s *Session) ([]byte, error) {
-	plain, err := json.Marshal(s)
-	if err != nil {
-		return nil, err
-	}
+	plain := s.appendBinary(make([]byte, 0, 512))
 	a, err := aead(t.secret)
 	if err != nil {
 		return nil, err
@@ -170,7 +171,7 @@ func seal(t ticket, key string, s *Session) ([]byte, error) {
 
 // open decrypts a value read from key with t's secret.
 func open(t ticket, key string, value []byte) (*Session, error) {
-	if len(value) < 1 || value[0] != sealFormat {
+	if len(value) < 1 || (value[0] != sealFormat && value[0] != sealFormatJSON) {
 		return nil, errors.New("unknown value format")
 	}
 	a, err := aead(t.secret)
@@ -182,7 +183,12 @@ func open(t ticket, key string, value []byte) (*Session, error) {
 		return nil, errors.New("value does not decrypt with the ticket's secret")
 	}
 	var s Session
-	if err := json.Unmarshal(plain, &s); err != nil {
+	if value[0] == sealFormatJSON {
+		err = json.Unmarshal(plain, &s)
+	} else {
+		err = s.decodeBinary(plain)
+	}
+	if err != nil {
 		return nil, fmt.Errorf("decrypted value: %w", err)
 	}
 	return &s, nil
@@ -362,7 +368,7 @@ func (rs *RedisStore) ticketFor(r *http.Request, id string) (cur ticket, found b
 	}
 	cur = ticket{id: id, secret: make([]byte, ticketSecretSize)}
 	_, _ = rand.Read(cur.secret) // crypto/rand.Read never fails (Go 1.24+).
-	cookieValue, err = rs.codec.Encode(rs.cookie.Name, ticketWire{ID: cur.id, Secret: cur.secret})
+	cookieValue, err = rs.codec.Encode(rs.cookie.Name, &ticketWire{ID: cur.id, Secret: cur.secret})
 	return cur, false, stale, cookieValue, err
 }
 

@@ -114,7 +114,10 @@ func NewRedisClient(o RedisConfig) (redis.UniversalClient, error) {
 	// What the URL says: where, who, which database, TLS, and the pool
 	// settings its query may tune. Gatehouse's timeouts and retry budget
 	// (tuned) replace the URL's.
-	u.Addrs, u.Username, u.DB, u.Protocol, u.TLSConfig = []string{p.Addr}, p.Username, p.DB, p.Protocol, p.TLSConfig
+	u.Addrs, u.Username, u.DB, u.TLSConfig = []string{p.Addr}, p.Username, p.DB, p.TLSConfig
+	if p.Protocol != 0 {
+		u.Protocol = p.Protocol // ?protocol=3
+	}
 	if u.Password == "" {
 		u.Password = p.Password
 	}
@@ -122,6 +125,9 @@ func NewRedisClient(o RedisConfig) (redis.UniversalClient, error) {
 	u.ConnMaxLifetime, u.MinRetryBackoff, u.MaxRetryBackoff = p.ConnMaxLifetime, p.MinRetryBackoff, p.MaxRetryBackoff
 	return redis.NewClient(u.Simple()), nil
 }
+
+// redisBufferSize is the read and the write buffer of each Redis connection.
+const redisBufferSize = 8 << 10
 
 // tuned returns the client options Gatehouse uses in every Redis mode.
 //
@@ -142,6 +148,19 @@ func tuned(timeout time.Duration) *redis.UniversalOptions {
 		PoolTimeout:           timeout,
 		ContextTimeoutEnabled: true,
 		ConnMaxIdleTime:       5 * time.Minute,
+		// RESP2: Gatehouse uses no RESP3 feature (push notifications,
+		// client-side caching), and with RESP3 go-redis checks every
+		// connection for pending push notifications around each command.
+		Protocol: 2,
+		// A session value is a few KiB (larger ones are read through the
+		// buffer all the same): go-redis's 32 KiB buffers each way cost
+		// 64 KiB of memory per pooled connection for nothing, and its
+		// pipeline connections' 128 KiB buffers 256 KiB for pipelines of
+		// a few small commands (saving, signing out).
+		ReadBufferSize:          redisBufferSize,
+		WriteBufferSize:         redisBufferSize,
+		PipelineReadBufferSize:  redisBufferSize,
+		PipelineWriteBufferSize: redisBufferSize,
 		// Sentinel clients do not support it; go-redis leaves it out there.
 		MaintNotificationsConfig: &maintnotifications.Config{Mode: maintnotifications.ModeDisabled},
 	}

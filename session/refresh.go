@@ -95,6 +95,32 @@ type RefreshDeps struct {
 	Now func() time.Time
 	// Logger receives refresh failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Observe, when set, is told the outcome of each refresh or
+	// re-validation by provider id: RefreshSuccess, RefreshFailed,
+	// RefreshEnded or RefreshWaited (metrics).
+	Observe func(provider, result string)
+}
+
+// Refresh outcomes given to RefreshDeps.Observe.
+const (
+	// RefreshSuccess: the provider renewed or confirmed the tokens.
+	RefreshSuccess = "success"
+	// RefreshFailed: the provider could not be reached or answered an
+	// error; the current tokens are used while they last.
+	RefreshFailed = "failed"
+	// RefreshEnded: the provider no longer honours the grant; the session
+	// ended.
+	RefreshEnded = "ended"
+	// RefreshWaited: another request or replica did the refresh, whose
+	// result this one used.
+	RefreshWaited = "waited"
+)
+
+// observe reports one outcome to d.Observe.
+func (r *Refresher) observe(provider, result string) {
+	if r.d.Observe != nil {
+		r.d.Observe(provider, result)
+	}
 }
 
 // Refresher renews a session's tokens before they expire, transparently to
@@ -203,13 +229,18 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 	// The flight runs to its own deadline (Timeout), whoever still waits
 	// for it: its result, a rotated refresh token included, is saved even
 	// when every request has given up.
+	var led bool // this request ran the flight (read after ch delivers)
 	ch := r.flights.DoChan(s.ID, func() (any, error) {
+		led = true
 		return r.run(ctx, req, s, p)
 	})
 	t := time.NewTimer(r.c.Wait)
 	defer t.Stop()
 	select {
 	case res := <-ch:
+		if res.Shared && !led {
+			r.observe(s.ProviderID, RefreshWaited)
+		}
 		out, _ := res.Val.(*outcome)
 		if out != nil {
 			writeCookies(w, out.cookies)
@@ -280,6 +311,9 @@ func (r *Refresher) run(parent context.Context, req *http.Request, s *Session, p
 	// the refresh token.
 	renewed := cur.RefreshedAt.After(s.RefreshedAt) || cur.ValidatedAt.After(s.ValidatedAt)
 	if renewed || (!refresh && !validate) {
+		if renewed {
+			r.observe(s.ProviderID, RefreshWaited)
+		}
 		out := &outcome{s: cur}
 		r.remember(s, out, false, recentGrace, now)
 		return out, nil
@@ -335,6 +369,7 @@ func (r *Refresher) renew(ctx context.Context, req *http.Request, s, cur *Sessio
 		return nil, fmt.Errorf("session refresh: save: %w", err)
 	}
 	out := &outcome{s: next, cookies: rec.Header().Values("Set-Cookie")}
+	r.observe(s.ProviderID, RefreshSuccess)
 	r.succeeded(s.ID)
 	r.remember(s, out, false, recentGrace, r.d.Now())
 	r.d.Logger.DebugContext(ctx, "session tokens renewed", "provider", next.ProviderID, "user", next.Identity.User, "refreshed", refresh)
@@ -346,6 +381,7 @@ func (r *Refresher) renew(ctx context.Context, req *http.Request, s, cur *Sessio
 // and the current tokens are used only if they are still valid at the
 // moment of the failure.
 func (r *Refresher) failed(from, cur *Session, cause error) (*outcome, error) {
+	r.observe(cur.ProviderID, RefreshFailed)
 	now := r.d.Now()
 	backoff := r.noteFailure(from.ID, now)
 	if tokenExpired(cur, now) {
@@ -362,6 +398,7 @@ func (r *Refresher) failed(from, cur *Session, cause error) (*outcome, error) {
 
 // end clears a session the provider no longer honours.
 func (r *Refresher) end(ctx context.Context, req *http.Request, cur *Session, cause error) (*outcome, error) {
+	r.observe(cur.ProviderID, RefreshEnded)
 	r.d.Logger.InfoContext(ctx, "session ended by provider", "provider", cur.ProviderID, "user", cur.Identity.User, "error", cause)
 	rec := newHeaderRecorder()
 	if err := r.d.Store.Clear(ctx, rec, req); err != nil {

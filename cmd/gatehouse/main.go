@@ -4,38 +4,56 @@
 //
 // Usage:
 //
-//	gatehouse [--config FILE] [flags]   run the gateway
-//	gatehouse dev                        run a self-contained demo on loopback
-//	gatehouse sessions list|revoke ...   list or end a user's sessions (Redis store)
-//	gatehouse --help                     list every option with its default
+//	gatehouse [serve] [--config FILE] [flags]   run the gateway (serve is the default)
+//	gatehouse dev                                run a self-contained demo on loopback
+//	gatehouse config check [--config FILE] ...   validate and print the effective configuration
+//	gatehouse secret                             print a new random cookie secret
+//	gatehouse sessions list|revoke ...           list or end a user's sessions (Redis store)
+//	gatehouse version                            print the version (also --version)
+//	gatehouse help [COMMAND]                     describe the commands and options
 package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
-	"time"
-
-	"github.com/redis/go-redis/v9"
-
-	"github.com/gatehouse-proxy/gatehouse/config"
-	"github.com/gatehouse-proxy/gatehouse/internal/gateway"
-	"github.com/gatehouse-proxy/gatehouse/internal/server"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
+// Set at build time with -ldflags "-X main.version=... -X main.commit=...
+// -X main.date=..." (the Dockerfile does); otherwise the Go build
+// information's VCS stamps are used.
+var (
+	version = ""
+	commit  = ""
+	date    = ""
+)
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+	help          func(w io.Writer)
+}
+
+// commands are the subcommands, in the order help lists them.
+func commands() []command {
+	return []command{
+		{"serve", "run the gateway (the default command)", runServe, serveHelp},
+		{"dev", "run a self-contained demo on loopback: a built-in provider, a demo upstream and Gatehouse", runDev, devHelp},
+		{"config", "config check: validate the configuration as serve does and print it with secrets redacted", runConfig, configHelp},
+		{"secret", "print a new random 32-byte cookie secret (base64)", runSecret, secretHelp},
+		{"sessions", "list or revoke a user's sessions (Redis session store)", runSessions, sessionsHelp},
+		{"version", "print the version, commit, build date and Go version", runVersion, versionHelp},
+		{"help", "describe a command: gatehouse help [COMMAND]", nil, nil},
+	}
 }
 
 // run is main without os.Exit, so it can be tested: 0 ok, 1 runtime
@@ -43,80 +61,51 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
-	if len(args) > 0 && args[0] == "dev" {
-		return runDev(ctx, args[1:], stdout, stderr)
-	}
-	if len(args) > 0 && args[0] == "sessions" {
-		return runSessions(ctx, args[1:], stdout, stderr)
-	}
+	return runContext(ctx, args, stdout, stderr)
+}
 
-	opts, err := config.Load(args, os.LookupEnv, stdout)
-	if errors.Is(err, flag.ErrHelp) {
+// runContext is run until ctx ends (SIGTERM in production).
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
+		return runServe(ctx, args, stdout, stderr)
+	}
+	if args[0] == "help" {
+		return runHelp(args[1:], stdout, stderr)
+	}
+	for _, c := range commands() {
+		if c.name == args[0] && c.run != nil {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintf(stderr, "gatehouse: unknown command %q. Fix: run 'gatehouse help' for the commands; options start with '--'\n", args[0])
+	return 2
+}
+
+// runHelp prints the commands, or one command's help.
+func runHelp(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		writeCommands(stdout)
+		fmt.Fprintln(stdout, "\nRun 'gatehouse help serve' (or 'gatehouse --help') for every option of the gateway.")
 		return 0
 	}
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return 2
+	for _, c := range commands() {
+		if c.name == args[0] && c.help != nil {
+			c.help(stdout)
+			return 0
+		}
 	}
-	if opts.Version {
-		fmt.Fprintln(stdout, "gatehouse", version)
+	if args[0] == "help" {
+		writeCommands(stdout)
 		return 0
 	}
-	cfg, err := opts.Validate()
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		fmt.Fprintln(stderr, "\nRun 'gatehouse --help' for every option, or 'gatehouse dev' for a self-contained demo.")
-		return 2
-	}
-	log := newLogger(stderr, cfg.LogLevel, cfg.LogFormat)
-	redis.SetLogger(redisLogger{log})
-	gw, err := gateway.New(ctx, cfg, gateway.Deps{Logger: log})
-	if err != nil {
-		log.Error("start-up failed", "err", err)
-		return 1
-	}
-	defer gw.Close()
-	ln, err := server.Listen(cfg.HTTPAddress, server.Limits{MaxConnections: cfg.MaxConnections})
-	if err != nil {
-		log.Error("listen failed", "address", cfg.HTTPAddress, "err", err)
-		return 1
-	}
-	log.Info("gatehouse listening", "address", ln.Addr().String(), "version", version, "upstream", opts.Upstream, "session_store", cfg.SessionStore)
-	if err := serve(ctx, ln, gw, log, cfg.ShutdownTimeout); err != nil {
-		log.Error("server failed", "err", err)
-		return 1
-	}
-	return 0
+	fmt.Fprintf(stderr, "gatehouse help: unknown command %q. Fix: run 'gatehouse help' for the commands\n", args[0])
+	return 2
 }
 
-// newServer returns an http.Server with every timeout set (see
-// internal/server.New).
-func newServer(h http.Handler, log *slog.Logger) *http.Server {
-	return server.New(h, server.Limits{}, log)
-}
-
-// serve runs h on ln until ctx ends, then shuts down gracefully within
-// grace.
-func serve(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger, grace time.Duration) error {
-	return server.Serve(ctx, newServer(h, log), ln, log, grace)
-}
-
-func newLogger(w io.Writer, level, format string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
+// writeCommands lists the subcommands.
+func writeCommands(w io.Writer) {
+	fmt.Fprintln(w, "Usage: gatehouse [COMMAND] [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
 	}
-	ho := &slog.HandlerOptions{Level: l}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, ho))
-	}
-	return slog.New(slog.NewTextHandler(w, ho))
-}
-
-// redisLogger sends go-redis's own messages (pool dial failures during an
-// outage) to slog at debug level; Gatehouse logs the outage itself.
-type redisLogger struct{ log *slog.Logger }
-
-func (l redisLogger) Printf(ctx context.Context, format string, v ...any) {
-	l.log.DebugContext(ctx, "redis: "+fmt.Sprintf(format, v...))
 }

@@ -25,9 +25,9 @@ func TestRunExitCodes(t *testing.T) {
 		{"help lists defaults", []string{"--help"}, 0, "127.0.0.1:4180", ""},
 		{"version", []string{"--version"}, 0, "gatehouse", ""},
 		{"unknown flag", []string{"--no-such-flag"}, 2, "", "no-such-flag"},
-		{"missing client id", []string{"--oidc-issuer-url", "https://sso.example.com", "--client-secret", "x", "--cookie-secret", strings.Repeat("a", 32), "--email-domain", "*"}, 2, "", "client-id"},
+		{"missing client id", []string{"--oidc-issuer-url", "https://sso.example.com", "--client-secret", "x", "--cookie-secret", "Lk4Qh2Zp9WcR7xVt1NbM3yFs8GdJ6uAe0oIw5TqYrEg=", "--email-domain", "*"}, 2, "", "client-id"},
 		{"short cookie secret", []string{"--oidc-issuer-url", "https://sso.example.com", "--client-id", "id", "--client-secret", "x", "--cookie-secret", "tooshort", "--email-domain", "*"}, 2, "", "cookie-secret"},
-		{"upstream without scheme", []string{"--upstream", "app.internal:8080", "--oidc-issuer-url", "https://sso.example.com", "--client-id", "id", "--client-secret", "x", "--cookie-secret", strings.Repeat("a", 32), "--email-domain", "*"}, 2, "", "upstream"},
+		{"upstream without scheme", []string{"--upstream", "app.internal:8080", "--oidc-issuer-url", "https://sso.example.com", "--client-id", "id", "--client-secret", "x", "--cookie-secret", "Lk4Qh2Zp9WcR7xVt1NbM3yFs8GdJ6uAe0oIw5TqYrEg=", "--email-domain", "*"}, 2, "", "upstream"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

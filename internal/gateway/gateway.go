@@ -17,6 +17,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/lock"
+	"github.com/gatehouse-proxy/gatehouse/internal/metrics"
 	"github.com/gatehouse-proxy/gatehouse/providers"
 	"github.com/gatehouse-proxy/gatehouse/proxy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
@@ -28,10 +29,24 @@ import (
 type Gateway struct {
 	*proxy.Handler
 	redis redis.UniversalClient
+	// stop ends background work: jwt_bearer discovery, and the discovery
+	// retries of providers that were down at start-up.
+	stop context.CancelFunc
+	// outer is the handler with the access log and request metrics
+	// around it.
+	outer http.Handler
 }
 
-// Close releases the gateway's connections.
+// ServeHTTP serves r through the access log and metrics middleware.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.outer.ServeHTTP(w, r)
+}
+
+// Close releases the gateway's connections and ends its background work.
 func (g *Gateway) Close() error {
+	if g.stop != nil {
+		g.stop()
+	}
 	if g.redis != nil {
 		return g.redis.Close()
 	}
@@ -48,6 +63,11 @@ type Deps struct {
 	UpstreamTransport http.RoundTripper
 	// Now is the clock; nil uses time.Now.
 	Now func() time.Time
+	// Metrics record the gateway's metrics; nil records none.
+	Metrics *metrics.Metrics
+	// AccessLogger receives the access log (with cfg.AccessLog); nil uses
+	// Logger.
+	AccessLogger *slog.Logger
 }
 
 // resources are what providers may need besides their own entry.
@@ -56,19 +76,24 @@ type resources struct {
 	redis          redis.UniversalClient // nil without Redis
 	redisKeyPrefix string
 	log            *slog.Logger
+	metrics        *metrics.Metrics // nil: none
 	now            func() time.Time // nil: time.Now
 }
 
 // stores are the session store and what comes with it.
 type stores struct {
-	store  session.Store
+	store  session.Store                   // instrumented
+	redis  *session.RedisStore             // the Redis store itself; nil with cookies
 	locker session.Locker                  // nil: refreshes coordinate in process only
 	ready  func(ctx context.Context) error // nil: always ready
 }
 
-// New wires a Gateway from a validated configuration: providers (discovery
-// runs now, so a wrong issuer fails at start-up), the session store,
-// refresh and the handler. cfg must come from config.Options.Validate.
+// New wires a Gateway from a validated configuration: providers, the
+// session store, refresh and the handler, wrapped in the access log and
+// request metrics. Discovery runs now; a provider whose discovery fails is
+// not fatal: the gateway starts without it (its logins answer 503, /ready
+// names it) and retries in the background until Close. cfg must come from
+// config.Options.Validate.
 func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if !cfg.Validated() {
 		return nil, errors.New("gateway: the configuration was not made by config.Options.Validate")
@@ -102,11 +127,11 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		SameSite: cfg.CookieSameSite,
 		Lifetime: cfg.CookieExpire,
 	}
-	st, err := g.newStores(cfg, sessionCodec, cookie, d.Logger)
+	st, err := g.newStores(cfg, sessionCodec, cookie, d.Logger, d.Metrics)
 	if err != nil {
 		return fail(err)
 	}
-	res := resources{httpClient: d.HTTPClient, redis: g.redis, redisKeyPrefix: cfg.RedisKeyPrefix, log: d.Logger, now: d.Now}
+	res := resources{httpClient: d.HTTPClient, metrics: d.Metrics, redis: g.redis, redisKeyPrefix: cfg.RedisKeyPrefix, log: d.Logger, now: d.Now}
 	provs, err := newProviders(ctx, cfg, res)
 	if err != nil {
 		return fail(err)
@@ -115,23 +140,37 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 	if err != nil {
 		return fail(err)
 	}
+	var built *proxy.Handler // set below, before any request is served
+	provs.lookup = func(id string) (providers.Provider, bool) {
+		if built == nil {
+			return nil, false
+		}
+		return built.Provider(id)
+	}
 	logout, err := newBackchannel(cfg, provs, st, g.redis, d.Logger)
 	if err != nil {
 		return fail(err)
 	}
-	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout})
+	var bctx context.Context
+	bctx, g.stop = context.WithCancel(ctx)
+	h, err := newHandler(cfg, d, provs, st, flowCodec, cookie, lifecycle{signer, logout, newBearer(bctx, cfg, d.HTTPClient, d.Logger)})
 	if err != nil {
 		return fail(err)
 	}
+	built = h
 	g.Handler = h
+	g.outer = accessLog(cfg, d, h)
+	for _, p := range provs.pending {
+		go g.retryDiscovery(bctx, p, res, h)
+	}
 	return g, nil
 }
 
 // newStores makes the session store the configuration asks for; with
 // Redis, g keeps the client.
-func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie session.CookieConfig, log *slog.Logger) (stores, error) {
+func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie session.CookieConfig, log *slog.Logger, m *metrics.Metrics) (stores, error) {
 	if cfg.SessionStore != "redis" {
-		return stores{store: session.NewCookieStore(codec, cookie)}, nil
+		return stores{store: m.Store("cookie", session.NewCookieStore(codec, cookie))}, nil
 	}
 	var err error
 	g.redis, err = session.NewRedisClient(redisConfig(cfg))
@@ -139,12 +178,16 @@ func (g *Gateway) newStores(cfg *config.Config, codec *session.Codec, cookie ses
 		return stores{}, fmt.Errorf("redis: %w", err)
 	}
 	rs := session.NewRedisStore(g.redis, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys))
-	return stores{store: rs, ready: rs.Ping, locker: lock.NewRedis(g.redis, cfg.RedisKeyPrefix+"lock:", 0, log)}, nil
+	return stores{store: m.Store("redis", rs), redis: rs, ready: rs.Ping, locker: lock.NewRedis(g.redis, cfg.RedisKeyPrefix+"lock:", 0, log)}, nil
 }
 
 // configuredProviders are the providers with their per-provider settings.
 type configuredProviders struct {
-	list      []providers.Provider
+	list    []providers.Provider
+	pending []pendingProvider // discovery failed at start-up: retried
+	// lookup finds a ready provider by id once the handler exists (it
+	// takes pending providers when they become ready).
+	lookup    func(id string) (providers.Provider, bool)
 	redirects map[string]string // provider id → callback URL
 	rules     map[string]proxy.ProviderRule
 }
@@ -153,16 +196,21 @@ type configuredProviders struct {
 func newProviders(ctx context.Context, cfg *config.Config, res resources) (configuredProviders, error) {
 	out := configuredProviders{redirects: map[string]string{}, rules: map[string]proxy.ProviderRule{}}
 	for _, po := range cfg.Providers {
-		p, err := newProvider(ctx, po, res)
-		if err != nil {
-			return out, fmt.Errorf("provider %q: %w", po.ID, err)
+		p, pending, err := firstAttempt(ctx, po, res)
+		switch {
+		case err != nil:
+			return out, err
+		case pending:
+			out.pending = append(out.pending, pendingProvider{po: po})
+		default:
+			res.metrics.ProviderReady(po.ID, true)
+			out.list = append(out.list, p)
 		}
-		out.list = append(out.list, p)
 		if po.RedirectURL != "" {
-			out.redirects[p.Info().ID] = po.RedirectURL
+			out.redirects[po.ID] = po.RedirectURL
 		}
 		if len(po.AllowedUsers) > 0 || len(po.AllowedGroups) > 0 {
-			out.rules[p.Info().ID] = proxy.ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
+			out.rules[po.ID] = proxy.ProviderRule{Users: po.AllowedUsers, Groups: po.AllowedGroups}
 		}
 	}
 	return out, nil
@@ -170,9 +218,10 @@ func newProviders(ctx context.Context, cfg *config.Config, res resources) (confi
 
 // newHandler builds the HTTP handler and the refresher it uses.
 func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores, flowCodec *session.Codec, cookie session.CookieConfig, lc lifecycle) (*proxy.Handler, error) {
-	byID := make(map[string]providers.Provider, len(provs.list))
-	for _, p := range provs.list {
-		byID[p.Info().ID] = p
+	var h *proxy.Handler // the refresher looks providers up in it once built
+	pending := make([]providers.Info, len(provs.pending))
+	for i, p := range provs.pending {
+		pending[i] = p.info()
 	}
 	refresher := session.NewRefresher(session.RefreshConfig{
 		Window:  cfg.RefreshWindow,
@@ -182,14 +231,15 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 	}, session.RefreshDeps{
 		Store: st.store,
 		Provider: func(id string) (providers.Provider, bool) {
-			p, ok := byID[id]
-			return p, ok
+			return h.Provider(id)
 		},
-		Locker: st.locker,
-		Now:    d.Now,
-		Logger: d.Logger,
+		Locker:  st.locker,
+		Now:     d.Now,
+		Logger:  d.Logger,
+		Observe: d.Metrics.Refresh,
 	})
-	return proxy.New(proxy.Config{
+	var err error
+	h, err = proxy.New(proxy.Config{
 		Cookie:                  cookie,
 		SessionLifetime:         cfg.CookieExpire,
 		RedirectURLs:            provs.redirects,
@@ -201,22 +251,28 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		SignOutGET:              cfg.SignOutGET,
 		TrustedProxies:          cfg.TrustedProxies,
 		ForwardAuthPrefixRoute:  cfg.ForwardAuthPrefixRoute,
+		Routes:                  proxyRoutes(cfg),
+		SkipJWTBearerTokens:     cfg.SkipJWTBearerTokens,
 		BodyTimeout:             cfg.RequestBodyTimeout,
 		UpstreamBodyIdleTimeout: upstreamBodyIdle(cfg.UpstreamBodyIdleTimeout),
+		Pages:                   pagesConfig(cfg),
 	}, proxy.Deps{
 		Providers:         provs.list,
+		Pending:           pending,
 		Store:             st.store,
 		Refresher:         refresher,
 		Codec:             flowCodec,
 		Authorizer:        proxy.NewAuthorizer(cfg.EmailDomains, provs.rules),
-		Redirects:         redirect.NewValidator(cfg.WhitelistDomains),
-		Ready:             st.ready,
+		Redirects:         redirect.NewValidator(redirectHosts(cfg)),
+		Ready:             readiness(namedCheck("session store "+cfg.SessionStore, st.ready, d.Logger), namedCheck("jwt_bearer keys", bearerReady(lc.bearer), d.Logger)),
+		Bearer:            bearerVerifier(lc.bearer),
 		Assertions:        lc.signer,
 		BackchannelLogout: lc.backchannel,
 		UpstreamTransport: d.UpstreamTransport,
 		Logger:            d.Logger,
 		Now:               d.Now,
 	})
+	return h, err
 }
 
 // upstreamBodyIdle maps --upstream-body-idle-timeout (0 disables) to

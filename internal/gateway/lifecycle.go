@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +16,12 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/config"
 	"github.com/gatehouse-proxy/gatehouse/internal/replay"
 	"github.com/gatehouse-proxy/gatehouse/providers"
+	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/proxy/accesslog"
 	"github.com/gatehouse-proxy/gatehouse/proxy/assertion"
 	"github.com/gatehouse-proxy/gatehouse/proxy/backchannel"
+	"github.com/gatehouse-proxy/gatehouse/proxy/bearer"
+	"github.com/gatehouse-proxy/gatehouse/proxy/redirect"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
@@ -23,6 +29,7 @@ import (
 type lifecycle struct {
 	signer      *assertion.Signer // nil: no assertions
 	backchannel http.Handler      // nil: no back-channel logout
+	bearer      *bearer.Verifier  // nil: no jwt_bearer issuers
 }
 
 // newAssertions returns the signer of --signing-key-file, nil without
@@ -50,11 +57,22 @@ func newAssertions(cfg *config.Config, now func() time.Time, log *slog.Logger) (
 // Redis store, whose index it revokes through.
 func newBackchannel(cfg *config.Config, provs configuredProviders, st stores, client redis.UniversalClient, log *slog.Logger) (http.Handler, error) {
 	var verifiers []providers.LogoutTokenVerifier
-	for i, po := range cfg.Providers {
+	byID := map[string]providers.Provider{}
+	for _, p := range provs.list {
+		byID[p.Info().ID] = p
+	}
+	for _, po := range cfg.Providers {
 		if po.BackchannelLogout == nil || !*po.BackchannelLogout {
 			continue
 		}
-		v, ok := provs.list[i].(providers.LogoutTokenVerifier)
+		p, built := byID[po.ID]
+		if !built {
+			// Discovery is being retried: accept its logout tokens once
+			// it is ready.
+			verifiers = append(verifiers, &pendingVerifier{info: providers.Info{ID: po.ID, Type: po.Type, DisplayName: po.DisplayName}, lookup: provs.lookup})
+			continue
+		}
+		v, ok := p.(providers.LogoutTokenVerifier)
 		if !ok {
 			return nil, fmt.Errorf("provider %q: type %s has no back-channel logout", po.ID, po.Type)
 		}
@@ -64,8 +82,8 @@ func newBackchannel(cfg *config.Config, provs configuredProviders, st stores, cl
 	if len(verifiers) == 0 {
 		return nil, nil
 	}
-	rs, ok := st.store.(*session.RedisStore)
-	if !ok || client == nil {
+	rs := st.redis
+	if rs == nil || client == nil {
 		return nil, errors.New("back-channel logout needs --session-store redis")
 	}
 	return backchannel.New(backchannel.Deps{
@@ -139,4 +157,67 @@ func OpenSessions(cfg *config.Config) (store *session.RedisStore, close func() e
 	}
 	cookie := session.CookieConfig{Name: cfg.CookieName, Lifetime: cfg.CookieExpire}
 	return session.NewRedisStore(client, codec, cookie, cfg.RedisKeyPrefix, cfg.RedisTimeout, session.WithIndex(cfg.CookieSecretKeys)), client.Close, nil
+}
+
+// accessLog wraps h with the access log (cfg.AccessLog) and the request
+// metrics; X-Request-Id is taken from trusted proxies only.
+func accessLog(cfg *config.Config, d Deps, h http.Handler) http.Handler {
+	trust := redirect.NewTrustedProxies(cfg.TrustedProxies...)
+	c := accesslog.Config{TrustRequestID: trust.Trusts, Observe: d.Metrics.ObserveRequest, Now: d.Now}
+	if d.Metrics == nil {
+		c.Observe = nil
+	}
+	if cfg.AccessLog {
+		c.Logger = cmp.Or(d.AccessLogger, d.Logger)
+	}
+	return accesslog.Middleware(h, c)
+}
+
+// pendingVerifier is the back-channel logout verifier of a provider whose
+// discovery is being retried: it accepts no token until the provider is
+// ready, then defers to it.
+type pendingVerifier struct {
+	info   providers.Info
+	lookup func(id string) (providers.Provider, bool)
+}
+
+func (v *pendingVerifier) ready() (providers.LogoutTokenVerifier, bool) {
+	if v.lookup == nil {
+		return nil, false
+	}
+	p, ok := v.lookup(v.info.ID)
+	if !ok {
+		return nil, false
+	}
+	lv, ok := p.(providers.LogoutTokenVerifier)
+	return lv, ok
+}
+
+// Info describes the provider.
+func (v *pendingVerifier) Info() providers.Info { return v.info }
+
+// AcceptsLogoutToken defers to the provider once it is ready.
+func (v *pendingVerifier) AcceptsLogoutToken(issuer string, audience []string) bool {
+	lv, ok := v.ready()
+	return ok && lv.AcceptsLogoutToken(issuer, audience)
+}
+
+// VerifyLogoutToken defers to the provider once it is ready.
+func (v *pendingVerifier) VerifyLogoutToken(ctx context.Context, raw string) (providers.LogoutClaims, error) {
+	lv, ok := v.ready()
+	if !ok {
+		return providers.LogoutClaims{}, fmt.Errorf("provider %q is not discovered yet", v.info.ID)
+	}
+	return lv.VerifyLogoutToken(ctx, raw)
+}
+
+// Check does the start-up checks of cfg that contact nothing (the custom
+// page templates), for 'gatehouse config check'.
+func Check(cfg *config.Config) error {
+	return proxy.CheckPages(pagesConfig(cfg))
+}
+
+// pagesConfig is how cfg brands the pages.
+func pagesConfig(cfg *config.Config) proxy.PagesConfig {
+	return proxy.PagesConfig{TemplatesDir: cfg.CustomTemplatesDir, Banner: cfg.Banner, Footer: cfg.Footer, LogoURL: cfg.LogoURL}
 }

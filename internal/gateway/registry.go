@@ -83,7 +83,7 @@ func newProvider(ctx context.Context, p config.ProviderOptions, r resources) (pr
 		UserPrefix:           p.UserPrefix,
 		AllowUnverifiedEmail: p.AllowUnverifiedEmail,
 		OfflineAccess:        p.OfflineAccess,
-		HTTPClient:           r.httpClient,
+		HTTPClient:           r.metrics.ProviderClient(p.ID, r.httpClient),
 		Logger:               r.log.With("provider", p.ID),
 		Now:                  r.now,
 		Revalidate:           providers.Revalidation{Every: p.ValidateEvery, IntrospectionURL: p.IntrospectionURL},

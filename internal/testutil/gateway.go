@@ -1,7 +1,6 @@
 package testutil
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -18,7 +17,7 @@ import (
 )
 
 // TestCookieSecret is a fixed 32-byte cookie secret (base64) for tests.
-var TestCookieSecret = base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+const TestCookieSecret = "PxXWZOHoq6LW8zbcSCXJqG3MzWJJrcb5L8WasSCghSk="
 
 // GatewayConfig adjusts StartGateway.
 type GatewayConfig struct {

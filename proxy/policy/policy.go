@@ -4,7 +4,8 @@
 // /oauth2/auth's per-location allowed_groups and allowed_emails) is a Rule,
 // and Rule.Admit applies the same comparison to each kind of value:
 //
-//   - groups, users, subjects, providers and claims: exactly, byte for byte;
+//   - groups, users, subjects, providers and claims: exactly, byte for byte
+//     (a list-valued claim admits when one of its items is equal);
 //   - email addresses: parsed strictly by providers.ParseEmail on both
 //     sides, the local part compared exactly, the domain in any case;
 //   - email domains: in any case; "*.example.com" matches the subdomains of
@@ -33,6 +34,9 @@ type Identity struct {
 	Groups []string
 	// Claims are the provider-specific attributes (Identity.Extra).
 	Claims map[string]string
+	// ListClaims are claims whose value is a list (a bearer token's
+	// "roles": ["a", "b"]); a rule's claim admits when the list holds it.
+	ListClaims map[string][]string
 }
 
 // NewIdentity returns the rule view of id, signed in through provider.
@@ -133,6 +137,9 @@ func (r Rule) Admit(id Identity) Decision {
 func (r Rule) claimsMatch(id Identity) bool {
 	for name, values := range r.Claims {
 		if v, ok := id.Claims[name]; ok && slices.ContainsFunc(values, func(want string) bool { return MatchExact(want, v) }) {
+			return true
+		}
+		if list := id.ListClaims[name]; slices.ContainsFunc(values, func(want string) bool { return slices.Contains(list, want) && want != "" }) {
 			return true
 		}
 	}

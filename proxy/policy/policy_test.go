@@ -45,6 +45,9 @@ func TestRuleAdmit(t *testing.T) {
 		{"claim", Rule{Claims: map[string][]string{"dept": {"Eng"}}}, identity(t, ""), true},
 		{"claim other case", Rule{Claims: map[string][]string{"dept": {"eng"}}}, identity(t, ""), false},
 		{"claim name other case", Rule{Claims: map[string][]string{"Dept": {"Eng"}}}, identity(t, ""), false},
+		{"list claim contains", Rule{Claims: map[string][]string{"roles": {"deploy"}}}, Identity{ListClaims: map[string][]string{"roles": {"read", "deploy"}}}, true},
+		{"list claim lacks", Rule{Claims: map[string][]string{"roles": {"deploy"}}}, Identity{ListClaims: map[string][]string{"roles": {"read", "Deploy"}}}, false},
+		{"list claim other name", Rule{Claims: map[string][]string{"roles": {"deploy"}}}, Identity{ListClaims: map[string][]string{"groups": {"deploy"}}}, false},
 		// emails: domain in any case, local part exact
 		{"email exact", Rule{Emails: []string{"alice@example.com"}}, identity(t, "alice@example.com"), true},
 		{"email domain case", Rule{Emails: []string{"alice@EXAMPLE.com"}}, identity(t, "alice@example.COM"), true},

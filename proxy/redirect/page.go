@@ -22,3 +22,10 @@ func (p Page) Target() Target { return Target{s: p.path} }
 func (p Page) With(rd Target) Target {
 	return Target{s: p.path + "?rd=" + url.QueryEscape(rd.String())}
 }
+
+// StartAgain is the start page signing in with provider (an id from
+// configuration) while asking the provider for the account again
+// (?prompt=login), returning to rd: the "use another account" link.
+func StartAgain(provider string, rd Target) Target {
+	return Target{s: StartPage.path + "?provider=" + url.QueryEscape(provider) + "&prompt=login&rd=" + url.QueryEscape(rd.String())}
+}

@@ -191,3 +191,19 @@ func TestParseAllowedHost(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkValidate measures judging return addresses: a same-site path,
+// an allowed absolute URL, and a refused one.
+//
+//	go test -run '^$' -bench Validate -benchmem ./proxy/redirect
+func BenchmarkValidate(b *testing.B) {
+	v := NewValidator(allowedHosts(b, "app.example.com", ".corp.example"))
+	for _, rd := range []string{"/dashboard?tab=1", "https://wiki.corp.example/page", "https://evil.example/"} {
+		b.Run(rd, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = v.Validate(rd, "gate.example.com")
+			}
+		})
+	}
+}

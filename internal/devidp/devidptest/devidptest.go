@@ -45,7 +45,10 @@ type IdP struct {
 	published     bool // resign's key is in the JWKS (once a mutate hook was set)
 	unknownKey    bool
 	issued        tokens // every token the IdP has handed out
-	revoked       tokens // those RevokeAll* made invalid
+	// issuedIDTokens are the ID tokens handed out (as issued, before any
+	// re-signing knob).
+	issuedIDTokens []string
+	revoked        tokens // those RevokeAll* made invalid
 
 	// resign signs the ID tokens that mutate changed; its public key is
 	// added to the IdP's JWKS. rogue signs while unknownKey is on and is
@@ -187,4 +190,19 @@ func cloneValues(v url.Values) url.Values {
 		c[k] = append([]string(nil), vs...)
 	}
 	return c
+}
+
+// IssuedTokens returns every access, refresh and ID token the IdP has
+// handed out so far (tests check none of them leaks into logs).
+func (p *IdP) IssuedTokens() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := append([]string(nil), p.issuedIDTokens...)
+	for t := range p.issued.access {
+		out = append(out, t)
+	}
+	for t := range p.issued.refresh {
+		out = append(out, t)
+	}
+	return out
 }

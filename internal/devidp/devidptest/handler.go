@@ -147,6 +147,9 @@ func (p *IdP) issuedResponse(body []byte) []byte {
 	if rt, _ := resp["refresh_token"].(string); rt != "" {
 		p.issued.refresh[rt] = true
 	}
+	if it, _ := resp["id_token"].(string); it != "" {
+		p.issuedIDTokens = append(p.issuedIDTokens, it)
+	}
 	mutate, unknown := p.mutate, p.unknownKey
 	p.mu.Unlock()
 	raw, _ := resp["id_token"].(string)

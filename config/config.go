@@ -91,6 +91,8 @@ type Config struct {
 	CookieExpire     time.Duration
 	CookieRefresh    time.Duration
 	RefreshWindow    time.Duration
+	RefreshTimeout   time.Duration
+	RefreshWait      time.Duration
 	SessionStore     string // cookie or redis
 	// SessionValidateInterval is the default of the providers'
 	// ValidateEvery (already applied to Providers).
@@ -179,6 +181,7 @@ func (o *Options) Validate() (*Config, error) {
 	c.CookieName, c.CookieDomain, c.CookiePath, c.CookieSecure = n.CookieName, n.CookieDomain, n.CookiePath, n.CookieSecure
 	c.CookieSameSite = map[string]http.SameSite{"lax": http.SameSiteLaxMode, "strict": http.SameSiteStrictMode, "none": http.SameSiteNoneMode}[n.CookieSameSite]
 	c.CookieExpire, c.CookieRefresh, c.RefreshWindow, c.SessionStore = n.CookieExpire, n.CookieRefresh, n.RefreshWindow, n.SessionStore
+	c.RefreshTimeout, c.RefreshWait = n.RefreshTimeout, n.RefreshWait
 	c.SessionValidateInterval = n.SessionValidateInterval
 	c.RedisURL, c.RedisSentinelMaster, c.RedisSentinelAddrs, c.RedisClusterAddrs = n.RedisURL, n.RedisSentinelMaster, n.RedisSentinelAddrs, n.RedisClusterAddrs
 	c.RedisCAFile, c.RedisKeyPrefix, c.RedisTimeout = n.RedisCAFile, n.RedisKeyPrefix, n.RedisTimeout

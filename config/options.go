@@ -68,6 +68,7 @@ type Options struct {
 	Scope                    string            `flag:"scope" help:"space-separated scopes to request (default: the provider's, 'openid email profile' for oidc)"`
 	OIDCGroupsClaim          string            `flag:"oidc-groups-claim" default:"groups" help:"ID-token/userinfo claim holding the user's groups"`
 	OIDCUserClaim            string            `flag:"oidc-user-claim" default:"sub" help:"claim sent upstream as X-Forwarded-User: sub, email, preferred_username or another string claim (the subject when absent)"`
+	OIDCOfflineAccess        string            `flag:"oidc-offline-access" default:"auto" help:"request the offline_access scope, which many providers (Dex, Entra ID, Okta) require before they issue refresh tokens: auto (when discovery lists it in scopes_supported; never for keycloak), true or false"`
 	OIDCExtraAudiences       []string          `flag:"oidc-extra-audience" help:"additional accepted ID-token audiences besides the client id (repeatable)"`
 	AllowUnverifiedEmail     bool              `flag:"insecure-oidc-allow-unverified-email" default:"false" help:"accept emails the provider marks email_verified=false"`
 	SkipOIDCDiscovery        bool              `flag:"skip-oidc-discovery" default:"false" help:"do not fetch discovery; use --login-url, --redeem-url and --oidc-jwks-url (--oidc-issuer-url is still required to check ID tokens)"`
@@ -100,7 +101,9 @@ type Options struct {
 	CookieSameSite       string        `flag:"cookie-samesite" default:"lax" help:"SameSite attribute: lax, strict or none"`
 	CookieExpire         time.Duration `flag:"cookie-expire" default:"168h" help:"session lifetime, whatever the tokens say; must be > 0"`
 	CookieRefresh        time.Duration `flag:"cookie-refresh" default:"0s" help:"refresh tokens when the session was last refreshed longer ago than this; 0 disables; must be < --cookie-expire"`
-	RefreshWindow        time.Duration `flag:"refresh-window" default:"1m" help:"refresh tokens that expire within this window"`
+	RefreshWindow        time.Duration `flag:"refresh-window" default:"1m" help:"refresh tokens that expire within this window (or within half their lifetime, when that is shorter)"`
+	RefreshTimeout       time.Duration `flag:"refresh-timeout" default:"30s" help:"how long one token refresh may take at the provider; it runs to this deadline even when no request waits for it any more, so a slow provider's rotated refresh token is kept"`
+	RefreshWait          time.Duration `flag:"refresh-wait" default:"10s" help:"how long a request waits for a token refresh; after that it is served with the current access token while it is valid, else answered 503; at most --refresh-timeout"`
 	SessionStore         string        `flag:"session-store" default:"cookie" help:"cookie (encrypted cookie, no server) or redis"`
 
 	// Revocation: provider-side checks of live sessions.
@@ -155,6 +158,7 @@ type ProviderOptions struct {
 	JWKSURL              string   `yaml:"jwks_url" help:"oidc: JWKS endpoint (with skip_discovery)"`
 	GroupsClaim          string   `yaml:"groups_claim" help:"oidc: claim holding the user's groups (default groups)"`
 	UserClaim            string   `yaml:"user_claim" help:"oidc, gitlab, google, entra, keycloak: claim sent upstream as X-Forwarded-User (default sub)"`
+	OfflineAccess        string   `yaml:"offline_access" help:"oidc and its presets: request the offline_access scope (needed for refresh tokens by Dex, Entra ID, Okta): auto (when discovery lists it; never for keycloak), true or false (default auto)"`
 	ExtraAudiences       []string `yaml:"extra_audiences" help:"oidc: accepted ID-token audiences besides the client id"`
 	AllowUnverifiedEmail bool     `yaml:"allow_unverified_email" help:"oidc: accept emails marked email_verified=false"`
 

@@ -70,6 +70,7 @@ var flatProviderKeys = map[string]string{
 	"jwks_url":               "oidc-jwks-url",
 	"groups_claim":           "oidc-groups-claim",
 	"extra_audiences":        "oidc-extra-audience",
+	"offline_access":         "oidc-offline-access",
 	"allow_unverified_email": "insecure-oidc-allow-unverified-email",
 	"auth_url":               "login-url",
 	"token_url":              "redeem-url",
@@ -83,7 +84,7 @@ var flatProviderOptions = []string{
 	"provider", "provider-display-name", "oidc-issuer-url", "client-id", "client-secret",
 	"client-secret-file", "scope", "oidc-groups-claim", "oidc-extra-audience",
 	"insecure-oidc-allow-unverified-email", "skip-oidc-discovery", "login-url", "redeem-url",
-	"oidc-jwks-url", "userinfo-url", "mastodon-allowed-instance",
+	"oidc-jwks-url", "userinfo-url", "mastodon-allowed-instance", "oidc-offline-access",
 }
 
 func (v *validator) providers(o *Options) []ProviderOptions {
@@ -100,6 +101,7 @@ func (v *validator) providers(o *Options) []ProviderOptions {
 			JWKSURL:              o.OIDCJWKSURL,
 			GroupsClaim:          o.OIDCGroupsClaim,
 			UserClaim:            o.OIDCUserClaim,
+			OfflineAccess:        o.OIDCOfflineAccess,
 			ExtraAudiences:       slices.Clone(o.OIDCExtraAudiences),
 			AllowUnverifiedEmail: o.AllowUnverifiedEmail,
 			AuthURL:              o.LoginURL,
@@ -302,6 +304,10 @@ func (v *validator) providerEndpoints(p *ProviderOptions, key func(string) strin
 // providerLists checks scopes, the per-provider lists and auth params,
 // and Mastodon's allowed instances (normalised in place).
 func (v *validator) providerLists(p *ProviderOptions, key func(string) string) {
+	if p.OfflineAccess == "" {
+		p.OfflineAccess = "auto"
+	}
+	v.oneOf(key("offline_access"), &p.OfflineAccess, "auto", "true", "false")
 	for i, s := range p.Scopes {
 		if strings.TrimSpace(s) == "" || strings.ContainsAny(s, " \t\n") {
 			v.add(key("scopes"), fmt.Sprintf("entry %d is empty or contains spaces", i+1), "give each scope as its own list entry")

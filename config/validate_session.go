@@ -42,6 +42,15 @@ func (v *validator) cookies(o *Options) [][]byte {
 	if o.RefreshWindow < 0 {
 		v.add("refresh-window", "is negative", "use 0 or more, e.g. 1m")
 	}
+	switch {
+	case o.RefreshTimeout <= 0:
+		v.add("refresh-timeout", "must be more than 0", "e.g. 30s")
+	case o.RefreshWait <= 0:
+		v.add("refresh-wait", "must be more than 0", "e.g. 10s")
+	case o.RefreshWait > o.RefreshTimeout:
+		v.add("refresh-wait", fmt.Sprintf("is %s, longer than --refresh-timeout (%s)", o.RefreshWait, o.RefreshTimeout),
+			"make it at most --refresh-timeout, e.g. 10s")
+	}
 	return v.cookieKeys(o)
 }
 

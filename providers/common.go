@@ -40,6 +40,13 @@ type Common struct {
 	// Now is the clock token lifetimes and ID-token expiry are measured on;
 	// nil means time.Now.
 	Now func() time.Time
+	// OfflineAccess says whether OpenID Connect providers (and the presets
+	// built on them) add the offline_access scope, which many providers
+	// (Dex, Entra ID, Okta...) require before they issue a refresh token:
+	// OfflineAuto (or "") when discovery lists it in scopes_supported
+	// (never for Keycloak, where it asks for a different kind of session),
+	// OfflineAlways, OfflineNever. Other providers ignore it.
+	OfflineAccess string
 	// Revalidate re-checks sessions' access tokens (OIDC, OAuth2 and the
 	// presets built on it; Mastodon has its own ValidateEvery); the zero
 	// value never does.

@@ -72,6 +72,8 @@ type OIDC struct {
 
 	logoutVerifier *oidc.IDTokenVerifier // back-channel logout tokens
 	logoutSupport  logoutSupport         // what discovery says about them
+
+	offline offlineState // offline_access and the missing-refresh-token warning
 }
 
 var (
@@ -96,6 +98,10 @@ type discoveryExtras struct {
 	// ResponseIssuer is authorization_response_iss_parameter_supported
 	// (RFC 9207): the provider adds iss to every authorization response.
 	ResponseIssuer bool `json:"authorization_response_iss_parameter_supported"`
+	// ScopesSupported and GrantTypes say whether the provider knows
+	// offline_access and issues refresh tokens.
+	ScopesSupported []string `json:"scopes_supported"`
+	GrantTypes      []string `json:"grant_types_supported"`
 }
 
 // NewOIDC builds the provider, fetching discovery unless c.SkipDiscovery.
@@ -165,6 +171,7 @@ func newOIDC(ctx context.Context, c OIDCConfig, preset oidcPreset) (*OIDC, error
 		Now:             c.Now,
 	})
 	o.initLifecycle(provider)
+	o.initOffline(extras)
 	return o, nil
 }
 
@@ -291,6 +298,7 @@ func (o *OIDC) Redeem(ctx context.Context, code string, p AuthParams) (Grant, er
 	if tokens.IDToken == "" {
 		return Grant{}, badResponse(errors.New("token response has no id_token"))
 	}
+	o.checkRefreshToken(tokens)
 	idt, claims, err := o.verifyIDToken(ctx, tokens.IDToken, tokens.AccessToken)
 	if err != nil {
 		return Grant{}, untrusted(err)

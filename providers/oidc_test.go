@@ -133,7 +133,7 @@ func TestOIDCCodeFlow(t *testing.T) {
 	code := e.login(t, p)
 	q := e.idp.LastAuthorizeQuery()
 	if q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") != oauth2.S256ChallengeFromVerifier(p.CodeVerifier) ||
-		q.Get("nonce") != p.Nonce || q.Get("redirect_uri") != oidcRedirect || q.Get("scope") != "openid email profile" {
+		q.Get("nonce") != p.Nonce || q.Get("redirect_uri") != oidcRedirect || q.Get("scope") != "openid email profile offline_access" { // devidp lists offline_access
 		t.Errorf("authorization request = %v", q)
 	}
 	g, err := e.prov.Redeem(t.Context(), code, p)
@@ -679,8 +679,8 @@ func TestOIDCPublicClientAndDownIdP(t *testing.T) {
 	e := newOIDCEnv(t, devidp.Options{ClientID: "public-app"}, OIDCConfig{Common: Common{Scopes: []string{"email"}}})
 	p := newAuthParams()
 	code := e.login(t, p)
-	if got := e.idp.LastAuthorizeQuery().Get("scope"); got != "openid email" {
-		t.Errorf("scope = %q, want openid added", got)
+	if got := e.idp.LastAuthorizeQuery().Get("scope"); got != "openid email offline_access" {
+		t.Errorf("scope = %q, want openid (and offline_access, which devidp lists) added", got)
 	}
 	g, err := e.prov.Redeem(t.Context(), code, p)
 	if err != nil {

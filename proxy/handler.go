@@ -131,6 +131,8 @@ type Handler struct {
 
 	bodyTimeout      time.Duration
 	upstreamBodyIdle time.Duration // <= 0: unbounded
+
+	storeOutage, refreshOutage *outageLog // rate-limited outage reports
 }
 
 // FlowLifetime bounds how long a login may take between /oauth2/start and
@@ -176,6 +178,8 @@ func New(c Config, d Deps) (*Handler, error) {
 	if h.now == nil {
 		h.now = time.Now
 	}
+	h.storeOutage = newOutageLog(h.log, "session store", time.Now)
+	h.refreshOutage = newOutageLog(h.log, "token refresh", time.Now)
 	var err error
 	if h.providers, err = newProviderSet(d.Providers, d.Pending); err != nil {
 		return nil, err
@@ -326,9 +330,11 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request) (*session.
 	s, err := h.d.Store.Load(ctx, r)
 	switch {
 	case errors.Is(err, session.ErrUnavailable):
-		h.log.ErrorContext(ctx, "session store unavailable", "path", r.URL.Path, "err", err)
+		h.storeOutage.failed(ctx, r.URL.Path, err)
 		return nil, http.StatusServiceUnavailable, "session_store_unavailable"
-	case err != nil:
+	case err == nil:
+		h.storeOutage.ok(ctx)
+	default:
 		if !errors.Is(err, session.ErrNotFound) {
 			h.log.WarnContext(ctx, "session load failed", "path", r.URL.Path, "err", err)
 		} else {
@@ -356,9 +362,14 @@ func (h *Handler) loadSession(w http.ResponseWriter, r *http.Request) (*session.
 		case errors.Is(err, session.ErrNotFound):
 			h.log.InfoContext(ctx, "session ended by provider", "path", r.URL.Path)
 			return nil, http.StatusUnauthorized, "unauthorized"
-		case err != nil:
-			h.log.ErrorContext(ctx, "session refresh failed", "path", r.URL.Path, "err", err)
+		case errors.Is(err, session.ErrUnavailable):
+			h.storeOutage.failed(ctx, r.URL.Path, err)
 			return nil, http.StatusServiceUnavailable, "refresh_unavailable"
+		case err != nil:
+			h.refreshOutage.failed(ctx, r.URL.Path, err)
+			return nil, http.StatusServiceUnavailable, "refresh_unavailable"
+		default:
+			h.refreshOutage.ok(ctx)
 		}
 	}
 	return s, 0, ""

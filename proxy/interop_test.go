@@ -34,6 +34,13 @@ const (
 // callback URL is known before the provider's client is.
 func startInterop(t *testing.T, accessTokenTTL time.Duration, opts func(o *config.Options)) *interop {
 	t.Helper()
+	return startInteropWith(t, accessTokenTTL, opts, gateway.Deps{})
+}
+
+// startInteropWith is startInterop with the gateway's non-config inputs
+// (a clock).
+func startInteropWith(t *testing.T, accessTokenTTL time.Duration, opts func(o *config.Options), deps gateway.Deps) *interop {
+	t.Helper()
 	// Without node or its packages: skip (plain go test) or fail
 	// (GATEHOUSE_TEST_STRICT=1, as ./scripts/test.sh and CI run).
 	oidcprovider.Require(t)
@@ -67,7 +74,7 @@ func startInterop(t *testing.T, accessTokenTTL time.Duration, opts func(o *confi
 	if err != nil {
 		t.Fatalf("gateway config: %v", err)
 	}
-	gw, err := gateway.New(t.Context(), cfg, gateway.Deps{})
+	gw, err := gateway.New(t.Context(), cfg, deps)
 	if err != nil {
 		t.Fatalf("gateway.New against oidc-provider: %v", err)
 	}
@@ -214,18 +221,21 @@ func TestInteropOIDCProviderWrongPasswordRefused(t *testing.T) {
 
 func TestInteropOIDCProviderRefresh(t *testing.T) {
 	t.Parallel()
-	// Access tokens live 60 s; with a 2 min refresh window every request
-	// finds the token about to expire and refreshes it.
-	e := startInterop(t, time.Minute, func(o *config.Options) {
+	// Access tokens live 60 s, no longer than the 2 min refresh window:
+	// they are due at half their lifetime. The gateway's clock moves on
+	// 40 s (the provider's refresh token is still good in real time).
+	clk := &clock{}
+	e := startInteropWith(t, time.Minute, func(o *config.Options) {
 		o.PassAccessToken = true
 		o.RefreshWindow = 2 * time.Minute
-	})
+	}, gateway.Deps{Now: clk.Now})
 	bob := oidcprovider.DefaultAccounts()[1]
 	first := e.login(t, "/", bob.Username, bob.Password)
 	if first.Header.Get("X-Forwarded-User") != bob.Sub {
 		t.Fatalf("upstream user = %q, want %q", first.Header.Get("X-Forwarded-User"), bob.Sub)
 	}
 	tokenA := first.Header.Get("X-Forwarded-Access-Token")
+	clk.Advance(40 * time.Second)
 	second := testutil.DecodeEcho(t, testutil.Do(t, e.browser, e.gateway.URL+"/again"))
 	tokenB := second.Header.Get("X-Forwarded-Access-Token")
 	if tokenB == "" || tokenB == tokenA {

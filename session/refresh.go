@@ -31,8 +31,13 @@ type Locker interface {
 // answering: the session is kept, the caller answers 503.
 var ErrRefreshUnavailable = errors.New("token refresh unavailable")
 
-// DefaultRefreshTimeout is RefreshConfig.Timeout when zero.
-const DefaultRefreshTimeout = 10 * time.Second
+// Defaults of RefreshConfig's durations.
+const (
+	// DefaultRefreshTimeout is RefreshConfig.Timeout when zero.
+	DefaultRefreshTimeout = 30 * time.Second
+	// DefaultRefreshWait is RefreshConfig.Wait when zero.
+	DefaultRefreshWait = 10 * time.Second
+)
 
 // Outcomes of a refresh are remembered per session ID for a while, so that
 // requests the browser sent with the old cookie before it received the new
@@ -41,23 +46,36 @@ const DefaultRefreshTimeout = 10 * time.Second
 const (
 	// recentGrace is how long a successful refresh is remembered.
 	recentGrace = 30 * time.Second
-	// retryAfter is how long, after a refresh failed but the tokens are
-	// still valid, requests keep the old tokens without trying again.
-	retryAfter = 5 * time.Second
+	// minRenewInterval: a session renewed less than this long ago is not
+	// refreshed again unless its access token has expired.
+	minRenewInterval = 5 * time.Second
+	// lockMargin is how much longer than one refresh run a lock lives, so
+	// that it outlives the provider call it guards.
+	lockMargin = 5 * time.Second
 )
 
 // RefreshConfig says when a Refresher renews tokens. The zero value
 // refreshes tokens when they have expired.
 type RefreshConfig struct {
 	// Window refreshes access tokens that expire within this duration
-	// (refresh-window). Zero refreshes only tokens that have expired.
+	// (refresh-window), or within half their lifetime when that is shorter,
+	// so that a token living no longer than the window is not due again as
+	// soon as it is issued. Zero refreshes only tokens that have expired.
 	Window time.Duration
 	// Period refreshes tokens last refreshed longer ago than this
 	// (cookie-refresh), whatever their expiry. Zero disables.
 	Period time.Duration
-	// Timeout bounds one refresh (lock wait, store and provider calls) and
-	// how long requests wait for it. Zero means DefaultRefreshTimeout.
+	// Timeout bounds one refresh run (lock, store and provider calls),
+	// independently of the requests waiting for it: a slow provider's
+	// answer, which carries the rotated refresh token, is still stored when
+	// nobody waits any more (refresh-timeout). Zero means
+	// DefaultRefreshTimeout.
 	Timeout time.Duration
+	// Wait bounds how long a request waits for a refresh before it is
+	// served with the current tokens if they are still valid, or answered
+	// ErrRefreshUnavailable (refresh-wait). Zero means DefaultRefreshWait;
+	// it is at most Timeout.
+	Wait time.Duration
 }
 
 // RefreshDeps are what a Refresher works with.
@@ -68,7 +86,10 @@ type RefreshDeps struct {
 	Provider func(id string) (providers.Provider, bool)
 	// Locker serializes refreshes of one session across replicas sharing a
 	// server-side store. Nil coordinates the goroutines of this process
-	// only, which is all a CookieStore can use.
+	// only, which is all a CookieStore can use. A Locker that is also a
+	// LeaseLocker (lock.Redis) shares the back-off after a failed refresh
+	// with the other replicas and lets requests whose tokens are still
+	// valid go on without waiting for another replica's refresh.
 	Locker Locker
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -129,13 +150,16 @@ type Refresher struct {
 
 	mu        sync.Mutex
 	recent    map[string]recentOutcome // by Session.ID
+	failures  map[string]failure       // by Session.ID: back-off after failed refreshes
 	nextSweep time.Time
+	warned    map[string]bool // provider IDs warned about short-lived tokens
 }
 
 // outcome is what one refresh yields to every request that shares it.
 type outcome struct {
-	s       *Session // nil when the session ended
-	cookies []string // Set-Cookie header values to send
+	s       *Session      // nil when the session ended or is unavailable
+	cookies []string      // Set-Cookie header values to send
+	backoff time.Duration // after a failure: how long before the next attempt
 }
 
 // recentOutcome remembers the outcome of refreshing one version of a session
@@ -156,6 +180,10 @@ func NewRefresher(c RefreshConfig, d RefreshDeps) *Refresher {
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultRefreshTimeout
 	}
+	if c.Wait <= 0 {
+		c.Wait = DefaultRefreshWait
+	}
+	c.Wait = min(c.Wait, c.Timeout)
 	if d.Logger == nil {
 		d.Logger = slog.Default()
 	}
@@ -169,10 +197,11 @@ func NewRefresher(c RefreshConfig, d RefreshDeps) *Refresher {
 // Errors: ErrNotFound (wrapped) when the session has ended — the provider
 // rejected the refresh token or revoked the grant (the session is cleared
 // and its cookies expired in w), or its provider is no longer configured;
-// ErrRefreshUnavailable when the access token has expired and the provider
-// cannot be reached (if the token is still valid, s is returned and the
-// failure only logged); the store's errors (ErrUnavailable) as they are;
-// ctx's error if ctx ends first.
+// ErrRefreshUnavailable when the access token has expired and could not be
+// renewed — the provider cannot be reached, or is still answering after
+// the Wait — (if the token is still valid, s is returned and the failure
+// only logged); the store's errors (ErrUnavailable) as they are; ctx's
+// error if ctx ends first.
 //
 // The returned session may be shared with concurrent requests: treat it as
 // read-only.
@@ -188,22 +217,25 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 	if !r.refreshDue(s, now) && !validateDue(p, s, now) {
 		return s, nil
 	}
+	r.warnShortLived(ctx, s)
 	if out, ok := r.cached(s, now); ok {
 		writeCookies(w, out.cookies)
 		return out.s, nil
 	}
+	if until, ok := r.backingOff(s.ID, now); ok {
+		return r.current(s, fmt.Errorf("backing off after a failed refresh until %s", until.Format(time.RFC3339)))
+	}
 
-	// The flight and its first waiter share one deadline, so that a flight
-	// nobody waits for any more cannot go on to spend a refresh token whose
-	// successor no response would carry.
-	deadline := time.Now().Add(r.c.Timeout)
-	wait, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
+	// The flight runs to its own deadline (Timeout), whoever still waits
+	// for it: its result, a rotated refresh token included, is saved even
+	// when every request has given up.
 	var led bool // this request ran the flight (read after ch delivers)
 	ch := r.flights.DoChan(s.ID, func() (any, error) {
 		led = true
-		return r.run(ctx, deadline, req, s, p)
+		return r.run(ctx, req, s, p)
 	})
+	t := time.NewTimer(r.c.Wait)
+	defer t.Stop()
 	select {
 	case res := <-ch:
 		if res.Shared && !led {
@@ -217,26 +249,29 @@ func (r *Refresher) Ensure(ctx context.Context, w http.ResponseWriter, req *http
 			return nil, res.Err
 		}
 		return out.s, nil
-	case <-wait.Done():
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("session refresh: %w", err)
-		}
-		// The refresh itself is bounded by the same timeout, so this is
-		// rare: treat it like an unreachable provider.
-		if tokenExpired(s, r.d.Now()) {
-			return nil, fmt.Errorf("%w: timed out after %v", ErrRefreshUnavailable, r.c.Timeout)
-		}
-		r.d.Logger.WarnContext(ctx, "token refresh timed out, using the current tokens while they last",
-			"provider", s.ProviderID, "user", s.Identity.User, "timeout", r.c.Timeout)
-		return s, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("session refresh: %w", ctx.Err())
+	case <-t.C:
+		r.d.Logger.DebugContext(ctx, "token refresh still running, answering with the current tokens while they last",
+			"provider", s.ProviderID, "user", s.Identity.User, "waited", r.c.Wait)
+		return r.current(s, fmt.Errorf("still running after %v", r.c.Wait))
 	}
+}
+
+// current returns s when its access token is still valid now, and
+// ErrRefreshUnavailable (wrapping cause) once it has expired.
+func (r *Refresher) current(s *Session, cause error) (*Session, error) {
+	if tokenExpired(s, r.d.Now()) {
+		return nil, fmt.Errorf("%w: %w", ErrRefreshUnavailable, cause)
+	}
+	return s, nil
 }
 
 // run is the one refresh of s shared by concurrent requests. It is detached
 // from the cancellation of the request that started it (its result serves
-// the others too) but ends at deadline.
-func (r *Refresher) run(parent context.Context, deadline time.Time, req *http.Request, s *Session, p providers.Provider) (*outcome, error) {
-	ctx, cancel := context.WithDeadline(context.WithoutCancel(parent), deadline)
+// the others, and later requests, too) and ends after Timeout.
+func (r *Refresher) run(parent context.Context, req *http.Request, s *Session, p providers.Provider) (*outcome, error) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(parent), r.c.Timeout)
 	defer cancel()
 	// A refresh of this version may have finished between the caller's
 	// check and this flight.
@@ -245,17 +280,20 @@ func (r *Refresher) run(parent context.Context, deadline time.Time, req *http.Re
 	}
 	req = req.WithContext(ctx)
 
+	hold := time.Duration(0) // how long the lock outlives this run (back-off)
 	if r.d.Locker != nil {
-		unlock, err := r.d.Locker.Lock(ctx, s.ID)
+		release, err := r.acquire(ctx, s)
+		if errors.Is(err, errLockBusy) {
+			// Another replica refreshes (or backs off): these tokens
+			// are still valid, use them rather than wait.
+			out := &outcome{s: s}
+			r.remember(s, out, true, time.Second, r.d.Now())
+			return out, nil
+		}
 		if err != nil {
-			return r.failed(s, s, r.d.Now(), fmt.Errorf("lock: %w", err))
+			return r.failed(s, s, fmt.Errorf("lock: %w", err))
 		}
-		defer unlock()
-		// A lock won just as the deadline passed (its timer and ctx's race):
-		// the waiters have given up, so nobody would receive the result.
-		if !time.Now().Before(deadline) {
-			return r.failed(s, s, r.d.Now(), fmt.Errorf("lock: %w", context.DeadlineExceeded))
-		}
+		defer func() { release(hold) }()
 	}
 	// Another replica may have refreshed the session while we waited.
 	cur, err := r.d.Store.Load(ctx, req)
@@ -269,28 +307,33 @@ func (r *Refresher) run(parent context.Context, deadline time.Time, req *http.Re
 	refresh, validate := r.refreshDue(cur, now), validateDue(p, cur, now)
 	// Renewed since the version this request carried: another flight did
 	// the work. Use it even if it looks due again (clock skew between
-	// replicas, or tokens shorter-lived than Window): refreshing again would
-	// only waste, or with rotation burn, the refresh token.
+	// replicas): refreshing again would only waste, or with rotation burn,
+	// the refresh token.
 	renewed := cur.RefreshedAt.After(s.RefreshedAt) || cur.ValidatedAt.After(s.ValidatedAt)
 	if renewed || (!refresh && !validate) {
 		if renewed {
 			r.observe(s.ProviderID, RefreshWaited)
 		}
 		out := &outcome{s: cur}
-		r.remember(s, out, false, now)
+		r.remember(s, out, false, recentGrace, now)
 		return out, nil
 	}
 
-	return r.renew(ctx, req, s, cur, p, refresh, now)
+	out, err := r.renew(ctx, req, s, cur, p, refresh)
+	if out != nil && out.backoff > 0 {
+		hold = out.backoff
+	}
+	return out, err
 }
 
 // renew refreshes (refresh) or re-validates cur, the stored version of s,
-// and saves the result; a grant the provider no longer honours ends the
-// session.
-func (r *Refresher) renew(ctx context.Context, req *http.Request, s, cur *Session, p providers.Provider, refresh bool, now time.Time) (*outcome, error) {
+// and saves the result; only a grant the provider explicitly no longer
+// honours (invalid_grant) ends the session.
+func (r *Refresher) renew(ctx context.Context, req *http.Request, s, cur *Session, p providers.Provider, refresh bool) (*outcome, error) {
 	var next *Session
 	if refresh {
 		g, err := p.Refresh(ctx, cur.Grant())
+		now := r.d.Now()
 		if err == nil {
 			next, err = merge(cur, g, now)
 		}
@@ -302,22 +345,22 @@ func (r *Refresher) renew(ctx context.Context, req *http.Request, s, cur *Sessio
 		case errors.Is(err, providers.ErrNoRefreshToken):
 			// Nothing to refresh with, but the tokens still work.
 			out := &outcome{s: cur}
-			r.remember(s, out, true, now)
+			r.remember(s, out, true, cur.Tokens.Expiry.Sub(now)+time.Second, now)
 			return out, nil
 		default:
-			return r.failed(s, cur, now, err)
+			return r.failed(s, cur, err)
 		}
 	} else {
 		err := p.(providers.Validator).Validate(ctx, cur.Grant())
 		switch {
 		case err == nil:
 			v := *cur
-			v.ValidatedAt = now
+			v.ValidatedAt = r.d.Now()
 			next = &v
 		case errors.Is(err, providers.ErrInvalidGrant):
 			return r.end(ctx, req, cur, err)
 		default:
-			return r.failed(s, cur, now, err)
+			return r.failed(s, cur, err)
 		}
 	}
 
@@ -327,22 +370,29 @@ func (r *Refresher) renew(ctx context.Context, req *http.Request, s, cur *Sessio
 	}
 	out := &outcome{s: next, cookies: rec.Header().Values("Set-Cookie")}
 	r.observe(s.ProviderID, RefreshSuccess)
-	r.remember(s, out, false, now)
+	r.succeeded(s.ID)
+	r.remember(s, out, false, recentGrace, r.d.Now())
 	r.d.Logger.DebugContext(ctx, "session tokens renewed", "provider", next.ProviderID, "user", next.Identity.User, "refreshed", refresh)
 	return out, nil
 }
 
-// failed handles a transient failure: the current tokens are used while they
-// are valid, after that the request cannot be served.
-func (r *Refresher) failed(from, cur *Session, now time.Time, cause error) (*outcome, error) {
+// failed handles a transient failure (anything but invalid_grant): the
+// session is kept, the next attempt waits for a growing, jittered back-off,
+// and the current tokens are used only if they are still valid at the
+// moment of the failure.
+func (r *Refresher) failed(from, cur *Session, cause error) (*outcome, error) {
 	r.observe(cur.ProviderID, RefreshFailed)
+	now := r.d.Now()
+	backoff := r.noteFailure(from.ID, now)
 	if tokenExpired(cur, now) {
-		return nil, fmt.Errorf("%w: %w", ErrRefreshUnavailable, cause)
+		r.d.Logger.Warn("token refresh failed and the access token has expired; answering 503 until a refresh succeeds",
+			"provider", cur.ProviderID, "user", cur.Identity.User, "retry_in", backoff.Round(time.Millisecond), "error", cause)
+		return &outcome{backoff: backoff}, fmt.Errorf("%w: %w", ErrRefreshUnavailable, cause)
 	}
 	r.d.Logger.Warn("token refresh failed, using the current tokens while they last",
-		"provider", cur.ProviderID, "user", cur.Identity.User, "error", cause)
-	out := &outcome{s: cur}
-	r.remember(from, out, true, now)
+		"provider", cur.ProviderID, "user", cur.Identity.User, "retry_in", backoff.Round(time.Millisecond), "error", cause)
+	out := &outcome{s: cur, backoff: backoff}
+	r.remember(from, out, true, backoff, now)
 	return out, nil
 }
 
@@ -383,14 +433,6 @@ func merge(cur *Session, g providers.Grant, now time.Time) (*Session, error) {
 	return &next, nil
 }
 
-// refreshDue reports whether s's tokens should be refreshed at now.
-func (r *Refresher) refreshDue(s *Session, now time.Time) bool {
-	if !s.Tokens.Expiry.IsZero() && !now.Before(s.Tokens.Expiry.Add(-r.c.Window)) {
-		return true
-	}
-	return r.c.Period > 0 && now.Sub(s.RefreshedAt) >= r.c.Period
-}
-
 // validateDue reports whether p wants s's grant re-checked at now. A refresh
 // counts as a check.
 func validateDue(p providers.Provider, s *Session, now time.Time) bool {
@@ -412,49 +454,6 @@ func validateDue(p providers.Provider, s *Session, now time.Time) bool {
 // tokenExpired reports whether s's access token has expired at now.
 func tokenExpired(s *Session, now time.Time) bool {
 	return !s.Tokens.Expiry.IsZero() && !now.Before(s.Tokens.Expiry)
-}
-
-// cached returns the remembered outcome of refreshing this version of s.
-func (r *Refresher) cached(s *Session, now time.Time) (*outcome, bool) {
-	r.mu.Lock()
-	e, ok := r.recent[s.ID]
-	r.mu.Unlock()
-	if !ok || !now.Before(e.until) ||
-		!e.refreshedAt.Equal(s.RefreshedAt) || !e.validatedAt.Equal(s.ValidatedAt) {
-		return nil, false
-	}
-	if e.stale && tokenExpired(e.out.s, now) {
-		return nil, false // the old tokens have run out: try again now
-	}
-	return e.out, true
-}
-
-// remember records out as the outcome of refreshing the version from.
-func (r *Refresher) remember(from *Session, out *outcome, stale bool, now time.Time) {
-	ttl := recentGrace
-	if stale {
-		ttl = retryAfter
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.recent == nil {
-		r.recent = make(map[string]recentOutcome)
-	}
-	if !now.Before(r.nextSweep) {
-		for id, e := range r.recent {
-			if !now.Before(e.until) {
-				delete(r.recent, id)
-			}
-		}
-		r.nextSweep = now.Add(recentGrace)
-	}
-	r.recent[from.ID] = recentOutcome{
-		refreshedAt: from.RefreshedAt,
-		validatedAt: from.ValidatedAt,
-		out:         out,
-		stale:       stale,
-		until:       now.Add(ttl),
-	}
 }
 
 func writeCookies(w http.ResponseWriter, cookies []string) {

@@ -387,7 +387,7 @@ func TestRefresherOutcomes(t *testing.T) {
 		name   string
 		o      RefreshConfig
 		tokens func(now time.Time) providers.Tokens
-		age    time.Duration // since login
+		age    time.Duration // since login; 0 means an hour
 		setup  func(*tokenServer)
 		want   want
 		calls  int32
@@ -487,7 +487,11 @@ func TestRefresherOutcomes(t *testing.T) {
 			t.Parallel()
 			e := newRefreshEnv(t, tt.o, 0)
 			e.srv.allow("rt-0")
-			b := e.login(t, tt.tokens(e.clock.Now()), tt.age)
+			age := tt.age
+			if age == 0 {
+				age = time.Hour // long-lived tokens, not renewed just now
+			}
+			b := e.login(t, tt.tokens(e.clock.Now()), age)
 			if tt.setup != nil {
 				tt.setup(e.srv)
 			}
@@ -560,7 +564,7 @@ func TestRefresherBacksOffAfterTransientFailure(t *testing.T) {
 	}
 
 	e.srv.unavailable.Store(false)
-	e.clock.Advance(retryAfter)
+	e.clock.Advance(backoffMin) // the first back-off is at most backoffMin
 	_, got, _, err := e.ensure(t, b)
 	if err != nil || got.Tokens.AccessToken != "at-1" {
 		t.Fatalf("Ensure after back-off = %v, %v; want refreshed tokens", got, err)
@@ -569,17 +573,28 @@ func TestRefresherBacksOffAfterTransientFailure(t *testing.T) {
 		t.Fatalf("token endpoint called %d times, want 2", calls)
 	}
 
-	// Once the old token has expired, the back-off no longer applies.
+	// Once the old token has expired during the back-off, requests get
+	// ErrRefreshUnavailable at once, without resending the refresh token;
+	// after the back-off, one request tries again.
 	e2 := newRefreshEnv(t, RefreshConfig{Window: 10 * time.Minute}, 0)
 	e2.srv.allow("rt-0")
 	e2.srv.unavailable.Store(true)
-	b2 := e2.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: e2.clock.Now().Add(time.Second)}, time.Hour)
+	b2 := e2.login(t, providers.Tokens{AccessToken: "at-0", RefreshToken: "rt-0", Expiry: e2.clock.Now().Add(500 * time.Millisecond)}, time.Hour)
 	if _, _, _, err := e2.ensure(t, b2); err != nil {
 		t.Fatalf("first Ensure: %v", err)
 	}
-	e2.clock.Advance(2 * time.Second)
+	e2.clock.Advance(900 * time.Millisecond) // expired; the back-off is at least backoffMin/2
+	for range 3 {
+		if _, _, _, err := e2.ensure(t, b2); !errors.Is(err, ErrRefreshUnavailable) {
+			t.Fatalf("Ensure with the token expired during back-off = %v, want ErrRefreshUnavailable", err)
+		}
+	}
+	if calls := e2.srv.tokenCalls.Load(); calls != 1 {
+		t.Fatalf("token endpoint called %d times during the back-off, want 1", calls)
+	}
+	e2.clock.Advance(backoffMin)
 	if _, _, _, err := e2.ensure(t, b2); !errors.Is(err, ErrRefreshUnavailable) {
-		t.Fatalf("Ensure with the token expired during back-off = %v, want ErrRefreshUnavailable", err)
+		t.Fatalf("Ensure after the back-off, provider still down = %v, want ErrRefreshUnavailable", err)
 	}
 	if calls := e2.srv.tokenCalls.Load(); calls != 2 {
 		t.Fatalf("token endpoint called %d times, want 2", calls)

@@ -125,13 +125,28 @@ func value(fams map[string]*dto.MetricFamily, name string, labels map[string]str
 	return sum
 }
 
+// waitForRefresh sends requests through g until the gateway has counted a
+// successful refresh (the provider's tokens live 2 s), within 30 s.
+func waitForRefresh(t *testing.T, g *testutil.Gateway, metricsAddr string) {
+	t.Helper()
+	success := map[string]string{"provider": "oidc", "result": "success"}
+	deadline := time.Now().Add(30 * time.Second)
+	for value(scrape(t, metricsAddr), "gatehouse_refreshes_total", success) <= 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no refresh counted within 30 s although the tokens live 2 s")
+		}
+		time.Sleep(200 * time.Millisecond)
+		testutil.DecodeEcho(t, g.Get(t, "/later"))
+	}
+}
+
 // TestOperateMetricsAndAccessLog runs the real command with a metrics
 // listener, JSON logs and Redis: a login, refreshes, a denial and a Redis
 // outage show in the scraped metrics; every request has a JSON access-log
 // line; no token the provider issued appears in the log.
 func TestOperateMetricsAndAccessLog(t *testing.T) {
 	r := redistest.StartRedis(t)
-	idp := testutil.StartIdP(t, devidp.Options{AccessTokenTTL: 10 * time.Minute})
+	idp := testutil.StartIdP(t, devidp.Options{AccessTokenTTL: 2 * time.Second})
 	app := httptest.NewServer(testutil.EchoUpstream())
 	t.Cleanup(app.Close)
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
@@ -140,9 +155,8 @@ func TestOperateMetricsAndAccessLog(t *testing.T) {
 		"--upstream", app.URL, "--oidc-issuer-url", idp.Issuer(), "--client-id", idp.ClientID,
 		"--client-secret", idp.ClientSecret, "--cookie-secret", testutil.TestCookieSecret, "--cookie-secure=false",
 		"--email-domain", "example.com", "--session-store", "redis", "--redis-url", r.URL(), "--redis-timeout", "500ms",
-		// Tokens live 10 minutes and are refreshed within 11: every
-		// request refreshes, without a clock.
-		"--refresh-window", "11m", "--pass-access-token",
+		// Tokens live 2 s: a request after their expiry refreshes.
+		"--pass-access-token",
 	})
 	// The public listener never serves metrics.
 	if resp, err := http.Get("http://" + addr + "/metrics"); err == nil {
@@ -154,6 +168,7 @@ func TestOperateMetricsAndAccessLog(t *testing.T) {
 	g := &testutil.Gateway{IdP: idp, Server: &httptest.Server{URL: "http://" + addr}, Client: testutil.NewBrowser(t)}
 	testutil.DecodeEcho(t, g.Login(t, "alice", "/"))
 	testutil.DecodeEcho(t, g.Get(t, "/again?token=query-secret"))
+	waitForRefresh(t, g, metricsAddr)
 
 	denied := &testutil.Gateway{IdP: idp, Server: g.Server, Client: testutil.NewBrowser(t)}
 	cb := denied.StartLogin(t, "/", "bob") // bob@other.org: not an allowed domain

@@ -95,6 +95,12 @@ type Options struct {
 	// token family. Without it the refresh response carries no
 	// refresh_token and the original stays valid.
 	RefreshTokenRotation bool
+	// RefreshRequiresOfflineAccess issues a refresh token at login only
+	// when the offline_access scope was requested, as Dex does.
+	RefreshRequiresOfflineAccess bool
+	// NoOfflineAccess leaves offline_access out of discovery's
+	// scopes_supported.
+	NoOfflineAccess bool
 	// NoEndSession leaves end_session_endpoint out of discovery.
 	NoEndSession bool
 	// NoUserinfo leaves userinfo_endpoint out of discovery (the endpoint

@@ -82,6 +82,14 @@ func (p *IdP) Serve(ctx context.Context, ln net.Listener) error {
 
 var supportedScopes = []string{"openid", "email", "profile", "groups", "offline_access"}
 
+// scopesSupported is discovery's scopes_supported.
+func (p *IdP) scopesSupported() []string {
+	if p.opts.NoOfflineAccess {
+		return slices.DeleteFunc(slices.Clone(supportedScopes), func(s string) bool { return s == "offline_access" })
+	}
+	return supportedScopes
+}
+
 func (p *IdP) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 	iss := p.Issuer()
 	authMethods := []string{"client_secret_basic", "client_secret_post"}
@@ -102,7 +110,7 @@ func (p *IdP) handleDiscovery(w http.ResponseWriter, _ *http.Request) {
 		"token_endpoint_auth_methods_supported": authMethods,
 		// RFC 9207: every authorization response names its issuer.
 		"authorization_response_iss_parameter_supported": true,
-		"scopes_supported": supportedScopes,
+		"scopes_supported": p.scopesSupported(),
 		"claims_supported": []string{
 			"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid",
 			"email", "email_verified", "name", "preferred_username", "groups",

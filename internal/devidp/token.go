@@ -127,7 +127,8 @@ func (p *IdP) codeGrant(form url.Values) (map[string]any, *tokenError) {
 	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(c.challenge)) != 1 {
 		return nil, &tokenError{http.StatusBadRequest, "invalid_grant", "code_verifier does not match code_challenge"}
 	}
-	return p.issueTokensLocked(now, c.grantInfo, c.nonce, true)
+	withRefresh := !p.opts.RefreshRequiresOfflineAccess || slices.Contains(c.scopes, "offline_access")
+	return p.issueTokensLocked(now, c.grantInfo, c.nonce, withRefresh)
 }
 
 func (p *IdP) refreshGrant(form url.Values) (map[string]any, *tokenError) {

@@ -102,7 +102,9 @@ func New(ctx context.Context, cfg *config.Config, d Deps) (*Gateway, error) {
 		d.Logger = slog.New(slog.DiscardHandler)
 	}
 	if d.HTTPClient == nil {
-		d.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+		// A token refresh may take up to --refresh-timeout: the client
+		// must not abandon it earlier (its answer rotates the token).
+		d.HTTPClient = &http.Client{Timeout: max(15*time.Second, cfg.RefreshTimeout)}
 	}
 	g := &Gateway{}
 	fail := func(err error) (*Gateway, error) {
@@ -222,8 +224,10 @@ func newHandler(cfg *config.Config, d Deps, provs configuredProviders, st stores
 		pending[i] = p.info()
 	}
 	refresher := session.NewRefresher(session.RefreshConfig{
-		Window: cfg.RefreshWindow,
-		Period: cfg.CookieRefresh,
+		Window:  cfg.RefreshWindow,
+		Period:  cfg.CookieRefresh,
+		Timeout: cfg.RefreshTimeout,
+		Wait:    cfg.RefreshWait,
 	}, session.RefreshDeps{
 		Store: st.store,
 		Provider: func(id string) (providers.Provider, bool) {

@@ -82,6 +82,7 @@ func newProvider(ctx context.Context, p config.ProviderOptions, r resources) (pr
 		Scopes:               p.Scopes,
 		UserPrefix:           p.UserPrefix,
 		AllowUnverifiedEmail: p.AllowUnverifiedEmail,
+		OfflineAccess:        p.OfflineAccess,
 		HTTPClient:           r.metrics.ProviderClient(p.ID, r.httpClient),
 		Logger:               r.log.With("provider", p.ID),
 		Now:                  r.now,

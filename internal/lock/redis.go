@@ -53,6 +53,7 @@ type Redis struct {
 	prefix  string
 	ttl     time.Duration
 	release *redis.Script
+	keep    *redis.Script
 	log     *slog.Logger
 }
 
@@ -66,7 +67,7 @@ func NewRedis(client redis.UniversalClient, keyPrefix string, ttl time.Duration,
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Redis{client: client, prefix: keyPrefix, ttl: ttl, release: redis.NewScript(releaseLua), log: log}
+	return &Redis{client: client, prefix: keyPrefix, ttl: ttl, release: redis.NewScript(releaseLua), keep: redis.NewScript(keepLua), log: log}
 }
 
 // Lock blocks until the lock on key is held or ctx is done (the error then
@@ -100,6 +101,52 @@ func (l *Redis) Lock(ctx context.Context, key string) (unlock func(), err error)
 		}
 		delay = min(delay*2, pollMax)
 	}
+}
+
+// keepLua sets the lock key, if it still holds the caller's token, to
+// expire after ARGV[2] milliseconds.
+const keepLua = `if redis.call("GET", KEYS[1]) == ARGV[1] then
+	return redis.call("PEXPIRE", KEYS[1], ARGV[2])
+end
+return 0`
+
+// TryLock takes the lock on key for at most ttl (the Redis's TTL when
+// ttl <= 0) without waiting: ok is false when another holder has it. A
+// Redis error wraps ErrUnavailable. release(keep) gives the lock up at
+// once (keep <= 0) or lets it live keep longer, so that nobody takes it
+// for that long (a back-off shared by every process); calling it more than
+// once is harmless.
+func (l *Redis) TryLock(ctx context.Context, key string, ttl time.Duration) (release func(keep time.Duration), ok bool, err error) {
+	if ttl <= 0 {
+		ttl = l.ttl
+	}
+	k := l.prefix + key
+	token := newToken()
+	err = l.client.SetArgs(ctx, k, token, redis.SetArgs{Mode: "NX", TTL: ttl}).Err()
+	switch {
+	case err == nil:
+	case errors.Is(err, redis.Nil):
+		return nil, false, nil
+	case ctx.Err() != nil:
+		return nil, false, fmt.Errorf("lock: %w", ctx.Err())
+	default:
+		return nil, false, fmt.Errorf("%w: lock: %w", ErrUnavailable, err)
+	}
+	unlock := l.unlocker(k, token)
+	var once sync.Once
+	return func(keep time.Duration) {
+		if keep <= 0 {
+			unlock()
+			return
+		}
+		once.Do(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), releaseTimeout)
+			defer cancel()
+			if err := l.keep.Run(ctx, l.client, []string{k}, token, keep.Milliseconds()).Err(); err != nil {
+				l.log.Warn("redis lock keep failed; it will expire on its own", "err", err)
+			}
+		})
+	}, true, nil
 }
 
 // unlocker returns the idempotent release function of one held lock.

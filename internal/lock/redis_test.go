@@ -193,3 +193,44 @@ func newClusterClient(t testing.TB, addrs []string) redis.UniversalClient {
 	t.Cleanup(func() { _ = c.Close() })
 	return c
 }
+
+// TestRedisTryLockLease: TryLock never waits, a held lock refuses every
+// other process, and release(keep) keeps it for keep (a back-off shared by
+// replicas) before anyone may take it again; release(0) frees it at once.
+func TestRedisTryLockLease(t *testing.T) {
+	t.Parallel()
+	r := redistest.StartRedis(t)
+	a := NewRedis(newClient(t, r.Addr(), time.Second), "gh-test:lease:", 0, nil)
+	b := NewRedis(newClient(t, r.Addr(), time.Second), "gh-test:lease:", 0, nil)
+	ctx := t.Context()
+
+	release, ok, err := a.TryLock(ctx, "k", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("TryLock on a free key = %v, %v", ok, err)
+	}
+	if _, ok, err := b.TryLock(ctx, "k", time.Minute); err != nil || ok {
+		t.Fatalf("TryLock on a held key = %v, %v; want false at once", ok, err)
+	}
+	release(3 * time.Second)
+	if _, ok, _ := b.TryLock(ctx, "k", time.Minute); ok {
+		t.Fatal("the lock was free right after release(keep): the back-off is not shared")
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rb, ok, err := b.TryLock(ctx, "k", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok {
+			rb(0)
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the kept lock never expired")
+		}
+		time.Sleep(20 * time.Millisecond) // poll for the lease to end
+	}
+	if _, ok, err := a.TryLock(ctx, "k", time.Minute); err != nil || !ok {
+		t.Fatalf("TryLock after release(0) = %v, %v; want the lock", ok, err)
+	}
+}

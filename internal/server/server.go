@@ -6,10 +6,12 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"golang.org/x/net/netutil"
@@ -110,7 +112,11 @@ func New(h http.Handler, l Limits, log *slog.Logger) *http.Server {
 
 // Serve runs srv on ln until ctx ends, then shuts down gracefully: new
 // connections are refused and in-flight requests get grace to finish.
+// Requests still running after grace are cut (their connections closed)
+// and counted in the log; that is a normal end of a shutdown, so Serve
+// then returns nil.
 func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Logger, grace time.Duration) error {
+	conns := trackConns(srv)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -121,8 +127,56 @@ func Serve(ctx context.Context, srv *http.Server, ln net.Listener, log *slog.Log
 	log.Info("shutting down", "grace", grace.String())
 	sctx, cancel := context.WithTimeout(context.Background(), grace)
 	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
+	err := srv.Shutdown(sctx)
+	switch {
+	case err == nil:
+	case errors.Is(err, context.DeadlineExceeded):
+		cut := conns.active()
+		if err := srv.Close(); err != nil {
+			return fmt.Errorf("closing connections after the shutdown timeout: %w", err)
+		}
+		log.Warn("shutdown timeout passed; in-flight requests cut", "cut", cut, "grace", grace.String())
+	default:
 		return fmt.Errorf("graceful shutdown: %w", err)
 	}
+	log.Info("stopped")
 	return nil
+}
+
+// connTracker knows which of a server's connections are serving a request.
+type connTracker struct {
+	mu    sync.Mutex
+	state map[net.Conn]http.ConnState
+}
+
+// trackConns hooks srv's ConnState (keeping any hook already set).
+func trackConns(srv *http.Server) *connTracker {
+	t := &connTracker{state: map[net.Conn]http.ConnState{}}
+	prev := srv.ConnState
+	srv.ConnState = func(c net.Conn, s http.ConnState) {
+		t.mu.Lock()
+		if s == http.StateClosed || s == http.StateHijacked {
+			delete(t.state, c)
+		} else {
+			t.state[c] = s
+		}
+		t.mu.Unlock()
+		if prev != nil {
+			prev(c, s)
+		}
+	}
+	return t
+}
+
+// active is how many connections are serving a request.
+func (t *connTracker) active() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for _, s := range t.state {
+		if s == http.StateActive {
+			n++
+		}
+	}
+	return n
 }

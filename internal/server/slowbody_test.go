@@ -292,3 +292,44 @@ func mustParse(t *testing.T, raw string) *url.URL {
 	}
 	return u
 }
+
+// TestManyIncompleteBodiesAnsweredAndClosed (issue 10's item 4, as
+// measured): 200 sockets each sending an unauthenticated POST with
+// Content-Length: 10 and 5 bytes are all answered with Connection: close
+// and closed, well before the body timeout (they used to stay open 60 s).
+func TestManyIncompleteBodiesAnsweredAndClosed(t *testing.T) {
+	t.Parallel()
+	const sockets = 200
+	addr := serveGateway(t, server.Limits{MaxConnections: 256}, func(o *config.Options) {
+		o.RequestBodyTimeout = time.Minute // an answer within the bound below did not wait for it
+	})
+	start := time.Now()
+	bound := start.Add(20 * time.Second)
+	errs := make([]error, sockets)
+	var wg sync.WaitGroup
+	for i := range sockets {
+		wg.Go(func() {
+			c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer c.Close()
+			_, _ = io.WriteString(c, "POST /app HTTP/1.1\r\nHost: gate.test\r\nAccept: application/json\r\nContent-Length: 10\r\n\r\nhello")
+			got, err := waitClosed(c, bound)
+			switch {
+			case err != nil:
+				errs[i] = err
+			case !strings.Contains(got, "Connection: close") || !strings.HasPrefix(got, "HTTP/1.1 401"):
+				errs[i] = fmt.Errorf("answer %q, want 401 with Connection: close", got)
+			}
+		})
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("socket %d: %v", i, err)
+		}
+	}
+	t.Logf("%d incomplete bodies answered and closed in %v", sockets, time.Since(start).Round(time.Millisecond))
+}

@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 
@@ -28,6 +29,7 @@ type IdP struct {
 	*devidp.IdP
 
 	down         atomic.Bool
+	stall        atomic.Int64 // refresh grants wait this long (ns) before being answered
 	userinfoFail atomic.Int32
 	tokenCalls   atomic.Int64
 	refreshCalls atomic.Int64
@@ -37,6 +39,7 @@ type IdP struct {
 	clientID     string
 
 	mu            sync.Mutex
+	gate          chan struct{} // when set, refresh grants wait until it is closed
 	lastAuthorize url.Values
 	mutate        func(claims map[string]any)
 	published     bool // resign's key is in the JWKS (once a mutate hook was set)
@@ -108,6 +111,25 @@ func (p *IdP) SignWithUnknownKey(on bool) error {
 // SetDown makes the token endpoint answer 503 temporarily_unavailable while
 // down is true.
 func (p *IdP) SetDown(down bool) { p.down.Store(down) }
+
+// SetRefreshStall makes every refresh_token grant wait d before the IdP
+// processes and answers it, as a stalled provider does: a client that gives
+// up earlier does not stop it, so the refresh token is rotated all the same
+// and the answer carrying its successor is lost. 0 restores prompt answers.
+func (p *IdP) SetRefreshStall(d time.Duration) { p.stall.Store(int64(d)) }
+
+// HoldRefresh makes refresh_token grants wait, before the IdP processes
+// them, until release is called (like SetRefreshStall, but ended by the
+// test); release is idempotent and is also called when the test ends.
+func (p *IdP) HoldRefresh(t interface{ Cleanup(func()) }) (release func()) {
+	gate := make(chan struct{})
+	release = sync.OnceFunc(func() { close(gate) })
+	p.mu.Lock()
+	p.gate = gate
+	p.mu.Unlock()
+	t.Cleanup(release)
+	return release
+}
 
 // SetUserinfoFailure makes the userinfo endpoint answer status (e.g. 401 or
 // 503) to every request; 0 restores normal answers.

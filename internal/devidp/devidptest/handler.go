@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -91,6 +92,9 @@ func (p *IdP) token(w http.ResponseWriter, r *http.Request, inner http.Handler) 
 	if refresh {
 		p.refreshCalls.Add(1)
 	}
+	if refresh {
+		p.stallRefresh()
+	}
 	if p.down.Load() {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "the IdP is down"})
 		return
@@ -112,6 +116,21 @@ func (p *IdP) token(w http.ResponseWriter, r *http.Request, inner http.Handler) 
 	w.Header().Del("Content-Length")
 	w.WriteHeader(rec.Code)
 	_, _ = w.Write(body)
+}
+
+// stallRefresh waits as SetRefreshStall and HoldRefresh say, deliberately
+// not cut short by the client leaving: a stalled provider still processes
+// the request (and rotates the refresh token) when it recovers.
+func (p *IdP) stallRefresh() {
+	if d := time.Duration(p.stall.Load()); d > 0 {
+		time.Sleep(d)
+	}
+	p.mu.Lock()
+	gate := p.gate
+	p.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
 }
 
 // issuedResponse records the tokens of a successful token response and

@@ -272,12 +272,18 @@ func StartWithOptions(t testing.TB, o Options) *Provider {
 	case issuer = <-ready:
 	case <-exited:
 		t.Fatalf("oidcprovider: node exited before it was ready:\n%s", stderr.String())
-	case <-time.After(15 * time.Second):
-		t.Fatalf("oidcprovider: not ready after 15s:\n%s", stderr.String())
+	case <-time.After(startTimeout):
+		// Only a bound: the wait ends when node says READY, which under
+		// load (2 cores, parallel packages) took more than 15 s.
+		t.Fatalf("oidcprovider: not ready after %v:\n%s", startTimeout, stderr.String())
 	}
 	waitDiscovery(t, issuer)
 	return &Provider{issuer: issuer, Accounts: o.Accounts}
 }
+
+// startTimeout bounds how long node may take to start and answer
+// discovery; the waits end as soon as it is ready.
+const startTimeout = 90 * time.Second
 
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -292,7 +298,7 @@ func freePort(t testing.TB) int {
 
 func waitDiscovery(t testing.TB, issuer string) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for {
 		var doc struct {
 			Issuer string `json:"issuer"`

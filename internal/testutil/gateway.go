@@ -149,7 +149,13 @@ func NewBrowser(t testing.TB) *http.Client {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A transport of its own: httptest.Server.Close closes the idle
+	// connections of http.DefaultTransport, which breaks a request of a
+	// parallel test that has just picked one of them up.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{
+		Transport:     tr,
 		Jar:           jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
